@@ -1,0 +1,59 @@
+# Two commands: `make demo` and `make test`. Everything else is a helper.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+STAMP := $(VENV)/.requirements-installed
+
+.PHONY: demo test venv migrate web worker worker-gpu worker-cpu beat test-unit test-integration test-e2e bench frontend
+
+$(STAMP): requirements.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# torch first so nothing pulls another build of it
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -q -r requirements.txt
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+frontend:
+	$(MAKE) -C frontend build
+
+demo: venv frontend
+	DJANGO_DEBUG=1 $(PY) manage.py demo
+
+test: venv frontend
+	DJANGO_DEBUG=1 $(PY) -m pytest
+
+test-unit: venv
+	DJANGO_DEBUG=1 $(PY) -m pytest tests/unit
+
+test-integration: venv
+	DJANGO_DEBUG=1 $(PY) -m pytest tests/integration
+
+test-e2e: venv frontend
+	DJANGO_DEBUG=1 $(PY) -m pytest tests/e2e
+
+migrate: venv
+	$(PY) manage.py migrate
+
+web: venv
+	$(VENV)/bin/gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers 2 --timeout 120
+
+# One GPU worker per GPU, concurrency 1 (training and batch inference).
+worker-gpu: venv
+	$(VENV)/bin/celery -A config worker -Q gpu --concurrency 1 --prefetch-multiplier 1 -n gpu@%h
+
+worker-cpu: venv
+	$(VENV)/bin/celery -A config worker -Q default --concurrency 2 -n cpu@%h
+
+worker: venv
+	$(VENV)/bin/celery -A config worker -Q default,gpu --concurrency 1 -n all@%h
+
+beat: venv
+	$(VENV)/bin/celery -A config beat --schedule var/celerybeat-schedule
+
+bench: venv
+	$(PY) bench/quality.py
+	$(PY) bench/speed.py

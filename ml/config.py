@@ -1,0 +1,181 @@
+"""Pipeline configuration: dataclasses validated from JSON with a JSON schema.
+
+Every pipeline declares a ``@dataclass`` subclass of :class:`PipelineConfig`.
+:func:`PipelineConfig.from_dict` refuses unknown keys and wrong types, naming
+the key, and :func:`PipelineConfig.json_schema` describes the fields so the UI
+can build its training form. This module imports no torch, so the web process
+can list pipelines cheaply.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import typing
+from typing import Any, ClassVar, Literal, get_args, get_origin
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing, unknown or of the wrong type.
+
+    ``key`` names the offending key (dotted for nested values).
+    """
+
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+THRESHOLD_POLICIES = ("fpr", "minmax", "f1", "manual")
+
+
+@dataclasses.dataclass
+class PipelineConfig:
+    """Settings shared by every pipeline.
+
+    ``field(metadata={"help": ..., "minimum": ..., "maximum": ...})`` feeds the
+    JSON schema and the range checks.
+    """
+
+    image_size: int = dataclasses.field(
+        default=256, metadata={"help": "Working resolution (square, pixels).", "minimum": 32, "maximum": 2048}
+    )
+    batch_size: int = dataclasses.field(default=8, metadata={"help": "Images per batch.", "minimum": 1, "maximum": 512})
+    seed: int = dataclasses.field(default=0, metadata={"help": "Random seed for reproducible training."})
+    device: Literal["auto", "cpu", "cuda"] = dataclasses.field(
+        default="auto", metadata={"help": "Where to run: auto picks CUDA when available."}
+    )
+    threshold_policy: Literal["fpr", "minmax", "f1", "manual"] = dataclasses.field(
+        default="fpr",
+        metadata={
+            "help": "How the decision threshold is calibrated: accepted false-positive rate on normal "
+            "images, max of normal scores, F1-optimal on labelled validation data, or manual."
+        },
+    )
+    threshold_fpr: float = dataclasses.field(
+        default=0.05, metadata={"help": "Accepted false-positive rate on normal images (policy fpr).", "minimum": 0.0, "maximum": 1.0}
+    )
+    manual_threshold: float | None = dataclasses.field(
+        default=None, metadata={"help": "Threshold on the normalised score (policy manual)."}
+    )
+
+    # Subclasses may narrow what a field accepts; nothing else is global.
+    schema_title: ClassVar[str] = "Pipeline configuration"
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "PipelineConfig":
+        """Build a config from JSON-like data, filling defaults.
+
+        Raises :class:`ConfigError` naming the first unknown key, wrong type
+        or out-of-range value.
+        """
+        data = {} if data is None else data
+        if not isinstance(data, dict):
+            raise ConfigError("config", f"expected an object, got {type(data).__name__}")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(fields))
+        if unknown:
+            raise ConfigError(unknown[0], f"unknown key; known keys are {', '.join(sorted(fields))}")
+        hints = typing.get_type_hints(cls)
+        values = {}
+        for name, value in data.items():
+            values[name] = _coerce(name, value, hints[name], fields[name].metadata)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        """Cross-field checks; subclasses extend and raise ConfigError."""
+        if self.threshold_policy == "manual" and self.manual_threshold is None:
+            raise ConfigError("manual_threshold", "required when threshold_policy is 'manual'")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        hints = typing.get_type_hints(cls)
+        properties = {}
+        for f in dataclasses.fields(cls):
+            prop = _schema_for(hints[f.name])
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            prop["default"] = list(default) if isinstance(default, tuple) else default
+            if "help" in f.metadata:
+                prop["description"] = f.metadata["help"]
+            for bound in ("minimum", "maximum"):
+                if bound in f.metadata:
+                    prop[bound] = f.metadata[bound]
+            properties[f.name] = prop
+        return {
+            "title": cls.schema_title,
+            "type": "object",
+            "additionalProperties": False,
+            "properties": properties,
+        }
+
+
+def _schema_for(tp: Any) -> dict[str, Any]:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return {"enum": list(get_args(tp))}
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        inner = _schema_for(args[0])
+        inner = dict(inner)
+        t = inner.get("type")
+        if t is not None:
+            inner["type"] = [t, "null"]
+        else:
+            inner = {"anyOf": [inner, {"type": "null"}]}
+        return inner
+    if origin in (list, tuple):
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        return {"type": "array", "items": _schema_for(args[0]) if args else {}}
+    return {bool: {"type": "boolean"}, int: {"type": "integer"}, float: {"type": "number"}, str: {"type": "string"}}.get(
+        tp, {}
+    )
+
+
+def _coerce(key: str, value: Any, tp: Any, metadata: Any) -> Any:
+    origin = get_origin(tp)
+    if origin is Literal:
+        choices = get_args(tp)
+        if value not in choices:
+            raise ConfigError(key, f"must be one of {', '.join(map(repr, choices))}, got {value!r}")
+        return value
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(key, value, args[0], metadata)
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"expected a list, got {type(value).__name__}")
+        args = [a for a in get_args(tp) if a is not Ellipsis]
+        items = [_coerce(f"{key}[{i}]", v, args[0], {}) if args else v for i, v in enumerate(value)]
+        return tuple(items) if origin is tuple else items
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(key, f"expected true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ConfigError(key, f"expected an integer, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(key, f"expected a number, got {value!r}")
+        value = float(value)
+        if not math.isfinite(value):
+            raise ConfigError(key, f"expected a finite number, got {value!r}")
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(key, f"expected a string, got {value!r}")
+        return value
+    if "minimum" in metadata and value < metadata["minimum"]:
+        raise ConfigError(key, f"must be >= {metadata['minimum']}, got {value}")
+    if "maximum" in metadata and value > metadata["maximum"]:
+        raise ConfigError(key, f"must be <= {metadata['maximum']}, got {value}")
+    return value
