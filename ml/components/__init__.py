@@ -1,0 +1,1 @@
+"""Parts shared by several pipelines: backbones, feature extraction, blocks, runtime."""
