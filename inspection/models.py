@@ -1,0 +1,120 @@
+"""The top floor: dataset snapshots, model versions, predictions, reviews, retraining policies.
+
+Training and inference jobs themselves are rows of the generic ``projects.Job``
+(kind ``training`` / ``inference``); the rows here are what those jobs leave behind.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from projects.models import Image, Job, Project, blob_storage
+
+
+class DatasetSnapshot(models.Model):
+    """Which images (with split, state and annotation version) a training job used.
+
+    ``images`` is a list of ``{"id", "sha256", "split", "state", "annotation_version", "role"}``
+    where ``role`` is ``train`` (fitted on) or ``eval`` (threshold calibration and metrics).
+    Frozen when the training job starts, so later edits never change what a model
+    version claims to have been trained on.
+    """
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="dataset_snapshots")
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="dataset_snapshot")
+    images = models.JSONField(default=list)
+    summary = models.JSONField(default=dict, help_text="Counts per role and state, for display.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ModelVersion(models.Model):
+    """A trained model of a project: the artifact plus everything needed to judge and use it."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
+    number = models.PositiveIntegerField(help_text="1, 2, 3... per project, in creation order.")
+    pipeline = models.CharField(max_length=50)
+    config = models.JSONField(default=dict)
+    artifact = models.FileField(storage=blob_storage, max_length=100)
+    threshold = models.FloatField(help_text="Decision threshold on raw image scores and map values.")
+    threshold_policy = models.CharField(max_length=20, blank=True)
+    normalization = models.JSONField(default=dict, blank=True)
+    metrics = models.JSONField(default=dict, blank=True)
+    curves = models.JSONField(default=dict, blank=True, help_text="ROC, PR and score histograms for the UI.")
+    snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # One model version per training job: a task that runs twice cannot add a second one.
+    job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
+    is_active = models.BooleanField(default=False)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    activated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["project", "number"], name="model_version_number_per_project"),
+            # The database itself guarantees at most one active model per project,
+            # whatever two racing activations try.
+            models.UniqueConstraint(fields=["project"], condition=Q(is_active=True), name="one_active_model_per_project"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.project} v{self.number} ({self.pipeline})"
+
+
+class Prediction(models.Model):
+    """What one model version says about one image; computed once, a re-run overwrites it.
+
+    ``heatmap`` is an 8-bit grayscale PNG at image resolution; pixel value ``p``
+    stands for the anomaly map value ``heatmap_min + p / 255 * (heatmap_max - heatmap_min)``,
+    so the browser can redraw the region for any threshold.
+    """
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
+    model_version = models.ForeignKey(ModelVersion, on_delete=models.CASCADE, related_name="predictions")
+    score = models.FloatField()
+    heatmap = models.FileField(storage=blob_storage, max_length=100)
+    heatmap_min = models.FloatField()
+    heatmap_max = models.FloatField()
+    polygons = models.JSONField(default=list, blank=True, help_text="Predicted region (map > threshold) as polygons.")
+    flagged = models.BooleanField(default=False)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["image", "model_version"], name="one_prediction_per_image_and_model")]
+        indexes = [models.Index(fields=["model_version", "flagged", "score"])]
+
+
+class Review(models.Model):
+    """An inspector's verdict on a prediction. Several may exist; the newest counts."""
+
+    class Verdict(models.TextChoices):
+        ANOMALY = "anomaly"
+        NORMAL = "normal"
+        UNSURE = "unsure"
+
+    prediction = models.ForeignKey(Prediction, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+
+class RetrainPolicy(models.Model):
+    """Automatic retraining of a project: off unless an admin turns it on."""
+
+    project = models.OneToOneField(Project, on_delete=models.CASCADE, related_name="retrain_policy")
+    enabled = models.BooleanField(default=False)
+    min_new_labels = models.PositiveIntegerField(
+        default=20, help_text="Retrain after this many new verdicts or annotation saves since the last training."
+    )
+    cooldown_minutes = models.PositiveIntegerField(default=60, help_text="At most one automatic training per cooldown.")
+    auto_activate = models.BooleanField(default=False, help_text="Activate the retrained model version when it succeeds.")
+    last_triggered_at = models.DateTimeField(null=True, blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
