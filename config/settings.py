@@ -170,6 +170,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_IGNORE_RESULT = True
+# Job runner (projects.jobs): progress writes at most this often; a running job's
+# heartbeat is refreshed this often; a job silent for longer than the last one
+# is failed as "worker lost" by projects.jobs.jobs_sweep_stale.
+JOB_PROGRESS_MIN_INTERVAL = 1.0
+JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 15, minimum=0)
+JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 300, minimum=10)
 CELERY_TASK_ROUTES = {
     "inspection.tasks.train_model": {"queue": "gpu"},
     "inspection.tasks.run_inference": {"queue": "gpu"},

@@ -114,6 +114,9 @@ class Job(models.Model):
     progress = models.FloatField(default=0.0)
     eta_seconds = models.FloatField(null=True, blank=True)
     log = models.JSONField(default=list, blank=True)
+    metrics_history = models.JSONField(
+        default=list, blank=True, help_text="Points reported with progress (e.g. loss per epoch), for live curves."
+    )
     params = models.JSONField(default=dict, blank=True)
     result = models.JSONField(default=dict, blank=True)
     input_file = models.FileField(storage=blob_storage, max_length=100, blank=True)

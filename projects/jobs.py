@@ -1,0 +1,297 @@
+"""The one job runner (STYLE.md "Jobs are rows", "Safe to run twice").
+
+Every background job (import, export, training, inference) is a ``Job`` row
+and runs through :func:`run_job`:
+
+* :func:`job_create` inserts the row and, after the transaction commits, sends
+  the Celery task named by the caller with the job id as its only argument.
+* The task calls ``run_job(job_id, work)``. It claims the row with a
+  conditional ``UPDATE ... WHERE status = 'queued'`` (a second delivery of the
+  same task finds nothing to claim and returns), then calls ``work(ctx)``.
+* Whatever ``work`` does, the job ends terminal: ``succeeded`` with the dict it
+  returned as ``result``, ``failed`` with the error message and traceback, or
+  ``cancelled``. Status only moves forward: every transition is a conditional
+  update from the state it leaves.
+* ``ctx.progress(stage, fraction, metrics)`` has the signature of
+  ``ml.base.ProgressFn``; it writes at most about once a second, estimates the
+  remaining time, refreshes the heartbeat and raises :class:`JobCancelled`
+  (an ``ml.base.Cancelled``) once a cancel was requested.
+* A heartbeat thread also refreshes ``heartbeat_at`` while ``work`` runs, so a
+  silent but alive job is not mistaken for a dead one; :func:`jobs_sweep_stale`
+  fails running jobs whose heartbeat stopped (the worker process died).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import traceback as traceback_module
+from datetime import timedelta
+from typing import Any, Callable
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import connection, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from ml.base import Cancelled
+from projects.audit import audit_record
+from projects.errors import ApplicationError, Conflict
+from projects.models import Job, Project
+
+logger = logging.getLogger(__name__)
+
+LOG_MAX_LINES = 2000
+METRICS_MAX_POINTS = 2000
+
+
+class JobCancelled(Cancelled):
+    """Raised inside a job's work when its cancel flag is set."""
+
+
+def job_create(
+    *,
+    kind: str,
+    project: Project,
+    requested_by,
+    task_name: str,
+    params: dict[str, Any] | None = None,
+    input_file: bytes | None = None,
+    input_name: str = "input",
+) -> Job:
+    """Insert a queued job and send ``task_name(job.id)`` once the transaction commits.
+
+    ``input_file`` (bytes, e.g. an uploaded archive) is stored in the blob
+    storage. Records a ``job.create`` audit event for ``requested_by``.
+    """
+    if kind not in Job.Kind.values:
+        raise ApplicationError(f"unknown job kind {kind!r}; known: {', '.join(Job.Kind.values)}")
+    with transaction.atomic():
+        job = Job(kind=kind, project=project, requested_by=requested_by, params=params or {})
+        if input_file is not None:
+            job.input_file.save(input_name, ContentFile(input_file, name=input_name), save=False)
+        job.save()
+        audit_record(requested_by, "job.create", job, project, {"kind": kind, "task": task_name})
+        transaction.on_commit(lambda: _enqueue(task_name, job.id))
+    return job
+
+
+def _enqueue(task_name: str, job_id: int) -> None:
+    from config.celery import app
+
+    if settings.CELERY_TASK_ALWAYS_EAGER:
+        # Eager mode (a developer convenience): run in-process through the registered task.
+        app.tasks[task_name].apply(args=[job_id])
+    else:
+        app.send_task(task_name, args=[job_id])
+
+
+def job_claim(job_id: int) -> Job | None:
+    """Move a queued job to running; None when it is not queued (already claimed,
+    finished or cancelled), which makes a redelivered task a no-op."""
+    now = timezone.now()
+    claimed = Job.objects.filter(pk=job_id, status=Job.Status.QUEUED).update(
+        status=Job.Status.RUNNING,
+        attempts=F("attempts") + 1,
+        started_at=now,
+        heartbeat_at=now,
+        stage="starting",
+    )
+    if claimed != 1:
+        return None
+    return Job.objects.get(pk=job_id)
+
+
+def _finish(job_id: int, status: str, **fields: Any) -> bool:
+    """Running -> terminal, conditionally; False when the job had already left running."""
+    return bool(
+        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+            status=status, finished_at=timezone.now(), eta_seconds=None, **fields
+        )
+    )
+
+
+class JobContext:
+    """Handed to a job's work function: progress, log lines, cancellation.
+
+    ``clock`` and ``min_interval`` exist so tests can drive the throttle.
+    """
+
+    def __init__(
+        self,
+        job: Job,
+        *,
+        min_interval: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.job = job
+        self.min_interval = settings.JOB_PROGRESS_MIN_INTERVAL if min_interval is None else min_interval
+        self._clock = clock
+        self._last_write: float | None = None
+        self._stage: str | None = None
+        self._stage_started = clock()
+        self._log: list[str] = list(job.log or [])
+        self._metrics: list[dict[str, Any]] = list(job.metrics_history or [])
+        self.writes = 0
+
+    # --- public API for work functions ---------------------------------------
+    def progress(self, stage: str, fraction: float, metrics: dict[str, float] | None = None) -> None:
+        """Report ``fraction`` (0..1) of ``stage`` done; raises JobCancelled when cancelled."""
+        now = self._clock()
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        stage_changed = stage != self._stage
+        if stage_changed:
+            self._stage = stage
+            self._stage_started = now
+            self._log.append(f"{_stamp()} {stage}")
+        if metrics:
+            point = {"stage": stage, "fraction": round(fraction, 4)}
+            point.update({k: _json_number(v) for k, v in metrics.items()})
+            self._metrics.append(point)
+        due = self._last_write is None or now - self._last_write >= self.min_interval
+        if not (due or stage_changed or fraction >= 1.0):
+            return
+        elapsed = now - self._stage_started
+        eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 and elapsed > 0 else None
+        self._write(stage=stage, progress=fraction, eta_seconds=eta)
+        self._last_write = now
+        self.check_cancelled()
+
+    def log(self, line: str) -> None:
+        """Append a log line; it is written with the next progress write or at the end."""
+        self._log.append(f"{_stamp()} {line}")
+        now = self._clock()
+        if self._last_write is None or now - self._last_write >= self.min_interval:
+            self._write()
+            self._last_write = now
+
+    def check_cancelled(self) -> None:
+        if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
+            raise JobCancelled("cancelled on request")
+
+    def save_output(self, data: bytes, name: str) -> None:
+        """Store the job's output file (an export archive, for instance)."""
+        self.job.output_file.save(name, ContentFile(data, name=name), save=False)
+        Job.objects.filter(pk=self.job.pk).update(output_file=self.job.output_file.name)
+
+    # --- internals -------------------------------------------------------------
+    def pending_fields(self) -> dict[str, Any]:
+        return {"log": self._log[-LOG_MAX_LINES:], "metrics_history": self._metrics[-METRICS_MAX_POINTS:]}
+
+    def _write(self, **fields: Any) -> None:
+        fields.update(self.pending_fields())
+        Job.objects.filter(pk=self.job.pk, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now(), **fields)
+        self.writes += 1
+
+
+def _stamp() -> str:
+    return timezone.now().strftime("%H:%M:%S")
+
+
+def _json_number(value: Any) -> Any:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    return number if number == number and abs(number) != float("inf") else None
+
+
+class _Heartbeat(threading.Thread):
+    """Refreshes heartbeat_at every ``interval`` seconds while the work runs."""
+
+    def __init__(self, job_id: int, interval: float) -> None:
+        super().__init__(name=f"job-{job_id}-heartbeat", daemon=True)
+        self.job_id = job_id
+        self.interval = interval
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        try:
+            while not self.stopped.wait(self.interval):
+                Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+        except Exception:  # a lost beat only risks a false "worker lost"; never kill the job for it
+            logger.exception("heartbeat of job %s failed", self.job_id)
+        finally:
+            connection.close()
+
+
+def run_job(job_id: int, work: Callable[[JobContext], dict[str, Any] | None]) -> Job | None:
+    """Claim job ``job_id`` and run ``work(ctx)``; the job always ends terminal.
+
+    Returns the final job row, or None when there was nothing to claim (already
+    running elsewhere, finished, or cancelled while queued).
+    """
+    job = job_claim(job_id)
+    if job is None:
+        logger.info("job %s not claimable (not queued); nothing to do", job_id)
+        return None
+    ctx = JobContext(job)
+    interval = settings.JOB_HEARTBEAT_SECONDS
+    heartbeat = _Heartbeat(job_id, interval) if interval > 0 else None
+    if heartbeat:
+        heartbeat.start()
+    try:
+        result = work(ctx)
+    except Cancelled:
+        ctx.log("cancelled")
+        _finish(job_id, Job.Status.CANCELLED, error="cancelled on request", **ctx.pending_fields())
+    except ApplicationError as exc:
+        ctx.log(f"failed: {exc.message}")
+        _finish(job_id, Job.Status.FAILED, error=exc.message, traceback=traceback_module.format_exc(), **ctx.pending_fields())
+    except Exception as exc:
+        logger.exception("job %s failed", job_id)
+        ctx.log(f"failed: {exc}")
+        _finish(
+            job_id, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}",
+            traceback=traceback_module.format_exc(), **ctx.pending_fields(),
+        )
+    except BaseException as exc:
+        # Worker shutdown (SystemExit, KeyboardInterrupt): still leave a terminal row, then let it propagate.
+        _finish(job_id, Job.Status.FAILED, error=f"worker stopped during the job ({type(exc).__name__})",
+                traceback=traceback_module.format_exc(), **ctx.pending_fields())
+        raise
+    else:
+        ctx.log("done")
+        try:
+            _finish(job_id, Job.Status.SUCCEEDED, progress=1.0, result=result or {}, **ctx.pending_fields())
+        except Exception as exc:  # e.g. a result that is not JSON-serialisable
+            logger.exception("job %s: could not store its result", job_id)
+            _finish(job_id, Job.Status.FAILED, error=f"could not store the result: {exc}",
+                    traceback=traceback_module.format_exc(), **ctx.pending_fields())
+    finally:
+        if heartbeat:
+            heartbeat.stopped.set()
+            heartbeat.join(timeout=5)
+    return Job.objects.get(pk=job_id)
+
+
+def job_cancel(*, job: Job, by) -> Job:
+    """Cancel: a queued job is cancelled at once; a running one gets its cancel
+    flag set and stops at its next progress report. Finished jobs: 409."""
+    with transaction.atomic():
+        now = timezone.now()
+        if Job.objects.filter(pk=job.pk, status=Job.Status.QUEUED).update(
+            status=Job.Status.CANCELLED, cancel_requested=True, finished_at=now, error="cancelled before it started"
+        ):
+            audit_record(by, "job.cancel", job, job.project, {"was": "queued"})
+        elif Job.objects.filter(pk=job.pk, status=Job.Status.RUNNING).update(cancel_requested=True):
+            audit_record(by, "job.cancel", job, job.project, {"was": "running"})
+        else:
+            job.refresh_from_db()
+            raise Conflict(f"job {job.pk} already {job.status}", details={"status": job.status})
+    job.refresh_from_db()
+    return job
+
+
+def jobs_sweep_stale(max_age_s: float | None = None) -> int:
+    """Fail running jobs whose heartbeat is older than ``max_age_s`` (their worker
+    died); returns how many. Wired to Celery beat by the inspection app."""
+    max_age_s = settings.JOB_STALE_AFTER_SECONDS if max_age_s is None else max_age_s
+    cutoff = timezone.now() - timedelta(seconds=max_age_s)
+    return Job.objects.filter(status=Job.Status.RUNNING, heartbeat_at__lt=cutoff).update(
+        status=Job.Status.FAILED,
+        finished_at=timezone.now(),
+        eta_seconds=None,
+        error=f"worker lost: no heartbeat for more than {int(max_age_s)} s",
+    )

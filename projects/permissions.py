@@ -1,0 +1,92 @@
+"""Role checks for every endpoint and service (DESIGN.md section 2 "Roles").
+
+One role per project member: ``inspector``, ``annotator`` or ``admin``; staff
+users are admins of every project. Outsiders get 404 (they must not learn that
+a project or image exists); members without the needed role get 403.
+
+Role matrix, as tuples to pass to :func:`require_role` and the loaders:
+
+=================  ==========================================================
+``READ``           every member: list and view projects, images, masks, jobs
+``ANNOTATE``       annotators and admins: edit polygons, mark images normal
+``REVIEW``         inspectors and admins: give verdicts on predictions
+``MANAGE``         admins only: create/edit/delete projects, members, upload,
+                   import and delete data, train, activate models, thresholds
+=================  ==========================================================
+"""
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from projects.errors import NotFound, PermissionDenied
+from projects.models import Image, Membership, Project
+
+ADMIN = Membership.Role.ADMIN.value
+ANNOTATOR = Membership.Role.ANNOTATOR.value
+INSPECTOR = Membership.Role.INSPECTOR.value
+
+READ: tuple[str, ...] = (INSPECTOR, ANNOTATOR, ADMIN)
+ANNOTATE: tuple[str, ...] = (ANNOTATOR, ADMIN)
+REVIEW: tuple[str, ...] = (INSPECTOR, ADMIN)
+MANAGE: tuple[str, ...] = (ADMIN,)
+
+
+def _is_staff(user) -> bool:
+    return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
+
+
+def project_role(user, project: Project | int) -> str | None:
+    """The user's role in ``project`` (``"admin"`` for staff), or None for outsiders."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return None
+    if user.is_staff:
+        return ADMIN
+    project_id = project.pk if isinstance(project, Project) else project
+    return Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
+
+
+def require_role(user, project: Project | int, *roles: str, action: str | None = None) -> str:
+    """Return the user's role, or raise: NotFound for outsiders, PermissionDenied
+    for members whose role is not in ``roles`` (no roles = any member)."""
+    role = project_role(user, project)
+    if role is None:
+        raise NotFound("project not found")
+    if roles and role not in roles:
+        what = action or "do this"
+        raise PermissionDenied(
+            f"your role in this project is {role}; only {' or '.join(roles)} may {what}",
+            details={"role": role, "required": list(roles)},
+        )
+    return role
+
+
+def projects_visible_to(user) -> QuerySet[Project]:
+    """Projects the user may read: all for staff, their memberships otherwise."""
+    if _is_staff(user):
+        return Project.objects.all()
+    if user is None or not user.is_authenticated or not user.is_active:
+        return Project.objects.none()
+    return Project.objects.filter(memberships__user=user)
+
+
+def get_project_for(user, project_id, *, roles: tuple[str, ...] = READ, action: str | None = None) -> Project:
+    """Load a project by id for ``user``: 404 if absent or invisible, 403 if the role is wrong."""
+    try:
+        project = Project.objects.get(pk=int(project_id))
+    except (Project.DoesNotExist, TypeError, ValueError):
+        raise NotFound("project not found") from None
+    require_role(user, project, *roles, action=action)
+    return project
+
+
+def get_image_for(user, image_id, *, roles: tuple[str, ...] = READ, action: str | None = None) -> Image:
+    """Load an image (with its project) by id for ``user``, with the same rules as projects."""
+    try:
+        image = Image.objects.select_related("project").get(pk=int(image_id))
+    except (Image.DoesNotExist, TypeError, ValueError):
+        raise NotFound("image not found") from None
+    try:
+        require_role(user, image.project, *roles, action=action)
+    except NotFound:
+        raise NotFound("image not found") from None
+    return image
