@@ -163,6 +163,11 @@ if CELERY_BROKER_URL.startswith("filesystem"):
         "processed_folder": str(_broker_dir / "processed"),
         "store_processed": False,
     }
+elif CELERY_BROKER_URL.startswith("redis"):
+    # A key prefix keeps several users of one Redis (parallel test runs) apart.
+    _broker_key_prefix = env_str("CELERY_BROKER_KEY_PREFIX", "")
+    if _broker_key_prefix:
+        CELERY_BROKER_TRANSPORT_OPTIONS = {"global_keyprefix": _broker_key_prefix}
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
@@ -179,6 +184,15 @@ JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 300, minimum=10)
 CELERY_TASK_ROUTES = {
     "inspection.tasks.train_model": {"queue": "gpu"},
     "inspection.tasks.run_inference": {"queue": "gpu"},
+}
+# Time limits per task kind (seconds): the soft limit fails the job with a
+# reason; the hard one, a minute later, kills a stuck worker process.
+INSPECTION_TRAINING_SOFT_TIME_LIMIT = env_int("INSPECTION_TRAINING_SOFT_TIME_LIMIT", 4 * 3600, minimum=10)
+INSPECTION_INFERENCE_SOFT_TIME_LIMIT = env_int("INSPECTION_INFERENCE_SOFT_TIME_LIMIT", 3600, minimum=10)
+# Beat: fail jobs whose worker died; start trainings that retraining policies ask for.
+CELERY_BEAT_SCHEDULE = {
+    "sweep-stale-jobs": {"task": "inspection.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "check-retraining": {"task": "inspection.tasks.check_retraining", "schedule": 120.0},
 }
 
 LOGGING = {
