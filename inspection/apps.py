@@ -4,3 +4,11 @@ from django.apps import AppConfig
 class InspectionConfig(AppConfig):
     name = "inspection"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from inspection.services.inference import inference_on_upload
+        from projects import hooks
+
+        # New uploads of a project with an active model are predicted automatically.
+        if inference_on_upload not in hooks.images_uploaded:
+            hooks.register_images_uploaded(inference_on_upload)

@@ -1,0 +1,156 @@
+"""Input and output shapes of the inspection API. No business rules here."""
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from inspection.models import ModelVersion, Prediction, Review, RetrainPolicy
+from projects.models import Job
+
+
+class JobSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    model_version = serializers.SerializerMethodField()
+    is_terminal = serializers.BooleanField(read_only=True)
+    log_count = serializers.SerializerMethodField()
+    log = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Job
+        fields = [
+            "id", "project", "kind", "status", "is_terminal", "stage", "progress", "eta_seconds", "log", "log_count",
+            "metrics_history", "params", "result", "error", "traceback", "cancel_requested", "attempts", "heartbeat_at",
+            "requested_by", "created_at", "started_at", "finished_at", "model_version",
+        ]
+        read_only_fields = fields
+
+    def get_model_version(self, job: Job) -> int | None:
+        return (job.result or {}).get("model_version") if job.kind in (Job.Kind.TRAINING, Job.Kind.INFERENCE) else None
+
+    def get_log_count(self, job: Job) -> int:
+        return len(job.log or [])
+
+    def get_log(self, job: Job) -> list[str]:
+        # Pollers pass ?log_from=<log_count they have> and receive only the new lines.
+        start = self.context.get("log_from", 0)
+        return list((job.log or [])[start:])
+
+
+class TrainingRequestSerializer(serializers.Serializer):
+    pipeline = serializers.CharField()
+    config = serializers.JSONField(required=False, default=dict)
+    activate = serializers.BooleanField(required=False, default=False)
+
+
+class InferenceRequestSerializer(serializers.Serializer):
+    image_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_null=True)
+    model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+
+
+class ThresholdSerializer(serializers.Serializer):
+    threshold = serializers.FloatField()
+
+
+class ReviewRequestSerializer(serializers.Serializer):
+    verdict = serializers.ChoiceField(choices=Review.Verdict.choices)
+    comment = serializers.CharField(required=False, allow_blank=True, default="", max_length=5000)
+
+
+class RetrainPolicySerializer(serializers.ModelSerializer):
+    updated_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = RetrainPolicy
+        fields = ["enabled", "min_new_labels", "cooldown_minutes", "auto_activate", "last_triggered_at", "updated_by", "updated_at"]
+        read_only_fields = ["last_triggered_at", "updated_by", "updated_at"]
+        extra_kwargs = {"min_new_labels": {"min_value": 1}}
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    snapshot = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id", "project", "number", "pipeline", "config", "threshold", "threshold_policy", "normalization", "metrics",
+            "snapshot", "job", "is_active", "created_by", "created_at", "activated_at",
+        ]
+        read_only_fields = fields
+
+    def get_snapshot(self, model_version: ModelVersion) -> dict | None:
+        snapshot = model_version.snapshot
+        if snapshot is None:
+            return None
+        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary, "images": len(snapshot.images)}
+
+
+class ModelVersionDetailSerializer(ModelVersionSerializer):
+    class Meta(ModelVersionSerializer.Meta):
+        fields = ModelVersionSerializer.Meta.fields + ["curves"]
+        read_only_fields = fields
+
+
+class ReviewSerializer(serializers.ModelSerializer):
+    reviewer = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = Review
+        fields = ["id", "prediction", "reviewer", "verdict", "comment", "created_at"]
+        read_only_fields = fields
+
+
+def image_info(image) -> dict:
+    return {
+        "id": image.pk,
+        "original_name": image.original_name,
+        "width": image.width,
+        "height": image.height,
+        "split": image.split,
+        "state": image.state,
+        "file_url": f"/api/images/{image.pk}/file",
+        "thumbnail_url": f"/api/images/{image.pk}/thumbnail",
+    }
+
+
+class PredictionSerializer(serializers.ModelSerializer):
+    """A prediction with what the review page needs to draw it: the image, the heatmap
+    and the value range it maps to, and the model version's threshold."""
+
+    image = serializers.SerializerMethodField()
+    model_version = serializers.SerializerMethodField()
+    threshold = serializers.FloatField(source="model_version.threshold", read_only=True)
+    heatmap_url = serializers.SerializerMethodField()
+    heatmap_range = serializers.SerializerMethodField()
+    reviewed = serializers.SerializerMethodField()
+    verdict = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Prediction
+        fields = [
+            "id", "image", "model_version", "score", "threshold", "flagged", "heatmap_url", "heatmap_range", "polygons",
+            "reviewed", "verdict", "job", "created_at", "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_image(self, prediction: Prediction) -> dict:
+        return image_info(prediction.image)
+
+    def get_model_version(self, prediction: Prediction) -> dict:
+        mv = prediction.model_version
+        return {"id": mv.pk, "number": mv.number, "pipeline": mv.pipeline, "is_active": mv.is_active, "normalization": mv.normalization}
+
+    def get_heatmap_url(self, prediction: Prediction) -> str:
+        return f"/api/predictions/{prediction.pk}/heatmap.png"
+
+    def get_heatmap_range(self, prediction: Prediction) -> dict:
+        return {"min": prediction.heatmap_min, "max": prediction.heatmap_max}
+
+    def get_reviewed(self, prediction: Prediction) -> bool:
+        value = getattr(prediction, "reviewed", None)
+        return prediction.reviews.exists() if value is None else bool(value)
+
+    def get_verdict(self, prediction: Prediction) -> str | None:
+        if hasattr(prediction, "verdict"):
+            return prediction.verdict
+        latest = prediction.reviews.order_by("-created_at", "-id").first()
+        return latest.verdict if latest else None

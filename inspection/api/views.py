@@ -1,0 +1,195 @@
+"""Training, model versions, inference, predictions, the review queue and retraining policy."""
+from __future__ import annotations
+
+from django.http import HttpResponse
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from inspection import selectors
+from inspection.api.serializers import (
+    InferenceRequestSerializer,
+    JobSerializer,
+    ModelVersionDetailSerializer,
+    ModelVersionSerializer,
+    PredictionSerializer,
+    RetrainPolicySerializer,
+    ReviewRequestSerializer,
+    ReviewSerializer,
+    ThresholdSerializer,
+    TrainingRequestSerializer,
+)
+from inspection.api.util import paginated, query_bool
+from inspection.models import ModelVersion, Prediction
+from inspection.services import inference, model_versions, retraining, reviews, training
+from projects.errors import ApplicationError, NotFound
+from projects.permissions import MANAGE, READ, REVIEW, get_image_for, get_project_for, require_role
+
+
+def _model_version_for(user, pk, *, roles=READ, action: str | None = None) -> ModelVersion:
+    try:
+        model_version = ModelVersion.objects.select_related("project", "snapshot", "created_by").get(pk=int(pk))
+    except (ModelVersion.DoesNotExist, TypeError, ValueError):
+        raise NotFound("model version not found") from None
+    try:
+        require_role(user, model_version.project, *roles, action=action)
+    except NotFound:
+        raise NotFound("model version not found") from None
+    return model_version
+
+
+def _prediction_for(user, pk, *, roles=READ, action: str | None = None) -> Prediction:
+    try:
+        prediction = selectors.predictions_with_reviews(Prediction.objects.filter(pk=int(pk))).select_related("image__project").get()
+    except (Prediction.DoesNotExist, TypeError, ValueError):
+        raise NotFound("prediction not found") from None
+    try:
+        require_role(user, prediction.image.project, *roles, action=action)
+    except NotFound:
+        raise NotFound("prediction not found") from None
+    return prediction
+
+
+class PipelineListView(APIView):
+    """Pipelines with their config schemas (the training form is built from them); no torch import."""
+
+    def get(self, request):
+        from ml import registry
+
+        return Response(registry.available())
+
+
+class TrainingJobView(APIView):
+    def get(self, request, pk: int):
+        project = get_project_for(request.user, pk)
+        return paginated(request, self, selectors.project_jobs(project=project, kind="training"), JobSerializer, {"log_from": 10**9})
+
+    def post(self, request, pk: int):
+        project = get_project_for(request.user, pk, roles=MANAGE, action="train models")
+        body = TrainingRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        job = training.training_job_start(project=project, user=request.user, **body.validated_data)
+        return Response(JobSerializer(job).data, status=201)
+
+
+class InferenceJobView(APIView):
+    def post(self, request, pk: int):
+        project = get_project_for(request.user, pk, roles=MANAGE, action="run inference")
+        body = InferenceRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model_version = None
+        if body.validated_data.get("model_version"):
+            try:
+                model_version = ModelVersion.objects.get(pk=body.validated_data["model_version"], project=project)
+            except ModelVersion.DoesNotExist:
+                raise ApplicationError("model_version: not a model version of this project", details={"key": "model_version"}) from None
+        job = inference.inference_job_start(
+            project=project, user=request.user, model_version=model_version, image_ids=body.validated_data.get("image_ids")
+        )
+        return Response(JobSerializer(job).data, status=201)
+
+
+class ModelVersionListView(APIView):
+    """Every model version of a project with its metrics, newest first, for side-by-side comparison."""
+
+    def get(self, request, pk: int):
+        project = get_project_for(request.user, pk)
+        return paginated(request, self, selectors.model_versions(project=project), ModelVersionSerializer)
+
+
+class ModelVersionDetailView(APIView):
+    def get(self, request, pk: int):
+        return Response(ModelVersionDetailSerializer(_model_version_for(request.user, pk)).data)
+
+    def patch(self, request, pk: int):
+        model_version = _model_version_for(request.user, pk, roles=MANAGE, action="set thresholds")
+        body = ThresholdSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        model_version = model_versions.model_version_set_threshold(
+            model_version=model_version, threshold=body.validated_data["threshold"], user=request.user
+        )
+        return Response(ModelVersionDetailSerializer(model_version).data)
+
+
+class ModelVersionActivateView(APIView):
+    def post(self, request, pk: int):
+        model_version = _model_version_for(request.user, pk, roles=MANAGE, action="activate models")
+        model_version = model_versions.model_version_activate(model_version=model_version, user=request.user)
+        return Response(ModelVersionDetailSerializer(model_version).data)
+
+
+class PredictionDetailView(APIView):
+    def get(self, request, pk: int):
+        return Response(PredictionSerializer(_prediction_for(request.user, pk)).data)
+
+
+class PredictionHeatmapView(APIView):
+    def get(self, request, pk: int):
+        prediction = _prediction_for(request.user, pk)
+        etag = f'"{prediction.heatmap.name}"'
+        if request.headers.get("If-None-Match") == etag:
+            return HttpResponse(status=304)
+        with prediction.heatmap.open("rb") as handle:
+            response = HttpResponse(handle.read(), content_type="image/png")
+        response["ETag"] = etag
+        response["X-Heatmap-Min"] = repr(prediction.heatmap_min)
+        response["X-Heatmap-Max"] = repr(prediction.heatmap_max)
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class PredictionReviewView(APIView):
+    def post(self, request, pk: int):
+        prediction = _prediction_for(request.user, pk, roles=REVIEW, action="review predictions")
+        body = ReviewRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        review = reviews.review_create(prediction=prediction, reviewer=request.user, **body.validated_data)
+        prediction = _prediction_for(request.user, pk)
+        return Response({"review": ReviewSerializer(review).data, "prediction": PredictionSerializer(prediction).data}, status=201)
+
+
+class ImagePredictionListView(APIView):
+    def get(self, request, pk: int):
+        image = get_image_for(request.user, pk)
+        return Response(PredictionSerializer(selectors.image_predictions(image_id=image.pk), many=True).data)
+
+
+class ReviewQueueView(APIView):
+    """Flagged, unreviewed predictions first, by score; filters ``flagged``, ``reviewed``,
+    ``verdict`` and ``model_version`` (default: the active model)."""
+
+    def get(self, request, pk: int):
+        project = get_project_for(request.user, pk)
+        model_version = None
+        if request.query_params.get("model_version"):
+            try:
+                model_version = ModelVersion.objects.get(pk=int(request.query_params["model_version"]), project=project)
+            except (ModelVersion.DoesNotExist, ValueError):
+                raise ApplicationError("model_version: not a model version of this project", details={"key": "model_version"}) from None
+        queue = selectors.review_queue(
+            project=project,
+            model_version=model_version,
+            flagged=query_bool(request, "flagged"),
+            reviewed=query_bool(request, "reviewed"),
+            verdict=request.query_params.get("verdict") or None,
+        )
+        return paginated(request, self, queue, PredictionSerializer)
+
+
+class RetrainPolicyView(APIView):
+    def get(self, request, pk: int):
+        project = get_project_for(request.user, pk, roles=MANAGE, action="see the retraining policy")
+        policy = retraining.retrain_policy_get(project=project)
+        data = RetrainPolicySerializer(policy).data
+        data["new_labels_since_last_training"] = retraining.labels_since_last_training(project=project)
+        return Response(data)
+
+    def put(self, request, pk: int):
+        project = get_project_for(request.user, pk, roles=MANAGE, action="change the retraining policy")
+        body = RetrainPolicySerializer(data=request.data, partial=request.method == "PATCH")
+        body.is_valid(raise_exception=True)
+        policy = retraining.retrain_policy_update(project=project, user=request.user, data=dict(body.validated_data))
+        data = RetrainPolicySerializer(policy).data
+        data["new_labels_since_last_training"] = retraining.labels_since_last_training(project=project)
+        return Response(data)
+
+    patch = put

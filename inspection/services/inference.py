@@ -1,0 +1,160 @@
+"""Inference: score images with a model version and store one Prediction per (image, version)."""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any, Iterable
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from inspection.heatmaps import encode_heatmap
+from inspection.models import ModelVersion, Prediction
+from inspection.services.limits import within_time_limit
+from inspection.services.data import image_array
+from inspection.services.model_versions import polygons_from_mask
+from projects.errors import ApplicationError
+from projects.jobs import JobContext, job_create, run_job
+from projects.models import Image, Job, Project
+from projects.storage import save_bytes
+
+INFERENCE_TASK = "inspection.tasks.run_inference"
+BATCH_SIZE = 8
+
+
+def inference_job_start(
+    *,
+    project: Project,
+    user,
+    model_version: ModelVersion | None = None,
+    image_ids: Iterable[int] | None = None,
+    only_missing: bool = False,
+    reason: str = "manual",
+) -> Job:
+    """Queue a batch inference job over ``image_ids`` (default: every image of the project).
+
+    Without ``model_version`` the project's active model is used; with none active
+    the request is refused. ``only_missing`` skips images this version already scored.
+    """
+    if model_version is None:
+        model_version = ModelVersion.objects.filter(project=project, is_active=True).first()
+        if model_version is None:
+            raise ApplicationError("this project has no active model; train one and activate it first")
+    elif model_version.project_id != project.pk:
+        raise ApplicationError("model_version: not a model version of this project", details={"key": "model_version"})
+    ids = None
+    if image_ids is not None:
+        ids = sorted({int(i) for i in image_ids})
+        if not ids:
+            raise ApplicationError("image_ids: give at least one image, or leave it out for all images", details={"key": "image_ids"})
+        found = set(Image.objects.filter(project=project, pk__in=ids).values_list("pk", flat=True))
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise ApplicationError(
+                f"image_ids: {len(missing)} image(s) are not in this project", details={"key": "image_ids", "missing": missing[:50]}
+            )
+    params = {"model_version": model_version.pk, "image_ids": ids, "only_missing": only_missing, "reason": reason}
+    return job_create(kind=Job.Kind.INFERENCE, project=project, requested_by=user, task_name=INFERENCE_TASK, params=params)
+
+
+def inference_on_upload(*, project_id: int, image_ids: list[int]) -> Job | None:
+    """``projects.hooks.images_uploaded`` hook: predict new images when the project has an active model."""
+    if not image_ids:
+        return None
+    active = ModelVersion.objects.filter(project_id=project_id, is_active=True).select_related("project").first()
+    if active is None:
+        return None
+    return inference_job_start(project=active.project, user=None, model_version=active, image_ids=image_ids, reason="upload")
+
+
+def inference_job_run(*, job_id: int) -> Job | None:
+    """Body of the ``run_inference`` task."""
+    return run_job(job_id, within_time_limit(_infer, settings.INSPECTION_INFERENCE_SOFT_TIME_LIMIT))
+
+
+def _infer(ctx: JobContext) -> dict[str, Any]:
+    params = ctx.job.params
+    try:
+        model_version = ModelVersion.objects.get(pk=params["model_version"], project_id=ctx.job.project_id)
+    except ModelVersion.DoesNotExist:
+        raise ApplicationError("the model version of this job was deleted") from None
+    images = Image.objects.filter(project_id=ctx.job.project_id).order_by("pk")
+    if params.get("image_ids") is not None:
+        images = images.filter(pk__in=params["image_ids"])
+    if params.get("only_missing"):
+        images = images.exclude(predictions__model_version=model_version)
+    image_ids = list(images.values_list("pk", flat=True))
+    ctx.log(f"model version {model_version.number} ({model_version.pipeline}), {len(image_ids)} image(s)")
+    ctx.progress("loading model", 0.0)
+    pipeline = load_pipeline(model_version)
+    flagged = 0
+    for start in range(0, len(image_ids), BATCH_SIZE):
+        ctx.progress("predicting", start / max(len(image_ids), 1))
+        batch = list(Image.objects.filter(pk__in=image_ids[start : start + BATCH_SIZE]).order_by("pk"))
+        flagged += predictions_store(
+            model_version=model_version, images=batch, arrays=[image_array(i) for i in batch], pipeline=pipeline, job=ctx.job
+        )
+    ctx.progress("predicting", 1.0)
+    return {"model_version": model_version.pk, "predicted": len(image_ids), "flagged": flagged}
+
+
+def predictions_store(*, model_version: ModelVersion, images: list[Image], arrays: list[np.ndarray], pipeline, job: Job | None) -> int:
+    """Predict ``arrays`` (the pixels of ``images``) and save one Prediction each, overwriting
+    an earlier one of the same version. Returns how many were flagged."""
+    from ml.formats import mask_to_polygons
+
+    output = pipeline.predict(arrays)
+    threshold = model_version.threshold
+    rows = []
+    for i, image in enumerate(images):
+        anomaly_map = np.asarray(output.maps[i], dtype=np.float32)
+        png, vmin, vmax = encode_heatmap(anomaly_map)
+        score = float(output.scores[i])
+        rows.append((image, score, png, vmin, vmax, polygons_from_mask(anomaly_map > threshold, mask_to_polygons)))
+    flagged = 0
+    with transaction.atomic():
+        for image, score, png, vmin, vmax, polygons in rows:
+            # Content-addressed: a re-run that yields the same map stores nothing new.
+            name = save_bytes(png)
+            is_flagged = score > threshold
+            flagged += int(is_flagged)
+            Prediction.objects.update_or_create(
+                image=image,
+                model_version=model_version,
+                defaults={
+                    "score": score,
+                    "heatmap": name,
+                    "heatmap_min": vmin,
+                    "heatmap_max": vmax,
+                    "polygons": polygons,
+                    "flagged": is_flagged,
+                    "job": job,
+                },
+            )
+    return flagged
+
+
+# A worker keeps the last few loaded models: uploads arrive one by one and each
+# becomes a small inference job, which should not reload the artifact every time.
+_CACHE_SIZE = 2
+_cache: "OrderedDict[str, Any]" = OrderedDict()
+_cache_lock = threading.Lock()
+
+
+def load_pipeline(model_version: ModelVersion):
+    """The ``ml`` pipeline stored in a model version's artifact (cached by content key)."""
+    from ml import registry
+
+    key = model_version.artifact.name
+    with _cache_lock:
+        if key in _cache:
+            _cache.move_to_end(key)
+            return _cache[key]
+    with model_version.artifact.open("rb") as handle:
+        pipeline = registry.load_bytes(handle.read())
+    with _cache_lock:
+        _cache[key] = pipeline
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return pipeline

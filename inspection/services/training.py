@@ -1,0 +1,221 @@
+"""Training: validate a request, freeze a dataset snapshot, fit a pipeline, store a model version."""
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import numpy as np
+from django.core.files.base import ContentFile
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max, Q
+
+from inspection.models import DatasetSnapshot, ModelVersion
+from inspection.services.limits import within_time_limit
+from inspection.services.data import image_array, mask_array
+from inspection.services.evaluation import evaluate_model
+from projects.audit import audit_record
+from projects.errors import ApplicationError
+from projects.jobs import JobContext, job_create, run_job
+from projects.models import Image, Job, Project
+
+TRAINING_TASK = "inspection.tasks.train_model"
+EVAL_SPLITS = (Image.Split.VAL, Image.Split.TEST)
+
+
+def pipeline_describe(name: str) -> dict[str, Any]:
+    """Name, supervision and config schema of a pipeline; 400 listing the known ones if unknown."""
+    from ml import registry
+
+    try:
+        return registry.describe(name)
+    except registry.UnknownPipeline as exc:
+        raise ApplicationError(str(exc), details={"key": "pipeline", "known": registry.names()}) from None
+
+
+def pipeline_config_validate(name: str, config: Any) -> dict[str, Any]:
+    """The config with defaults filled in; 400 naming the bad key."""
+    from ml import registry
+    from ml.config import ConfigError
+
+    try:
+        return registry.validate_config(name, config)
+    except ConfigError as exc:
+        raise ApplicationError(f"config.{exc.key}: {exc.message}", details={"key": f"config.{exc.key}"}) from None
+
+
+def _has_mask():
+    return Q(annotation_set__isnull=False) & ~Q(annotation_set__mask="")
+
+
+def training_images(project: Project, supervision: str) -> dict[str, Any]:
+    """Querysets of what a training of ``supervision`` kind would use now.
+
+    ``train``: normal images of the train split, plus (supervised) anomalous
+    train images whose annotations give a mask. ``eval``: labelled images of the
+    val and test splits, for threshold calibration and metrics.
+    """
+    images = Image.objects.filter(project=project)
+    normal_train = images.filter(split=Image.Split.TRAIN, state=Image.State.NORMAL)
+    masked_train = images.filter(split=Image.Split.TRAIN, state=Image.State.ANOMALOUS).filter(_has_mask())
+    train = normal_train | masked_train if supervision == "supervised" else normal_train
+    labelled_eval = images.filter(split__in=EVAL_SPLITS, state__in=(Image.State.NORMAL, Image.State.ANOMALOUS))
+    return {"normal_train": normal_train, "masked_train": masked_train, "train": train, "eval": labelled_eval}
+
+
+def training_data_check(project: Project, supervision: str) -> None:
+    """Refuse (400, with the reason) a training that has nothing to learn from."""
+    sets = training_images(project, supervision)
+    if supervision == "supervised":
+        if not sets["masked_train"].exists():
+            raise ApplicationError(
+                "no annotated anomalous images in the train split: a supervised pipeline learns from masks; "
+                "annotate some anomalous train images first",
+                details={"reason": "no_masks"},
+            )
+    elif not sets["normal_train"].exists():
+        raise ApplicationError(
+            "no normal images in the train split: mark some train images as normal first",
+            details={"reason": "no_normal_train_images"},
+        )
+
+
+def training_job_start(
+    *, project: Project, user, pipeline: str, config: Any = None, activate: bool = False, reason: str = "manual"
+) -> Job:
+    """Validate and queue a training job. Nothing is created when the request is refused.
+
+    ``activate``: make the new model version active when training succeeds
+    (the demo and the retraining policy's ``auto_activate`` use it).
+    """
+    description = pipeline_describe(pipeline)
+    validated = pipeline_config_validate(pipeline, config)
+    training_data_check(project, description["supervision"])
+    params = {
+        "pipeline": pipeline,
+        "config": validated,
+        "supervision": description["supervision"],
+        "activate": bool(activate),
+        "reason": reason,
+    }
+    return job_create(kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params)
+
+
+def dataset_snapshot_take(*, project: Project, supervision: str, job: Job | None = None) -> DatasetSnapshot:
+    """Freeze which images (with split, state and annotation version) a training uses."""
+    training_data_check(project, supervision)
+    sets = training_images(project, supervision)
+    entries = []
+    for role, queryset in (("train", sets["train"]), ("eval", sets["eval"])):
+        for image in queryset.select_related("annotation_set").order_by("pk"):
+            annotation_set = getattr(image, "annotation_set", None)
+            entries.append(
+                {
+                    "id": image.pk,
+                    "sha256": image.sha256,
+                    "split": image.split,
+                    "state": image.state,
+                    "annotation_version": annotation_set.version if annotation_set else None,
+                    "role": role,
+                }
+            )
+    summary: dict[str, int] = {}
+    for entry in entries:
+        key = f"{entry['role']}_{entry['state']}"
+        summary[key] = summary.get(key, 0) + 1
+    return DatasetSnapshot.objects.create(project=project, job=job, images=entries, summary=summary)
+
+
+def training_job_run(*, job_id: int) -> Job | None:
+    """Body of the ``train_model`` task."""
+    return run_job(job_id, within_time_limit(_train, settings.INSPECTION_TRAINING_SOFT_TIME_LIMIT))
+
+
+def _samples(entries: list[dict], ctx: JobContext, stage: str):
+    from ml.base import Sample
+
+    images = Image.objects.select_related("annotation_set").in_bulk([e["id"] for e in entries])
+    samples = []
+    for i, entry in enumerate(entries):
+        ctx.progress(stage, i / max(len(entries), 1))
+        image = images.get(entry["id"])
+        if image is None:
+            raise ApplicationError(f"image {entry['id']} was deleted while the training started")
+        pixels = image_array(image)
+        if entry["state"] == Image.State.NORMAL:
+            label, mask = 0, np.zeros(pixels.shape[:2], dtype=np.uint8)
+        else:
+            label, mask = 1, mask_array(image)
+        samples.append(Sample(image=pixels, mask=mask, label=label, name=image.original_name))
+    return samples
+
+
+def _train(ctx: JobContext) -> dict[str, Any]:
+    from ml import registry
+
+    job = ctx.job
+    params = job.params
+    ctx.progress("dataset snapshot", 0.0)
+    snapshot = dataset_snapshot_take(project=job.project, supervision=params["supervision"], job=job)
+    ctx.log(f"dataset snapshot {snapshot.pk}: " + ", ".join(f"{k} {v}" for k, v in sorted(snapshot.summary.items())))
+    train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images")
+    evaluation = _samples([e for e in snapshot.images if e["role"] == "eval"], ctx, "loading validation images")
+
+    pipeline = registry.create(params["pipeline"], params["config"])
+    ctx.log(f"fitting {params['pipeline']} on {len(train)} image(s)")
+    pipeline.fit(train, evaluation or None, progress=ctx.progress)
+
+    outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress, log=ctx.log)
+    pipeline.threshold = outcome.threshold
+    pipeline.normalization = outcome.normalization
+    artifact = _artifact_bytes(pipeline)
+    # A cancel that arrived during evaluation still wins: no model version.
+    ctx.check_cancelled()
+    model_version = _model_version_create(job=job, snapshot=snapshot, artifact=artifact, outcome=outcome)
+    ctx.log(f"model version {model_version.number}: threshold {outcome.threshold:.6g} ({outcome.policy})")
+    if params.get("activate"):
+        from inspection.services.model_versions import model_version_activate
+
+        model_version_activate(model_version=model_version, user=job.requested_by)
+        ctx.log(f"model version {model_version.number} activated")
+    return {"model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold, "metrics": outcome.metrics}
+
+
+def _artifact_bytes(pipeline) -> bytes:
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(pipeline.to_artifact(), buffer)
+    return buffer.getvalue()
+
+
+def _model_version_create(*, job: Job, snapshot: DatasetSnapshot, artifact: bytes, outcome) -> ModelVersion:
+    params = job.params
+    with transaction.atomic():
+        # The project row lock makes version numbers gap-free and unique under concurrent trainings.
+        project = Project.objects.select_for_update().get(pk=job.project_id)
+        number = (ModelVersion.objects.filter(project=project).aggregate(n=Max("number"))["n"] or 0) + 1
+        model_version = ModelVersion(
+            project=project,
+            number=number,
+            pipeline=params["pipeline"],
+            config=params["config"],
+            threshold=outcome.threshold,
+            threshold_policy=outcome.policy,
+            normalization=outcome.normalization,
+            metrics=outcome.metrics,
+            curves=outcome.curves,
+            snapshot=snapshot,
+            job=job,
+            created_by=job.requested_by,
+        )
+        # Content-addressed key: a retried job writes the same blob, not a second one.
+        model_version.artifact.save("model.pt", ContentFile(artifact, name="model.pt"), save=False)
+        model_version.save()
+        audit_record(
+            job.requested_by,
+            "model_version.create",
+            model_version,
+            details={"number": number, "pipeline": params["pipeline"], "job": job.pk, "reason": params.get("reason", "manual")},
+        )
+    return model_version
