@@ -22,6 +22,7 @@ and runs through :func:`run_job`:
 """
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
@@ -254,11 +255,13 @@ def run_job(job_id: int, work: Callable[[JobContext], dict[str, Any] | None]) ->
     else:
         ctx.log("done")
         try:
-            _finish(job_id, Job.Status.SUCCEEDED, progress=1.0, result=result or {}, **ctx.pending_fields())
-        except Exception as exc:  # e.g. a result that is not JSON-serialisable
+            json.dumps(result or {})
+        except (TypeError, ValueError) as exc:  # checked first: a failed UPDATE would poison an outer transaction
             logger.exception("job %s: could not store its result", job_id)
             _finish(job_id, Job.Status.FAILED, error=f"could not store the result: {exc}",
                     traceback=traceback_module.format_exc(), **ctx.pending_fields())
+        else:
+            _finish(job_id, Job.Status.SUCCEEDED, progress=1.0, result=result or {}, **ctx.pending_fields())
     finally:
         if heartbeat:
             heartbeat.stopped.set()

@@ -1,0 +1,264 @@
+"""Writes of the ground floor: projects, members, images (STYLE.md services).
+
+Callers (API views, management commands, other apps) check roles first with
+``projects.permissions``; these functions enforce the data rules, run in one
+transaction and record an AuditEvent for the acting user.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Iterable
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+from django.utils.text import slugify
+
+from projects import hooks
+from projects.audit import audit_record
+from projects.errors import ApplicationError, Conflict, NotFound, PayloadTooLarge
+from projects.models import Image, Membership, Project
+from projects.uploads import BadFile, CheckedImage, check_image, expand_zip, is_zip
+
+PROJECT_FIELDS = ("name", "description", "kind", "image_size")
+
+
+# --- projects -------------------------------------------------------------------
+def project_create(
+    *, name: str, created_by, slug: str | None = None, kind: str = Project.Kind.UNSUPERVISED,
+    description: str = "", image_size: int = 256,
+) -> Project:
+    """Create a project; its creator becomes its admin."""
+    name = (name or "").strip()
+    if not name:
+        raise ApplicationError("name: a project needs a name")
+    slug = slug or slugify(name)[:100]
+    if not slug:
+        raise ApplicationError("slug: cannot derive a slug from the name; give one")
+    if kind not in Project.Kind.values:
+        raise ApplicationError(f"kind: {kind!r} is not one of {', '.join(Project.Kind.values)}")
+    if not 16 <= int(image_size) <= 4096:
+        raise ApplicationError("image_size: must be between 16 and 4096 pixels")
+    try:
+        with transaction.atomic():
+            project = Project.objects.create(
+                name=name, slug=slug, kind=kind, description=description, image_size=image_size, created_by=created_by
+            )
+            if created_by is not None:
+                Membership.objects.create(project=project, user=created_by, role=Membership.Role.ADMIN)
+            audit_record(created_by, "project.create", project, project, {"name": name, "slug": slug})
+    except IntegrityError:
+        raise Conflict(f"slug: a project with slug {slug!r} already exists") from None
+    return project
+
+
+def project_update(*, project: Project, actor, **changes) -> Project:
+    unknown = set(changes) - set(PROJECT_FIELDS)
+    if unknown:
+        raise ApplicationError(f"cannot change {', '.join(sorted(unknown))}; editable: {', '.join(PROJECT_FIELDS)}")
+    if "kind" in changes and changes["kind"] not in Project.Kind.values:
+        raise ApplicationError(f"kind: {changes['kind']!r} is not one of {', '.join(Project.Kind.values)}")
+    if "name" in changes and not str(changes["name"]).strip():
+        raise ApplicationError("name: a project needs a name")
+    if "image_size" in changes and not 16 <= int(changes["image_size"]) <= 4096:
+        raise ApplicationError("image_size: must be between 16 and 4096 pixels")
+    with transaction.atomic():
+        before = {field: getattr(project, field) for field in changes}
+        for field, value in changes.items():
+            setattr(project, field, value)
+        project.save(update_fields=list(changes) or None)
+        audit_record(actor, "project.update", project, project, {"before": before, "after": changes})
+    return project
+
+
+def project_delete(*, project: Project, actor) -> None:
+    """Delete a project and everything in it (images, annotations, jobs, models)."""
+    with transaction.atomic():
+        audit_record(actor, "project.delete", project, None, {"name": project.name, "slug": project.slug, "id": project.pk})
+        project.delete()
+
+
+# --- members --------------------------------------------------------------------
+def _check_role(role: str) -> None:
+    if role not in Membership.Role.values:
+        raise ApplicationError(f"role: {role!r} is not one of {', '.join(Membership.Role.values)}")
+
+
+def _would_leave_no_admin(project: Project, membership: Membership) -> bool:
+    return (
+        membership.role == Membership.Role.ADMIN
+        and not project.memberships.filter(role=Membership.Role.ADMIN).exclude(pk=membership.pk).exists()
+    )
+
+
+def membership_add(*, project: Project, actor, username: str, role: str) -> Membership:
+    _check_role(role)
+    user = get_user_model().objects.filter(username=username, is_active=True).first()
+    if user is None:
+        raise ApplicationError(f"username: no active user {username!r}")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(project=project, user=user, role=role)
+            audit_record(actor, "membership.add", membership, project, {"username": username, "role": role})
+    except IntegrityError:
+        raise Conflict(f"{username} is already a member of this project") from None
+    return membership
+
+
+def membership_change_role(*, membership: Membership, actor, role: str) -> Membership:
+    _check_role(role)
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().select_related("project", "user").get(pk=membership.pk)
+        if role != Membership.Role.ADMIN and _would_leave_no_admin(membership.project, membership):
+            raise Conflict("this is the project's last admin; make someone else admin first")
+        before = membership.role
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit_record(actor, "membership.change_role", membership, membership.project,
+                     {"username": membership.user.username, "before": before, "after": role})
+    return membership
+
+
+def membership_remove(*, membership: Membership, actor) -> None:
+    with transaction.atomic():
+        project = membership.project
+        if _would_leave_no_admin(project, membership):
+            raise Conflict("this is the project's last admin; make someone else admin first")
+        audit_record(actor, "membership.remove", membership, project,
+                     {"username": membership.user.username, "role": membership.role})
+        membership.delete()
+
+
+# --- images -----------------------------------------------------------------------
+@dataclasses.dataclass
+class UploadResult:
+    created: list[Image]
+    duplicates: list[dict]  # {"file": name, "sha256": ..., "image_id": existing id or None (same batch)}
+
+
+def _unpack(files: Iterable[tuple[str, bytes]], *, max_pixels: int, max_bytes: int) -> tuple[list[CheckedImage], list[BadFile]]:
+    checked: list[CheckedImage] = []
+    bad: list[BadFile] = []
+    for name, data in files:
+        entries = [(name, data)]
+        if is_zip(name, data):
+            entries, zip_bad = expand_zip(name, data, max_total_bytes=max_bytes)
+            bad.extend(zip_bad)
+        for entry_name, entry_data in entries:
+            outcome = check_image(entry_name, entry_data, max_pixels=max_pixels)
+            (bad if isinstance(outcome, BadFile) else checked).append(outcome)
+    return checked, bad
+
+
+def image_upload(
+    *, project: Project, files: list[tuple[str, bytes]], uploaded_by, split: str = Image.Split.UNASSIGNED,
+    state: str = Image.State.UNLABELED,
+) -> UploadResult:
+    """Save uploaded images (plain files and/or zip archives of images) into ``project``.
+
+    All or nothing: every file is checked first; if any is bad (corrupt, not an
+    image, over MAX_IMAGE_PIXELS, unsafe or non-image zip entry) nothing is
+    saved and the ApplicationError lists every bad file in ``details``.
+    Images whose bytes are already in the project (same sha256), or repeated in
+    the batch, are reported as duplicates and not stored twice. After commit the
+    ``images_uploaded`` hooks run (automatic prediction with the active model).
+    """
+    if split not in Image.Split.values:
+        raise ApplicationError(f"split: {split!r} is not one of {', '.join(Image.Split.values)}")
+    if state not in Image.State.values:
+        raise ApplicationError(f"state: {state!r} is not one of {', '.join(Image.State.values)}")
+    if not files:
+        raise ApplicationError("files: no files were sent")
+    total = sum(len(data) for _, data in files)
+    if total > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"upload is {total} bytes, over MAX_UPLOAD_BYTES={settings.MAX_UPLOAD_BYTES}")
+    checked, bad = _unpack(files, max_pixels=settings.MAX_IMAGE_PIXELS, max_bytes=settings.MAX_UPLOAD_BYTES)
+    if bad:
+        names = ", ".join(f"{item.name} ({item.error})" for item in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ApplicationError(
+            f"{len(bad)} bad file(s), nothing was saved: {names}{more}",
+            details={"bad_files": [item.as_dict() for item in bad]},
+        )
+    created: list[Image] = []
+    duplicates: list[dict] = []
+    with transaction.atomic():
+        existing = dict(
+            Image.objects.filter(project=project, sha256__in={item.sha256 for item in checked}).values_list("sha256", "id")
+        )
+        seen: set[str] = set()
+        for item in checked:
+            if item.sha256 in existing or item.sha256 in seen:
+                duplicates.append({"file": item.name, "sha256": item.sha256, "image_id": existing.get(item.sha256)})
+                continue
+            seen.add(item.sha256)
+            created.append(_image_row(project, item, uploaded_by=uploaded_by, split=split, state=state))
+        audit_record(uploaded_by, "image.upload", project, project, {
+            "image_ids": [image.pk for image in created], "duplicates": len(duplicates), "split": split, "state": state,
+        })
+        image_ids = [image.pk for image in created]
+        if image_ids:
+            transaction.on_commit(lambda: hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids))
+    return UploadResult(created=created, duplicates=duplicates)
+
+
+def _image_row(project: Project, item: CheckedImage, *, uploaded_by, split: str, state: str) -> Image:
+    image = Image(
+        project=project, sha256=item.sha256, width=item.width, height=item.height, content_type=item.content_type,
+        split=split, state=state, original_name=item.name[-500:], uploaded_by=uploaded_by,
+    )
+    image.file.save(item.sha256, ContentFile(item.data, name=item.sha256), save=False)
+    image.save()
+    return image
+
+
+def image_create(
+    *, project: Project, name: str, data: bytes, uploaded_by, split: str = Image.Split.UNASSIGNED,
+    state: str = Image.State.UNLABELED,
+) -> tuple[Image, bool]:
+    """One checked image for importers: ``(image, created)``; an image with the same
+    bytes already in the project is returned with ``created=False``. Raises
+    ApplicationError naming ``name`` when the bytes are not a usable image.
+    Records no audit event (the import that calls it records one)."""
+    outcome = check_image(name, data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    if isinstance(outcome, BadFile):
+        raise ApplicationError(f"{outcome.name}: {outcome.error}", details={"bad_files": [outcome.as_dict()]})
+    existing = Image.objects.filter(project=project, sha256=outcome.sha256).first()
+    if existing is not None:
+        return existing, False
+    return _image_row(project, outcome, uploaded_by=uploaded_by, split=split, state=state), True
+
+
+def image_update(*, image: Image, actor, split: str | None = None, state: str | None = None) -> Image:
+    changes = {}
+    if split is not None:
+        if split not in Image.Split.values:
+            raise ApplicationError(f"split: {split!r} is not one of {', '.join(Image.Split.values)}")
+        changes["split"] = split
+    if state is not None:
+        if state not in Image.State.values:
+            raise ApplicationError(f"state: {state!r} is not one of {', '.join(Image.State.values)}")
+        changes["state"] = state
+    if not changes:
+        raise ApplicationError("nothing to change: send split and/or state")
+    with transaction.atomic():
+        before = {field: getattr(image, field) for field in changes}
+        for field, value in changes.items():
+            setattr(image, field, value)
+        image.save(update_fields=list(changes))
+        audit_record(actor, "image.update", image, image.project, {"before": before, "after": changes})
+    return image
+
+
+def image_delete(*, image: Image, actor) -> None:
+    with transaction.atomic():
+        audit_record(actor, "image.delete", image, image.project, {"name": image.original_name, "sha256": image.sha256})
+        image.delete()
+
+
+def membership_get(*, project: Project, user_id) -> Membership:
+    try:
+        return Membership.objects.select_related("user", "project").get(project=project, user_id=int(user_id))
+    except (Membership.DoesNotExist, TypeError, ValueError):
+        raise NotFound("member not found") from None
