@@ -1,0 +1,189 @@
+"""Thin API views: parse input, check the role, call one service or selector, serialize.
+
+Roles (projects.permissions): every member reads annotations, masks and label
+classes; annotators and admins save annotations and run exports; admins edit
+label classes and run imports; outsiders get 404 for everything.
+"""
+from __future__ import annotations
+
+from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import status
+from rest_framework.generics import GenericAPIView
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from annotations import selectors, services
+from annotations.api.serializers import (
+    AnnotationsPutSerializer,
+    DataJobSerializer,
+    ExportRequestSerializer,
+    ImageAnnotationsSerializer,
+    ImportRequestSerializer,
+    LabelClassSerializer,
+    LabelClassWriteSerializer,
+)
+from annotations.exporters import export_job_start
+from annotations.importers import import_job_start
+from annotations.models import LabelClass
+from projects.errors import ApplicationError, Conflict, NotFound
+from projects.models import Job
+from projects.permissions import ANNOTATE, MANAGE, READ, get_image_for, get_project_for
+
+
+def _etag_response(request, data: bytes, etag: str, content_type: str) -> HttpResponse:
+    quoted = f'"{etag}"'
+    if quoted in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(data, content_type=content_type)
+    response["ETag"] = quoted
+    # Masks change with every save: always revalidate, the ETag makes that cheap.
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+class ImageAnnotationsView(GenericAPIView):
+    serializer_class = ImageAnnotationsSerializer
+
+    def get(self, request, image_id: int):
+        image = get_image_for(request.user, image_id, roles=READ)
+        return Response(ImageAnnotationsSerializer(selectors.image_annotations_get(image=image)).data)
+
+    @extend_schema(request=AnnotationsPutSerializer, responses=ImageAnnotationsSerializer)
+    def put(self, request, image_id: int):
+        image = get_image_for(request.user, image_id, roles=ANNOTATE, action="edit annotations")
+        body = AnnotationsPutSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.annotations_replace(
+            image=image, polygons=body.validated_data["polygons"],
+            expected_version=body.validated_data["version"], actor=request.user,
+        )
+        return Response(ImageAnnotationsSerializer(selectors.image_annotations_get(image=image)).data)
+
+
+class ImageMaskView(GenericAPIView):
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, image_id: int):
+        image = get_image_for(request.user, image_id, roles=READ)
+        data, etag = selectors.image_mask_png(image=image)
+        return _etag_response(request, data, etag, "image/png")
+
+
+class LabelClassListView(GenericAPIView):
+    serializer_class = LabelClassSerializer
+    pagination_class = None
+
+    def get(self, request, project_id: int):
+        project = get_project_for(request.user, project_id, roles=READ)
+        return Response(LabelClassSerializer(selectors.label_class_list(project=project), many=True).data)
+
+    @extend_schema(request=LabelClassWriteSerializer, responses={201: LabelClassSerializer})
+    def post(self, request, project_id: int):
+        project = get_project_for(request.user, project_id, roles=MANAGE, action="create label classes")
+        body = LabelClassWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        label_class = services.label_class_create(
+            project=project, name=body.validated_data.get("name", ""), color=body.validated_data.get("color"),
+            actor=request.user,
+        )
+        return Response(LabelClassSerializer(label_class).data, status=status.HTTP_201_CREATED)
+
+
+class LabelClassDetailView(GenericAPIView):
+    serializer_class = LabelClassSerializer
+
+    def _load(self, request, project_id: int, label_class_id: int, roles, action=None) -> LabelClass:
+        project = get_project_for(request.user, project_id, roles=roles, action=action)
+        label_class = LabelClass.objects.filter(project=project, pk=label_class_id).first()
+        if label_class is None:
+            raise NotFound("label class not found")
+        return label_class
+
+    def get(self, request, project_id: int, label_class_id: int):
+        return Response(LabelClassSerializer(self._load(request, project_id, label_class_id, READ)).data)
+
+    @extend_schema(request=LabelClassWriteSerializer, responses=LabelClassSerializer)
+    def patch(self, request, project_id: int, label_class_id: int):
+        label_class = self._load(request, project_id, label_class_id, MANAGE, "edit label classes")
+        body = LabelClassWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        label_class = services.label_class_update(label_class=label_class, actor=request.user, **body.validated_data)
+        return Response(LabelClassSerializer(label_class).data)
+
+    def delete(self, request, project_id: int, label_class_id: int):
+        label_class = self._load(request, project_id, label_class_id, MANAGE, "delete label classes")
+        services.label_class_delete(label_class=label_class, actor=request.user)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class ImportListView(GenericAPIView):
+    """GET: the project's import jobs, newest first. POST (multipart ``file`` + ``format``): queue an import."""
+
+    serializer_class = DataJobSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    def get(self, request, project_id: int):
+        project = get_project_for(request.user, project_id, roles=MANAGE, action="see imports")
+        page = self.paginate_queryset(selectors.data_jobs_list(project=project, kind=Job.Kind.IMPORT))
+        return self.get_paginated_response(DataJobSerializer(page, many=True).data)
+
+    @extend_schema(request={"multipart/form-data": ImportRequestSerializer}, responses={202: DataJobSerializer})
+    def post(self, request, project_id: int):
+        project = get_project_for(request.user, project_id, roles=MANAGE, action="import data")
+        body = ImportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        job = import_job_start(
+            project=project, archive_name=upload.name or "archive.zip", archive=upload.read(),
+            fmt=body.validated_data["format"], actor=request.user,
+        )
+        return Response(DataJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportListView(GenericAPIView):
+    """GET: the project's export jobs, newest first (``?format=`` filters). POST ``{"format": "coco"|"mvtec"}``
+    (or ``?format=``): queue an export whose zip is downloaded from ``download_url`` when it succeeded."""
+
+    serializer_class = DataJobSerializer
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+
+    @extend_schema(parameters=[OpenApiParameter("format", str, required=False)])
+    def get(self, request, project_id: int):
+        project = get_project_for(request.user, project_id, roles=ANNOTATE, action="export data")
+        jobs = selectors.data_jobs_list(project=project, kind=Job.Kind.EXPORT)
+        fmt = request.query_params.get("format")
+        if fmt:
+            jobs = jobs.filter(params__format=fmt)
+        page = self.paginate_queryset(jobs)
+        return self.get_paginated_response(DataJobSerializer(page, many=True).data)
+
+    @extend_schema(request=ExportRequestSerializer, responses={202: DataJobSerializer})
+    def post(self, request, project_id: int):
+        project = get_project_for(request.user, project_id, roles=ANNOTATE, action="export data")
+        data = {"format": request.data.get("format") or request.query_params.get("format")}
+        body = ExportRequestSerializer(data=data)
+        body.is_valid(raise_exception=True)
+        job = export_job_start(project=project, fmt=body.validated_data["format"], actor=request.user)
+        return Response(DataJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ExportDownloadView(GenericAPIView):
+    @extend_schema(responses={(200, "application/zip"): OpenApiTypes.BINARY})
+    def get(self, request, project_id: int, job_id: int):
+        project = get_project_for(request.user, project_id, roles=ANNOTATE, action="export data")
+        job = Job.objects.filter(project=project, kind=Job.Kind.EXPORT, pk=job_id).first()
+        if job is None:
+            raise NotFound("export not found")
+        if job.status != Job.Status.SUCCEEDED or not job.output_file:
+            raise Conflict(f"export {job.pk} is {job.status}; its archive is ready once it succeeded",
+                           details={"status": job.status})
+        try:
+            with job.output_file.open("rb") as fh:
+                data = fh.read()
+        except FileNotFoundError:
+            raise ApplicationError("the export archive is gone; export again", status=410) from None
+        response = _etag_response(request, data, job.output_file.name.rsplit("/", 1)[-1], "application/zip")
+        response["Content-Disposition"] = f'attachment; filename="{project.slug}-{job.params.get("format", "export")}-{job.pk}.zip"'
+        return response

@@ -1,0 +1,338 @@
+"""Importing datasets into a project: MVTec AD folders, VIA 1.x, COCO and LabelMe.
+
+Parsing is done by the pure readers in :mod:`ml.formats` (shared with the ml
+dataset readers); this module finds the files, matches annotations to images,
+and saves everything in ONE transaction: an import is saved whole or not at
+all, and a malformed file fails it with a message naming the file.
+
+What each format gives (split and state of the created images):
+
+* ``mvtec``: ``train/good`` -> split train, normal; ``test/good`` -> test,
+  normal; ``test/<kind>`` -> test, anomalous, with polygons traced from
+  ``ground_truth/<kind>/<stem>_mask.png`` (holes kept; label class ``<kind>``).
+* ``via``, ``coco``, ``labelme``: every ``.json`` file under the folder is read
+  as that format; every image under the folder is imported, annotated or not.
+  The split is the nearest folder named ``train``, ``val``/``validation`` or
+  ``test`` above the image (else ``unassigned``). Images with polygons are
+  anomalous; images without are ``unlabeled`` (an image nobody outlined is
+  not known to be normal), unless a COCO file written by our exporter carries
+  the state in ``images[].attributes``.
+
+Images whose bytes are already in the project (or repeated in the import) are
+not stored twice; they are counted as duplicates and their annotations ignored.
+"""
+from __future__ import annotations
+
+import dataclasses
+import tempfile
+from collections import Counter
+from pathlib import Path, PurePosixPath
+from typing import Any, Callable
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from PIL import Image as PILImage
+
+from annotations.services import PolygonInput, annotations_set_imported, label_class_get_or_create
+from ml.base import no_progress
+from ml.formats import (
+    AnnotatedImage,
+    FormatError,
+    Region,
+    mask_to_polygons,
+    mvtec_layout,
+    parse_coco,
+    parse_labelme,
+    parse_via,
+)
+from ml.formats.mvtec import IMAGE_EXTENSIONS
+from projects import hooks
+from projects.audit import audit_record
+from projects.errors import ApplicationError, PayloadTooLarge
+from projects.jobs import JobContext, job_create
+from projects.models import Image, Job, Project
+from projects.services import image_create
+from projects.uploads import expand_zip
+
+IMPORT_FORMATS = ("mvtec", "via", "coco", "labelme")
+IMPORT_TASK = "annotations.import_dataset"
+SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
+Progress = Callable[[str, float], None]
+
+
+@dataclasses.dataclass
+class ImportItem:
+    """One image to create: where its bytes are, what the dataset says about it."""
+
+    path: Path
+    name: str  # path relative to the dataset root, stored as the image's original name
+    split: str
+    state: str
+    regions: list[Region]
+    declared_size: tuple[int, int] | None = None  # (width, height) when the annotation file states it
+
+
+# --- finding images and annotations -------------------------------------------------
+
+def _check_format(fmt: str) -> None:
+    if fmt not in IMPORT_FORMATS:
+        raise ApplicationError(f"format: unknown import format {fmt!r}; known: {', '.join(IMPORT_FORMATS)}")
+
+
+def _is_image(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS and not path.name.startswith(".")
+
+
+def _visible(path: Path, root: Path) -> bool:
+    return not any(part.startswith(".") or part == "__MACOSX" for part in path.relative_to(root).parts)
+
+
+def _relative(path: Path, root: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _split_of(relative: str) -> str:
+    for part in reversed(PurePosixPath(relative).parts[:-1]):
+        split = SPLIT_FOLDERS.get(part.lower())
+        if split:
+            return split
+    return Image.Split.UNASSIGNED
+
+
+def dataset_root(folder: Path) -> Path:
+    """Descend through a lone wrapping folder (``car_damage_via.zip`` -> ``car_damage_via/``)."""
+    folder = Path(folder)
+    while True:
+        entries = [p for p in folder.iterdir() if not p.name.startswith(".") and p.name != "__MACOSX"]
+        if len(entries) == 1 and entries[0].is_dir() and entries[0].name.lower() not in SPLIT_FOLDERS:
+            folder = entries[0]
+            continue
+        return folder
+
+
+def _inside(path: Path, root: Path, where: str) -> Path:
+    resolved = path.resolve()
+    if not resolved.is_relative_to(root.resolve()):
+        raise FormatError(f"{where}: {path.name!r} points outside the dataset folder")
+    return resolved
+
+
+def _read_mvtec(root: Path) -> list[ImportItem]:
+    items = []
+    for record in mvtec_layout(root):
+        regions: list[Region] = []
+        if record.mask_path is not None:
+            mask = _read_mask(record.mask_path, root)
+            with PILImage.open(record.path) as probe:
+                size = probe.size
+            if mask.shape[::-1] != size:
+                raise FormatError(
+                    f"{_relative(record.mask_path, root)}: mask is {mask.shape[1]}x{mask.shape[0]} but its image "
+                    f"{_relative(record.path, root)} is {size[0]}x{size[1]}"
+                )
+            # Ground truth is binarised once, mask > 127 (datasets README); holes are kept.
+            regions = mask_to_polygons(mask > 127, label=record.kind)
+        items.append(ImportItem(record.path, _relative(record.path, root), record.split, record.state, regions))
+    return items
+
+
+def _read_mask(path: Path, root: Path) -> np.ndarray:
+    try:
+        with PILImage.open(path) as mask:
+            return np.asarray(mask.convert("L"))
+    except Exception as exc:
+        raise FormatError(f"{_relative(path, root)}: unreadable mask ({exc})") from None
+
+
+def _annotation_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.json") if p.is_file() and _visible(p, root))
+
+
+def _read_annotated(root: Path, fmt: str) -> list[ImportItem]:
+    """VIA, COCO, LabelMe: every image under ``root``, with the regions the json files give it."""
+    images = {p.resolve(): p for p in sorted(root.rglob("*")) if _is_image(p) and _visible(p, root)}
+    annotated: dict[Path, tuple[AnnotatedImage, str, dict[str, Any]]] = {}
+    json_files = _annotation_files(root)
+    if not json_files:
+        raise FormatError(f"no .json annotation file found for format {fmt}")
+    for json_path in json_files:
+        source = _relative(json_path, root)
+        data = json_path.read_bytes()
+        if fmt == "via":
+            records = [(r, {}) for r in parse_via(data, source=source)]
+            candidates = lambda name: [json_path.parent / name, root / name]  # noqa: E731
+        elif fmt == "labelme":
+            records = [(parse_labelme(data, source=source), {})]
+            candidates = lambda name: [json_path.parent / name]  # noqa: E731
+        else:
+            records = list(zip(parse_coco(data, source=source), _coco_image_attributes(data)))
+            candidates = lambda name: [  # noqa: E731
+                json_path.parent / name, root / name, json_path.parent / "images" / name, root / "images" / name,
+            ]
+        for record, attributes in records:
+            where = f"{source}: image {record.file_name!r}"
+            path = next((c for c in candidates(record.file_name) if c.is_file()), None)
+            if path is None:
+                raise FormatError(f"{where} is not in the dataset")
+            path = _inside(path, root, where)
+            if path not in images:
+                raise FormatError(f"{where} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
+            if path in annotated:
+                raise FormatError(f"{where} is also annotated in {annotated[path][1]}; annotate each image once")
+            annotated[path] = (record, source, attributes)
+    items = []
+    for resolved, path in images.items():
+        name = _relative(path, root)
+        record, _source, attributes = annotated.get(resolved, (None, None, {}))
+        regions = record.regions if record else []
+        split = attributes.get("split") if attributes.get("split") in Image.Split.values else _split_of(name)
+        state = attributes.get("state") if attributes.get("state") in Image.State.values else (
+            Image.State.ANOMALOUS if regions else Image.State.UNLABELED
+        )
+        size = (record.width, record.height) if record and record.width and record.height else None
+        items.append(ImportItem(path, name, split, state, regions, size))
+    return items
+
+
+def _coco_image_attributes(data: bytes) -> list[dict[str, Any]]:
+    """Split and state our exporter stores per COCO image (``images[i].attributes``), in ``images`` order.
+
+    Not part of the COCO standard, so other tools' files simply lack it; the
+    polygons themselves are read by ``ml.formats.parse_coco``.
+    """
+    import json
+
+    try:
+        images = json.loads(data).get("images") or []
+    except (ValueError, AttributeError):
+        return []
+    return [img.get("attributes") if isinstance(img, dict) and isinstance(img.get("attributes"), dict) else {}
+            for img in images]
+
+
+def dataset_read(folder: Path, fmt: str) -> list[ImportItem]:
+    """Everything an import of ``folder`` would create, without touching the database."""
+    _check_format(fmt)
+    root = dataset_root(Path(folder))
+    items = _read_mvtec(root) if fmt == "mvtec" else _read_annotated(root, fmt)
+    if not items:
+        raise FormatError(f"no images found for format {fmt}")
+    return items
+
+
+# --- saving ---------------------------------------------------------------------------
+
+def dataset_import(*, project: Project, folder: Path, fmt: str, actor, progress: Progress = no_progress) -> dict[str, Any]:
+    """Import the dataset in ``folder`` into ``project``, all or nothing.
+
+    Returns a summary (images created, duplicates, polygons, per split/state
+    counts). Malformed files raise ApplicationError naming the file.
+    """
+    progress("reading", 0.0)
+    try:
+        items = dataset_read(folder, fmt)
+    except FormatError as exc:
+        raise ApplicationError(f"malformed {fmt} dataset: {exc}") from None
+    progress("reading", 1.0)
+    created: list[Image] = []
+    duplicates: list[str] = []
+    polygons = annotated = 0
+    counts: Counter[str] = Counter()
+    with transaction.atomic():
+        label_classes: dict[str, Any] = {}
+        for index, item in enumerate(items):
+            image, is_new = image_create(
+                project=project, name=item.name, data=item.path.read_bytes(), uploaded_by=actor,
+                split=item.split, state=item.state,
+            )
+            if not is_new:  # same bytes already in the project, or earlier in this import
+                duplicates.append(item.name)
+                progress("saving", (index + 1) / len(items))
+                continue
+            created.append(image)
+            counts[f"{item.split}/{item.state}"] += 1
+            if item.regions:
+                checked = _checked_regions(project, image, item, label_classes, actor)
+                annotations_set_imported(image=image, checked=checked, actor=actor)
+                polygons += len(checked)
+                annotated += 1
+            progress("saving", (index + 1) / len(items))
+        summary = {
+            "format": fmt,
+            "images_created": len(created),
+            "duplicates": len(duplicates),
+            "duplicate_names": duplicates[:50],
+            "polygons": polygons,
+            "annotated_images": annotated,
+            "by_split_state": dict(sorted(counts.items())),
+        }
+        audit_record(actor, "dataset.import", project, project, summary | {"image_ids": [i.pk for i in created][:1000]})
+        image_ids = [i.pk for i in created]
+        if image_ids:
+            transaction.on_commit(lambda: hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids))
+    return summary
+
+
+def _checked_regions(project: Project, image: Image, item: ImportItem, label_classes: dict, actor) -> list[PolygonInput]:
+    if item.declared_size and item.declared_size != (image.width, image.height):
+        raise ApplicationError(
+            f"{item.name}: the annotation file says {item.declared_size[0]}x{item.declared_size[1]} "
+            f"but the image is {image.width}x{image.height}"
+        )
+    try:
+        record = AnnotatedImage(item.name, image.width, image.height, item.regions).with_size(image.width, image.height)
+    except FormatError as exc:
+        raise ApplicationError(str(exc)) from None
+    checked = []
+    for region in record.regions:
+        if region.label not in label_classes:
+            label_classes[region.label] = label_class_get_or_create(project=project, name=region.label, actor=actor)
+        checked.append(PolygonInput(region, label_classes[region.label]))
+    return checked
+
+
+# --- archives and jobs ---------------------------------------------------------------
+
+def archive_unpack(data: bytes, folder: Path, *, name: str = "archive.zip") -> None:
+    """Write a zip's files under ``folder``; unsafe names ('../x', absolute) refuse the whole archive."""
+    entries, bad = expand_zip(name, data, max_total_bytes=settings.MAX_UPLOAD_BYTES)
+    if bad:
+        problems = "; ".join(f"{b.name}: {b.error}" for b in bad[:5])
+        raise ApplicationError(f"archive refused: {problems}", details={"bad_files": [b.as_dict() for b in bad]})
+    prefix = f"{name}/"
+    for label, content in entries:
+        target = folder / label[len(prefix):]
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(content)
+
+
+def import_job_start(*, project: Project, archive_name: str, archive: bytes, fmt: str, actor) -> Job:
+    """Check what can be checked at once (format, size, a readable zip with safe names; 400/413),
+    then queue an import job on the ``default`` queue."""
+    _check_format(fmt)
+    if len(archive) > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"archive is {len(archive)} bytes, over MAX_UPLOAD_BYTES={settings.MAX_UPLOAD_BYTES}")
+    _entries, bad = expand_zip(archive_name or "archive.zip", archive, max_total_bytes=settings.MAX_UPLOAD_BYTES)
+    if bad:
+        problems = "; ".join(f"{b.name}: {b.error}" for b in bad[:5])
+        raise ApplicationError(f"archive refused: {problems}", details={"bad_files": [b.as_dict() for b in bad]})
+    return job_create(
+        kind=Job.Kind.IMPORT, project=project, requested_by=actor, task_name=IMPORT_TASK,
+        params={"format": fmt, "archive_name": archive_name}, input_file=archive, input_name="import.zip",
+    )
+
+
+def import_job_run(ctx: JobContext) -> dict[str, Any]:
+    """The work of an import job (called through ``projects.jobs.run_job`` by the Celery task)."""
+    job = ctx.job
+    with job.input_file.open("rb") as fh:
+        data = fh.read()
+    with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+        ctx.progress("unpacking", 0.0)
+        archive_unpack(data, Path(tmp))
+        return dataset_import(
+            project=job.project, folder=Path(tmp), fmt=job.params.get("format", ""), actor=job.requested_by,
+            progress=lambda stage, fraction: ctx.progress(stage, fraction),
+        )
+
