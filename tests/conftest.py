@@ -261,6 +261,7 @@ def celery_worker(transactional_db, tmp_path):
     fixture needs ``transactional_db`` (the ``db`` fixture's rolled-back
     transaction would be invisible to it). Mark tests using it with
     ``@pytest.mark.worker`` (skips without Postgres and Redis outside CI).
+    Besides the apps' tasks it loads ``tests.worker_tasks`` (runner exercises).
 
     The yielded :class:`CeleryWorker` has ``wait_for_job(job_id)``, ``log()``
     and ``kill()`` (SIGKILL, for worker-lost tests); the worker is stopped after
@@ -284,7 +285,7 @@ def celery_worker(transactional_db, tmp_path):
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "celery", "-A", "config", "worker",
-                "-Q", "default,gpu", "--pool", "solo", "--loglevel", "INFO",
+                "-Q", "default,gpu", "--pool", "solo", "--loglevel", "INFO", "--include", "tests.worker_tasks",
                 "--without-gossip", "--without-mingle", "--without-heartbeat",
                 "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
             ],
