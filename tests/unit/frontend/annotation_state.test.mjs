@@ -105,3 +105,12 @@ test("listeners hear every change; label class changes are recorded", () => {
   s.undo();
   assert.equal(s.polygons[0].label_class, 1);
 });
+
+test("a gesture that moved nothing leaves no undo step", () => {
+  const s = new AnnotationState();
+  drawTriangle(s);
+  const depth = s.undoStack.length;
+  s.beginGesture();
+  s.endGesture();
+  assert.equal(s.undoStack.length, depth);
+});

@@ -60,3 +60,21 @@ test("zoom is clamped and pan moves the offset only", () => {
   assert.equal(t.scale, vt.MAX_SCALE);
   assert.deepEqual(vt.panBy(vt.identity(), 5, -3), { scale: 1, offsetX: 5, offsetY: -3 });
 });
+
+test("routes match with parameters and optional trailing slash", async () => {
+  const { matchRoute } = await import("../../../frontend/static/frontend/js/router.js");
+  const routes = [{ path: "/projects/:id" }, { path: "/projects/:id/images/:imageId/annotate" }];
+  assert.deepEqual(matchRoute(routes, "/projects/3/").params, { id: "3" });
+  assert.deepEqual(matchRoute(routes, "/projects/3/images/9/annotate").params, { id: "3", imageId: "9" });
+  assert.equal(matchRoute(routes, "/nope/"), null);
+});
+
+test("role matrix mirrors the server's and roles are read from me", async () => {
+  const { can, roleIn } = await import("../../../frontend/static/frontend/js/roles.js");
+  assert.ok(can("inspector", "review") && !can("inspector", "annotate") && !can("inspector", "manage"));
+  assert.ok(can("annotator", "annotate") && !can("annotator", "review"));
+  assert.ok(can("admin", "manage"));
+  assert.equal(roleIn({ is_staff: true }, { id: 1 }), "admin");
+  assert.equal(roleIn({ memberships: [{ project: 2, role: "annotator" }] }, { id: 2 }), "annotator");
+  assert.equal(roleIn({ memberships: [] }, { id: 2, role: "inspector" }), "inspector");
+});

@@ -160,11 +160,14 @@ export class AnnotationState {
   /** A drag is one undo step: call begin, move as often as needed, then end. */
   beginGesture() {
     this.#record();
+    this.gestureStart = JSON.stringify(this.polygons);
     this.gesture = true;
   }
 
   endGesture() {
     this.gesture = false;
+    // A click on a vertex without moving it changed nothing: no empty undo step.
+    if (JSON.stringify(this.polygons) === this.gestureStart) this.undoStack.pop();
     this.#emit();
   }
 

@@ -1,0 +1,88 @@
+// Project dashboard: image counts by split and state, the active model and its key
+// metrics, running jobs. Refreshes every few seconds while jobs run.
+import { api } from "../api.js";
+import { h, message, fmtNumber, fmtPercent, fmtDuration, fmtDate } from "../dom.js";
+import { can } from "../roles.js";
+
+const SPLITS = ["train", "val", "test", "unassigned"];
+const STATES = ["unlabeled", "normal", "anomalous"];
+
+/** Counts come as a nested {split: {state: n}} or a flat list of {split, state, count}. */
+function countsTable(stats) {
+  const grid = {};
+  const src = stats.counts || stats.images || stats.by_split_state || stats;
+  if (Array.isArray(src)) {
+    for (const r of src) (grid[r.split] ||= {})[r.state] = r.count;
+  } else {
+    for (const s of SPLITS) if (src && typeof src[s] === "object") grid[s] = src[s];
+  }
+  const total = (s) => STATES.reduce((a, st) => a + (grid[s]?.[st] || 0), 0);
+  return h("table", { id: "counts" },
+    h("thead", {}, h("tr", {}, h("th", {}, "Split"), STATES.map((s) => h("th.num", {}, s)), h("th.num", {}, "total"))),
+    h("tbody", {}, SPLITS.map((sp) => h("tr", {}, h("th", { scope: "row" }, sp), STATES.map((st) => h("td.num", {}, grid[sp]?.[st] ?? 0)), h("td.num", {}, total(sp))))),
+  );
+}
+
+export function keyMetrics(metrics = {}) {
+  const pick = ["image_auroc", "pixel_auroc", "image_f1", "pixel_aupro", "aupro", "image_ap", "pixel_f1", "dice", "iou"];
+  const keys = pick.filter((k) => metrics[k] != null);
+  return keys.length ? keys : Object.keys(metrics).filter((k) => typeof metrics[k] === "number").slice(0, 6);
+}
+
+export async function render(root, { project, role }) {
+  const page = h("section.page");
+  root.append(page);
+  page.append(h("div.row", {}, h("h1", {}, project.name), h("span.badge", {}, project.kind || ""), h("span.spacer"),
+    can(role, "review") ? h("a.button.primary", { href: `/projects/${project.id}/review/`, "data-link": true }, "Open review queue") : null,
+    can(role, "annotate") ? h("a.button", { href: `/projects/${project.id}/images/?state=anomalous`, "data-link": true }, "Images to annotate") : null,
+    can(role, "manage") ? h("a.button", { href: `/projects/${project.id}/training/`, "data-link": true }, "Train a model") : null));
+  const body = h("div");
+  page.append(body);
+  let timer = null;
+  let alive = true;
+
+  async function refresh() {
+    let stats;
+    try {
+      stats = await api.stats(project.id);
+    } catch (e) {
+      body.replaceChildren(message(e.message, "error"));
+      return;
+    }
+    const active = stats.active_model || stats.active_model_version || null;
+    const jobs = stats.running_jobs || stats.jobs || [];
+    const kpi = (label, value, id) => h("div.card.kpi", { id }, h("div.value", {}, value), h("div.label", {}, label));
+    const totals = stats.totals || {};
+    body.replaceChildren(
+      h("div.kpis", {},
+        kpi("images", totals.images ?? stats.image_count ?? "–", "kpi-images"),
+        kpi("annotated", totals.annotated ?? stats.annotated_count ?? "–", "kpi-annotated"),
+        kpi("flagged, not reviewed", totals.flagged_unreviewed ?? stats.review_pending ?? "–", "kpi-review"),
+        kpi("active model", active ? `v${active.number} ${active.pipeline}` : "none", "kpi-model")),
+      h("div.two-col", { style: "margin-top:16px" },
+        h("div", {}, h("h2", {}, "Images by split and state"), countsTable(stats)),
+        h("div", {},
+          h("h2", {}, "Active model"),
+          active
+            ? h("div.card", { id: "active-model" },
+                h("p", {}, h("strong", {}, `v${active.number} · ${active.pipeline}`), ` · threshold ${fmtNumber(active.threshold)} · activated ${fmtDate(active.activated_at)}`),
+                h("table", {}, h("tbody", {}, keyMetrics(active.metrics).map((k) => h("tr", {}, h("th", {}, k), h("td.num", {}, fmtNumber(active.metrics[k])))))))
+            : message("No active model yet." + (can(role, "manage") ? " Train one on the Training page." : ""), "info"),
+          h("h2", {}, "Running jobs"),
+          jobs.length
+            ? h("table", { id: "running-jobs" }, h("tbody", {}, jobs.map((j) => h("tr", {},
+                h("td", {}, h("a", { href: `/projects/${project.id}/jobs/${j.id}/`, "data-link": true }, `${j.kind} #${j.id}`)),
+                h("td", {}, h("span.badge." + j.status, {}, j.status)),
+                h("td", {}, j.stage || ""),
+                h("td.num", {}, fmtPercent(j.progress)),
+                h("td.num", {}, j.eta_seconds != null ? `ETA ${fmtDuration(j.eta_seconds)}` : "")))))
+            : h("p.muted", {}, "No job is running."))),
+    );
+    if (alive) timer = setTimeout(refresh, jobs.length ? 2000 : 10000);
+  }
+  await refresh();
+  return () => {
+    alive = false;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,162 @@
+// Image browser: filters, a thumbnail grid with fixed-size frames (no layout jumps
+// while thumbnails load), drag-and-drop upload with progress and per-file errors,
+// import and export for admins.
+import { api } from "../api.js";
+import { h, message, toast } from "../dom.js";
+import { can } from "../roles.js";
+import { watchJob } from "./jobwatch.js";
+
+const FILTERS = {
+  split: ["", "train", "val", "test", "unassigned"],
+  state: ["", "unlabeled", "normal", "anomalous"],
+  annotated: ["", "true", "false"],
+  flagged: ["", "true", "false"],
+};
+const BATCH = 16; // files per upload request: progress stays fine-grained and one bad file fails little
+
+export async function render(root, { project, role, query, navigate }) {
+  const page = h("section.page");
+  root.append(page);
+  const filters = Object.fromEntries(Object.keys(FILTERS).map((k) => [k, query.get(k) || ""]));
+  const grid = h("div.grid", { id: "image-grid", "aria-live": "polite" });
+  const count = h("span.muted", { id: "image-count" });
+  const more = h("button", { type: "button", hidden: true, onclick: () => loadMore() }, "Load more");
+  let nextUrl = null;
+
+  const filterBar = h("form.filters", { role: "search", "aria-label": "Filter images", onsubmit: (e) => e.preventDefault() },
+    Object.entries(FILTERS).map(([key, values]) => {
+      const sel = h("select", { id: `filter-${key}`, name: key, onchange: () => {
+        filters[key] = sel.value;
+        const qs = new URLSearchParams(Object.entries(filters).filter(([, v]) => v)).toString();
+        history.replaceState({}, "", `${location.pathname}${qs ? "?" + qs : ""}`);
+        reload();
+      } }, values.map((v) => h("option", { value: v, selected: v === filters[key] }, v === "" ? "any" : v)));
+      return h("label", { for: `filter-${key}` }, key, sel);
+    }),
+    count);
+
+  page.append(h("div.row", {}, h("h1", {}, "Images"), h("span.spacer")));
+  if (can(role, "manage")) page.append(uploadPanel(project, () => reload()), transferPanel(project, () => reload()));
+  page.append(filterBar, grid, h("div.row", { style: "margin-top:12px" }, more));
+
+  function card(img) {
+    const annotate = can(role, "annotate");
+    const href = annotate ? `/projects/${project.id}/images/${img.id}/annotate/` : api.imageFileUrl(img.id);
+    return h("a.thumb", { href, "data-link": annotate ? true : null, target: annotate ? null : "_blank", "data-image-id": img.id, "aria-label": `${img.original_name}, ${img.split}, ${img.state}` },
+      h("div.frame", {}, h("img", { src: api.thumbnailUrl(img.id), alt: "", loading: "lazy", width: 150, height: 150 })),
+      h("div.meta", {},
+        h("span.name", { title: img.original_name }, img.original_name),
+        h("span.row", {}, h("span.badge", {}, img.split), h("span.badge." + img.state, {}, img.state),
+          img.annotated || img.annotation_count ? h("span.badge", {}, "annotated") : null,
+          img.flagged ? h("span.badge.flagged", {}, "flagged") : null)));
+  }
+
+  async function show(pagePromise, append) {
+    try {
+      const data = await pagePromise;
+      if (!append) grid.replaceChildren();
+      grid.append(...data.results.map(card));
+      nextUrl = data.next;
+      more.hidden = !nextUrl;
+      count.textContent = `${data.count ?? data.results.length} images`;
+      if (!append && !data.results.length) grid.append(message("No image matches these filters.", "info"));
+    } catch (e) {
+      grid.replaceChildren(message(e.message, "error"));
+    }
+  }
+  function reload() {
+    const q = Object.fromEntries(Object.entries(filters).filter(([, v]) => v));
+    return show(api.images(project.id, q), false);
+  }
+  function loadMore() {
+    if (nextUrl) show(api.pageAt(nextUrl), true);
+  }
+  await reload();
+}
+
+function uploadPanel(project, onDone) {
+  const input = h("input", { type: "file", id: "upload-input", multiple: true, accept: "image/*,.zip", hidden: true });
+  const bar = h("div", { style: "width:0%" });
+  const progress = h("div.progress", { hidden: true, role: "progressbar", "aria-label": "Upload progress", "aria-valuemin": 0, "aria-valuemax": 100 }, bar);
+  const status = h("div.upload-list", { id: "upload-status", "aria-live": "polite" });
+  const zone = h("div.dropzone", { id: "dropzone" },
+    h("p", {}, "Drop images or a zip here, or ", h("button", { type: "button", onclick: () => input.click() }, "choose files"), "."),
+    progress, status);
+  zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    send([...e.dataTransfer.files]);
+  });
+  input.addEventListener("change", () => send([...input.files]));
+
+  async function send(files) {
+    if (!files.length) return;
+    status.replaceChildren();
+    progress.hidden = false;
+    const totalBytes = files.reduce((a, f) => a + f.size, 0) || 1;
+    let doneBytes = 0;
+    let saved = 0;
+    const errors = [];
+    for (let i = 0; i < files.length; i += BATCH) {
+      const batch = files.slice(i, i + BATCH);
+      const batchBytes = batch.reduce((a, f) => a + f.size, 0);
+      try {
+        const res = await api.uploadImages(project.id, batch, (f) => {
+          const pct = Math.round(((doneBytes + f * batchBytes) / totalBytes) * 100);
+          bar.style.width = `${pct}%`;
+          progress.setAttribute("aria-valuenow", pct);
+        });
+        const created = res.created || res.images || res.results || [];
+        saved += Array.isArray(created) ? created.length : Number(created) || 0;
+        for (const e of res.errors || res.rejected || []) errors.push(`${e.name || e.file || "?"}: ${e.error || e.message || e.reason}`);
+      } catch (e) {
+        const per = e.details && (e.details.errors || e.details.files);
+        if (Array.isArray(per)) for (const x of per) errors.push(`${x.name || x.file || "?"}: ${x.error || x.message || x.reason}`);
+        else errors.push(`${batch.map((f) => f.name).join(", ")}: ${e.message}`);
+      }
+      doneBytes += batchBytes;
+    }
+    bar.style.width = "100%";
+    status.append(message(`${saved} image(s) saved${errors.length ? `, ${errors.length} refused` : ""}.`, errors.length ? "error" : "success"));
+    if (errors.length) status.append(h("ul", { id: "upload-errors" }, errors.map((e) => h("li", {}, e))));
+    input.value = "";
+    onDone();
+  }
+  return zone;
+}
+
+function transferPanel(project, onDone) {
+  const file = h("input", { type: "file", id: "import-file", accept: ".zip,.json,.tar,.gz" });
+  const format = h("select", { id: "import-format" }, ["mvtec", "coco", "via", "labelme"].map((f) => h("option", { value: f }, f)));
+  const exportFormat = h("select", { id: "export-format" }, ["coco", "mvtec"].map((f) => h("option", { value: f }, f)));
+  const out = h("div", { "aria-live": "polite" });
+  return h("details.card", { style: "margin-bottom:12px" },
+    h("summary", {}, "Import and export"),
+    h("div.row", { style: "margin-top:8px" },
+      h("label", { for: "import-file" }, "Archive"), file,
+      h("label", { for: "import-format" }, "Format"), format,
+      h("button", { type: "button", onclick: async () => {
+        if (!file.files[0]) return out.replaceChildren(message("Choose an archive first.", "error"));
+        try {
+          const job = await api.startImport(project.id, file.files[0], format.value);
+          out.replaceChildren(message(`Import job #${job.id} queued.`, "info"));
+          watchJob(job.id, out, { onDone: onDone });
+        } catch (e) {
+          out.replaceChildren(message(e.message, "error"));
+        }
+      } }, "Import"),
+      h("span.spacer"),
+      h("label", { for: "export-format" }, "Export as"), exportFormat,
+      h("button", { type: "button", id: "export-button", onclick: async () => {
+        try {
+          const job = await api.startExport(project.id, exportFormat.value);
+          out.replaceChildren(message(`Export job #${job.id} queued.`, "info"));
+          watchJob(job.id, out, { onDone: (j) => toast(`Export #${j.id} ${j.status}`) });
+        } catch (e) {
+          out.replaceChildren(message(e.message, "error"));
+        }
+      } }, "Export")),
+    out);
+}

@@ -1,0 +1,68 @@
+// One job, live: status, stage, percent, ETA, the log as it grows, cancel.
+// Polls once a second asking only for log lines it has not seen.
+import { api } from "../api.js";
+import { h, message, toast, fmtDate } from "../dom.js";
+import { can } from "../roles.js";
+import { jobSummary, TERMINAL } from "./jobwatch.js";
+
+export async function render(root, { project, role, params }) {
+  const page = h("section.page");
+  root.append(page);
+  const title = h("h1", {}, `Job #${params.jobId}`);
+  const cancel = h("button.danger", { type: "button", id: "cancel-job", hidden: true, onclick: async () => {
+    cancel.disabled = true;
+    try {
+      await api.cancelJob(params.jobId);
+      toast("Cancel requested: the job stops at its next progress report.", "info");
+    } catch (e) {
+      toast(e.message, "error");
+      cancel.disabled = false;
+    }
+  } }, "Cancel job");
+  const summary = h("div.card", { id: "job-summary" });
+  const meta = h("p.muted", { id: "job-meta" });
+  const result = h("div", { id: "job-result" });
+  const log = h("pre.log", { id: "job-log", tabindex: 0, "aria-label": "Job log" });
+  page.append(h("div.row", {}, title, h("span.spacer"), cancel), meta, summary, result, h("h2", {}, "Log"), log);
+
+  let logCount = 0;
+  let timer = null;
+  let alive = true;
+  async function tick() {
+    let job;
+    try {
+      job = await api.job(params.jobId, { logFrom: logCount });
+    } catch (e) {
+      summary.replaceChildren(message(e.message, "error"));
+      if (alive) timer = setTimeout(tick, 3000);
+      return;
+    }
+    title.textContent = `${job.kind[0].toUpperCase()}${job.kind.slice(1)} job #${job.id}`;
+    meta.textContent = `${job.params?.pipeline ? job.params.pipeline + " · " : ""}requested by ${job.requested_by || "?"} · ${fmtDate(job.created_at)}${job.attempts > 1 ? ` · attempt ${job.attempts}` : ""}`;
+    summary.replaceChildren(jobSummary(job));
+    summary.dataset.status = job.status;
+    summary.dataset.progress = job.progress;
+    if (job.log && job.log.length) {
+      const stick = log.scrollTop + log.clientHeight >= log.scrollHeight - 4;
+      log.append(job.log.map((l) => (typeof l === "string" ? l : `${l.time ? l.time.slice(11, 19) + " " : ""}${l.message ?? JSON.stringify(l)}`)).join("\n") + "\n");
+      logCount = job.log_count;
+      if (stick) log.scrollTop = log.scrollHeight;
+    }
+    cancel.hidden = !can(role, "manage") || TERMINAL.includes(job.status);
+    if (job.cancel_requested) cancel.disabled = true;
+    if (TERMINAL.includes(job.status)) {
+      if (job.status === "succeeded" && job.model_version) {
+        result.replaceChildren(h("p.msg.msg-success", {}, `Model version created. `,
+          h("a", { id: "job-model-link", href: `/projects/${project.id}/models/?version=${job.model_version}`, "data-link": true }, "See its metrics and curves")));
+      }
+      if (job.traceback) result.append(h("details", {}, h("summary", {}, "Traceback"), h("pre.log", {}, job.traceback)));
+      return;
+    }
+    if (alive) timer = setTimeout(tick, 1000);
+  }
+  await tick();
+  return () => {
+    alive = false;
+    clearTimeout(timer);
+  };
+}

@@ -1,0 +1,261 @@
+// Review viewer for inspectors: the queue in the API's order, the image with the
+// heatmap as a separate overlay layer (opacity, colour map, toggle), a threshold
+// slider that redraws the predicted region in the browser from the 8-bit heatmap,
+// zoom/pan locked across layers, verdicts by button or key, the next images
+// preloaded so switching does not wait on the network.
+import { api } from "../api.js";
+import { h, message, toast, fmtNumber, isTyping } from "../dom.js";
+import { LayeredViewer, canvasFromRgba, decodeLevels } from "../canvas/viewer.js";
+import { queueItem } from "./review_item.js";
+import { COLOUR_MAPS, colourLut, colouriseInto, regionFromLevels, regionOutlineInto, scoreToLevel } from "../heatmap.js";
+
+const PREFETCH_AHEAD = 3;
+const KEEP = 6; // decoded items kept around the current one
+const VERDICT_KEYS = { a: "anomaly", n: "normal", u: "unsure" };
+
+export async function render(root, { project }) {
+  const stage = h("div.stage", { id: "review-stage" });
+  const stageStatus = h("div.stage-status", { "aria-live": "polite" });
+  const empty = h("div.stage-empty", { hidden: true });
+  stage.append(stageStatus, empty);
+
+  // --- side panel controls ---
+  const pos = h("span.queue-pos", { id: "queue-pos" }, "–");
+  const name = h("div.name", { id: "image-name" }, "");
+  const score = h("div.score", { id: "score" }, "–");
+  const scoreInfo = h("div.muted", { id: "score-info" }, "");
+  const verdictNow = h("div", { id: "verdict-now", "aria-live": "polite" });
+  const vbtn = (verdict, key, label) =>
+    h("button", { type: "button", id: `verdict-${verdict}`, "data-verdict": verdict, "aria-keyshortcuts": key.toUpperCase(), onclick: () => giveVerdict(verdict) }, label, " ", h("kbd", {}, key.toUpperCase()));
+  const comment = h("textarea", { id: "review-comment", rows: 2, placeholder: "Optional comment" });
+  const prevBtn = h("button", { type: "button", id: "prev", "aria-keyshortcuts": "K ArrowLeft", onclick: () => go(index - 1) }, "◀ Previous ", h("kbd", {}, "K"));
+  const nextBtn = h("button", { type: "button", id: "next", "aria-keyshortcuts": "J ArrowRight", onclick: () => go(index + 1) }, "Next ", h("kbd", {}, "J"), " ▶");
+  const showHeat = h("input", { type: "checkbox", id: "show-heatmap", checked: true, onchange: () => viewer.setOverlayStyle({ visible: showHeat.checked }) });
+  const opacity = h("input", { type: "range", id: "heatmap-opacity", min: 0, max: 1, step: 0.05, value: 0.5, oninput: () => viewer.setOverlayStyle({ opacity: +opacity.value }) });
+  const cmap = h("select", { id: "colour-map", onchange: () => { overlays.clear(); showCurrent(false); } }, COLOUR_MAPS.map((c) => h("option", { value: c, selected: c === "jet" }, c)));
+  const showRegion = h("input", { type: "checkbox", id: "show-region", checked: true, onchange: () => viewer.setRegion(viewer.region, showRegion.checked) });
+  const threshold = h("input", { type: "range", id: "threshold", min: 0, max: 1, step: 0.001, value: 0.5, oninput: () => drawRegion() });
+  const thresholdValue = h("output", { id: "threshold-value", for: "threshold" }, "–");
+  const resetThreshold = h("button", { type: "button", id: "threshold-reset", onclick: () => { setThresholdSlider(current()); drawRegion(); } }, "Model threshold");
+
+  const side = h("aside.side", { "aria-label": "Review controls" },
+    h("div.row", {}, h("h1", {}, "Review"), h("span.spacer"), pos),
+    name, h("div", {}, score, scoreInfo),
+    h("section", {}, h("h2", {}, "Verdict"), h("div.verdicts", {}, vbtn("anomaly", "a", "Anomaly"), vbtn("normal", "n", "Normal"), vbtn("unsure", "u", "Unsure")),
+      h("label.block", { for: "review-comment", style: "margin-top:6px" }, "Comment", comment), verdictNow),
+    h("div.row", {}, prevBtn, h("span.spacer"), nextBtn),
+    h("section", {}, h("h2", {}, "Heatmap"),
+      h("label", { for: "show-heatmap" }, showHeat, "Show heatmap ", h("kbd", {}, "H")),
+      h("label.block", { for: "heatmap-opacity" }, "Opacity", opacity),
+      h("label.block", { for: "colour-map" }, "Colour map", cmap)),
+    h("section", {}, h("h2", {}, "Predicted region"),
+      h("label", { for: "show-region" }, showRegion, "Show region ", h("kbd", {}, "R")),
+      h("label.block", { for: "threshold" }, h("span", {}, "Threshold ", thresholdValue), threshold),
+      resetThreshold),
+    h("section.keys", {}, h("h2", {}, "Keys"),
+      h("div", {}, h("kbd", {}, "A"), " anomaly · ", h("kbd", {}, "N"), " normal · ", h("kbd", {}, "U"), " unsure"),
+      h("div", {}, h("kbd", {}, "J"), "/", h("kbd", {}, "→"), " next · ", h("kbd", {}, "K"), "/", h("kbd", {}, "←"), " previous"),
+      h("div", {}, "wheel zoom · drag pan · ", h("kbd", {}, "F"), " fit · ", h("kbd", {}, "+"), h("kbd", {}, "−"), " zoom")));
+
+  root.append(h("div.workspace", {}, stage, side));
+  const viewer = new LayeredViewer(stage, { label: "Image with heatmap overlay" });
+  viewer.setOverlayStyle({ opacity: 0.5 });
+
+  let items = [];
+  let nextPage = null;
+  let index = 0;
+  let alive = true;
+  const cache = new Map(); // predictionId -> Promise<{bitmap, levels, width, height}>
+  const overlays = new Map(); // predictionId -> overlay canvas for the current colour map
+  let regionCanvas = null;
+  const timings = (window.__review = { switches: [], shown: null });
+
+  const current = () => items[index];
+
+  function load(item) {
+    if (!cache.has(item.predictionId)) {
+      const p = (async () => {
+        const [imgBlob, heatBlob] = await Promise.all([
+          fetch(item.imageUrl, { credentials: "same-origin" }).then(okBlob),
+          fetch(item.heatmapUrl, { credentials: "same-origin" }).then(okBlob),
+        ]);
+        const [bitmap, heat] = await Promise.all([createImageBitmap(imgBlob), decodeLevels(heatBlob)]);
+        return { bitmap, ...heat };
+      })();
+      p.catch(() => cache.delete(item.predictionId));
+      cache.set(item.predictionId, p);
+    }
+    return cache.get(item.predictionId);
+  }
+
+  function overlayFor(item, data) {
+    if (!overlays.has(item.predictionId)) {
+      const rgba = colouriseInto(data.levels, colourLut(cmap.value), new Uint8ClampedArray(data.levels.length * 4));
+      overlays.set(item.predictionId, canvasFromRgba(rgba, data.width, data.height));
+    }
+    return overlays.get(item.predictionId);
+  }
+
+  function prefetch() {
+    for (let k = 1; k <= PREFETCH_AHEAD; k++) if (items[index + k]) load(items[index + k]).then((d) => overlayFor(items[index + k] || {}, d)).catch(() => {});
+    if (items[index - 1]) load(items[index - 1]).catch(() => {});
+    for (const [id, p] of cache) {
+      const i = items.findIndex((it) => it.predictionId === id);
+      if (i < index - KEEP || i > index + KEEP) {
+        p.then((d) => d.bitmap.close && d.bitmap.close()).catch(() => {});
+        cache.delete(id);
+        overlays.delete(id);
+      }
+    }
+    if (nextPage && index + PREFETCH_AHEAD + 1 >= items.length) loadPage(nextPage);
+  }
+
+  function setThresholdSlider(item) {
+    threshold.min = item.vmin;
+    threshold.max = item.vmax > item.vmin ? item.vmax : item.vmin + 1;
+    threshold.step = (threshold.max - threshold.min) / 255;
+    threshold.value = item.threshold ?? (item.vmin + item.vmax) / 2;
+  }
+
+  let lastData = null;
+  function drawRegion() {
+    const item = current();
+    if (!item || !lastData) return;
+    const t = +threshold.value;
+    thresholdValue.textContent = fmtNumber(t);
+    const { region, count } = regionFromLevels(lastData.levels, Math.ceil(scoreToLevel(t, item.vmin, item.vmax)));
+    const rgba = regionOutlineInto(region, lastData.width, lastData.height, [255, 255, 255], new Uint8ClampedArray(region.length * 4));
+    regionCanvas = canvasFromRgba(rgba, lastData.width, lastData.height, regionCanvas);
+    viewer.setRegion(regionCanvas, showRegion.checked);
+    stage.dataset.regionPixels = count;
+  }
+
+  async function showCurrent(resetThresholdToModel = true) {
+    const item = current();
+    const t0 = performance.now();
+    stage.dataset.ready = "false";
+    if (!item) return;
+    pos.textContent = `${index + 1} / ${items.length}${nextPage ? "+" : ""}`;
+    name.textContent = item.name;
+    score.textContent = fmtNumber(item.score);
+    scoreInfo.textContent = `${item.flagged ? "flagged" : "not flagged"} · model v${item.modelNumber ?? "?"} ${item.pipeline} · threshold ${fmtNumber(item.threshold)}`;
+    comment.value = item.comment || "";
+    showVerdict(item);
+    prevBtn.disabled = index === 0;
+    nextBtn.disabled = index >= items.length - 1 && !nextPage;
+    if (resetThresholdToModel) setThresholdSlider(item);
+    let data;
+    try {
+      data = await load(item);
+    } catch (e) {
+      stageStatus.textContent = `Could not load this image: ${e.message}`;
+      return;
+    }
+    if (current() !== item) return; // the user moved on while it loaded
+    lastData = data;
+    viewer.setImage(data.bitmap, data.bitmap.width, data.bitmap.height, { keepView: true });
+    viewer.setOverlay(overlayFor(item, data));
+    drawRegion();
+    stageStatus.textContent = "";
+    stage.dataset.predictionId = item.predictionId;
+    stage.dataset.imageId = item.imageId;
+    stage.dataset.ready = "true";
+    timings.shown = { predictionId: item.predictionId, ms: performance.now() - t0 };
+    prefetch();
+  }
+
+  function showVerdict(item) {
+    for (const b of side.querySelectorAll("[data-verdict]")) b.setAttribute("aria-pressed", String(b.dataset.verdict === item.verdict));
+    verdictNow.textContent = item.verdict ? `Your verdict: ${item.verdict}` : "";
+  }
+
+  async function go(i) {
+    if (i < 0) return;
+    if (i >= items.length) {
+      if (nextPage) await loadPage(nextPage);
+      if (i >= items.length) {
+        stageStatus.textContent = "End of the queue.";
+        return;
+      }
+    }
+    const started = performance.now();
+    index = i;
+    const url = new URL(location.href);
+    url.searchParams.set("prediction", current().predictionId);
+    history.replaceState({}, "", url);
+    await showCurrent();
+    if (current() && stage.dataset.ready === "true") timings.switches.push(performance.now() - started);
+  }
+
+  async function giveVerdict(verdict) {
+    const item = current();
+    if (!item) return;
+    const text = comment.value.trim();
+    item.verdict = verdict;
+    item.comment = text;
+    showVerdict(item);
+    // Store first, then move on: a refused verdict must not look accepted.
+    try {
+      await api.review(item.predictionId, verdict, text);
+      stage.dataset.lastVerdict = `${item.predictionId}:${verdict}`;
+    } catch (e) {
+      item.verdict = null;
+      showVerdict(item);
+      toast(`Verdict not saved: ${e.message}`, "error");
+      return;
+    }
+    if (current() === item && index < items.length - 1) go(index + 1);
+    else if (current() === item) stageStatus.textContent = nextPage ? "" : "Queue done: every image has a verdict or you reached the end.";
+  }
+
+  async function loadPage(urlOrQuery) {
+    const data = typeof urlOrQuery === "string" ? await api.pageAt(urlOrQuery) : await api.reviewQueue(project.id, urlOrQuery);
+    nextPage = data.next;
+    items.push(...data.results.map(queueItem));
+  }
+
+  function onKey(e) {
+    if (!alive || isTyping(e) || e.ctrlKey || e.metaKey || e.altKey) return;
+    const k = e.key.toLowerCase();
+    const onSlider = e.target && e.target.type === "range";
+    if (VERDICT_KEYS[k]) giveVerdict(VERDICT_KEYS[k]);
+    else if (k === "j" || (k === "arrowright" && !onSlider)) go(index + 1);
+    else if (k === "k" || (k === "arrowleft" && !onSlider)) go(index - 1);
+    else if (k === "h") { showHeat.checked = !showHeat.checked; viewer.setOverlayStyle({ visible: showHeat.checked }); }
+    else if (k === "r") { showRegion.checked = !showRegion.checked; viewer.setRegion(viewer.region, showRegion.checked); }
+    else if (k === "f" || k === "0") { viewer.fit(); viewer.draw(); }
+    else if (k === "+" || k === "=") viewer.zoomBy(1.25);
+    else if (k === "-") viewer.zoomBy(0.8);
+    else return;
+    e.preventDefault();
+  }
+  window.addEventListener("keydown", onKey);
+
+  try {
+    await loadPage({});
+  } catch (e) {
+    empty.hidden = false;
+    empty.textContent = e.message;
+  }
+  if (!items.length) {
+    empty.hidden = false;
+    if (!empty.textContent) empty.append(message("Nothing to review: no predictions yet, or every flagged image has a verdict.", "info"));
+  } else {
+    const want = new URLSearchParams(location.search).get("prediction");
+    const at = want ? items.findIndex((it) => String(it.predictionId) === want) : -1;
+    await go(at >= 0 ? at : 0);
+    viewer.canvases.shapes.focus({ preventScroll: true });
+  }
+
+  return () => {
+    alive = false;
+    window.removeEventListener("keydown", onKey);
+    viewer.destroy();
+    for (const p of cache.values()) p.then((d) => d.bitmap.close && d.bitmap.close()).catch(() => {});
+  };
+}
+
+async function okBlob(res) {
+  if (!res.ok) throw new Error(`${res.status} ${res.statusText}`);
+  return res.blob();
+}

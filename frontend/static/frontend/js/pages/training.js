@@ -1,0 +1,109 @@
+// Training (admins): pipeline picker with a form generated from the pipeline's
+// config schema, launch, recent training jobs, the retraining policy.
+import { api } from "../api.js";
+import { h, message, toast, fmtPercent, fmtDate } from "../dom.js";
+import { buildSchemaForm, errorKey } from "../schema_form.js";
+
+export async function render(root, { project, navigate }) {
+  const page = h("section.page");
+  root.append(page);
+  page.append(h("div.row", {}, h("h1", {}, "Training"), h("span.spacer"), h("a.button", { href: `/projects/${project.id}/models/`, "data-link": true }, "Model versions")));
+  const [pipelines, jobsPage] = await Promise.all([api.pipelines(), api.trainingJobs(project.id).catch(() => [])]);
+
+  // --- launch form ---
+  const pipelineSelect = h("select", { id: "pipeline" }, pipelines.map((p) => h("option", { value: p.name }, `${p.name} (${p.supervision})`)));
+  const description = h("p.muted", { id: "pipeline-description" });
+  const fieldsBox = h("div", { id: "config-fields" });
+  const activate = h("input", { type: "checkbox", id: "activate-when-done" });
+  const formError = h("div", { "aria-live": "assertive" });
+  const launch = h("button.primary", { type: "submit", id: "launch" }, "Launch training");
+  let form = null;
+  const showPipeline = () => {
+    const p = pipelines.find((x) => x.name === pipelineSelect.value);
+    description.textContent = p ? p.description : "";
+    fieldsBox.replaceChildren();
+    formError.replaceChildren();
+    form = p ? buildSchemaForm(fieldsBox, p.config_schema || { properties: {} }, { h, idPrefix: "cfg" }) : null;
+  };
+  pipelineSelect.addEventListener("change", showPipeline);
+  const launchForm = h("form.card", { id: "training-form", onsubmit: async (e) => {
+    e.preventDefault();
+    if (!form) return;
+    form.clearErrors();
+    formError.replaceChildren();
+    const config = form.read();
+    if (!config) return;
+    launch.disabled = true;
+    try {
+      const job = await api.startTraining(project.id, pipelineSelect.value, config, activate.checked);
+      toast(`Training job #${job.id} queued.`, "success");
+      navigate(`/projects/${project.id}/jobs/${job.id}/`);
+    } catch (err) {
+      const key = errorKey(err);
+      if (!(key && form.showError(key, err.message.replace(/^config\.[\w.]+:\s*/, "")))) formError.replaceChildren(message(err.message, "error"));
+    } finally {
+      launch.disabled = false;
+    }
+  } },
+    h("h2", {}, "New training"),
+    h("label.field", { for: "pipeline" }, h("span", {}, "Pipeline"), pipelineSelect),
+    description,
+    h("details", { open: true }, h("summary", {}, "Configuration (defaults filled in)"), fieldsBox),
+    h("label", { for: "activate-when-done" }, activate, "Activate the model when training succeeds"),
+    formError,
+    h("div.row", { style: "margin-top:10px" }, launch));
+  showPipeline();
+
+  // --- recent jobs ---
+  const jobs = Array.isArray(jobsPage) ? jobsPage : [];
+  const jobsTable = jobs.length
+    ? h("table", { id: "training-jobs" },
+        h("thead", {}, h("tr", {}, ["Job", "Pipeline", "Status", "Stage", "Progress", "Model", "Requested", "By"].map((c) => h("th", {}, c)))),
+        h("tbody", {}, jobs.slice(0, 20).map((j) => h("tr", {},
+          h("td", {}, h("a", { href: `/projects/${project.id}/jobs/${j.id}/`, "data-link": true }, `#${j.id}`)),
+          h("td", {}, j.params?.pipeline || ""),
+          h("td", {}, h("span.badge." + j.status, {}, j.status)),
+          h("td", {}, j.stage || ""),
+          h("td.num", {}, fmtPercent(j.progress)),
+          h("td", {}, j.model_version ? h("a", { href: `/projects/${project.id}/models/?version=${j.model_version}`, "data-link": true }, "view") : ""),
+          h("td", {}, fmtDate(j.created_at)),
+          h("td", {}, j.requested_by || "")))))
+    : h("p.muted", {}, "No training yet.");
+
+  page.append(h("div.two-col", {}, h("div", {}, launchForm, await policyForm(project)), h("div", {}, h("h2", {}, "Training jobs"), jobsTable)));
+}
+
+async function policyForm(project) {
+  const box = h("form.card", { id: "retrain-policy" }, h("h2", {}, "Automatic retraining"));
+  let policy;
+  try {
+    policy = await api.retrainPolicy(project.id);
+  } catch (e) {
+    box.append(message(e.message, "error"));
+    return box;
+  }
+  const enabled = h("input", { type: "checkbox", id: "policy-enabled", checked: policy.enabled });
+  const minNew = h("input", { type: "number", id: "policy-min-new", min: 1, step: 1, value: policy.min_new_labels });
+  const cooldown = h("input", { type: "number", id: "policy-cooldown", min: 0, step: 1, value: policy.cooldown_minutes });
+  const autoActivate = h("input", { type: "checkbox", id: "policy-auto-activate", checked: policy.auto_activate });
+  const out = h("div", { "aria-live": "polite" });
+  box.append(
+    h("p.muted", {}, "Retrains with the active model's pipeline and config after enough new verdicts or annotations. ",
+      `${policy.new_labels_since_last_training ?? 0} new since the last training; last automatic training ${fmtDate(policy.last_triggered_at)}.`),
+    h("label", { for: "policy-enabled" }, enabled, "Retrain automatically"),
+    h("label.field", { for: "policy-min-new" }, h("span", {}, "After this many new verdicts or annotations"), minNew),
+    h("label.field", { for: "policy-cooldown" }, h("span", {}, "At most once every (minutes)"), cooldown),
+    h("label", { for: "policy-auto-activate" }, autoActivate, "Activate the new model automatically"),
+    out,
+    h("div.row", { style: "margin-top:8px" }, h("button", { type: "submit" }, "Save policy")));
+  box.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    try {
+      await api.saveRetrainPolicy(project.id, { enabled: enabled.checked, min_new_labels: Number(minNew.value), cooldown_minutes: Number(cooldown.value), auto_activate: autoActivate.checked });
+      out.replaceChildren(message("Policy saved.", "success"));
+    } catch (err) {
+      out.replaceChildren(message(err.message, "error"));
+    }
+  });
+  return box;
+}
