@@ -71,6 +71,9 @@ class Image(models.Model):
 
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="images")
     file = models.FileField(storage=blob_storage, max_length=100)
+    thumbnail = models.FileField(
+        storage=blob_storage, max_length=100, blank=True, help_text="Small JPEG made on first request (a blob key)."
+    )
     sha256 = models.CharField(max_length=64)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()

@@ -7,17 +7,21 @@ transaction and record an AuditEvent for the acting user.
 from __future__ import annotations
 
 import dataclasses
+import io
 from typing import Iterable
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
+from PIL import Image as PILImage
+from PIL import ImageOps
 
 from projects import hooks
 from projects.audit import audit_record
-from projects.errors import ApplicationError, Conflict, NotFound, PayloadTooLarge
+from projects.errors import ApplicationError, Conflict, PayloadTooLarge
 from projects.models import Image, Membership, Project
 from projects.uploads import BadFile, CheckedImage, check_image, expand_zip, is_zip
 
@@ -257,8 +261,29 @@ def image_delete(*, image: Image, actor) -> None:
         image.delete()
 
 
-def membership_get(*, project: Project, user_id) -> Membership:
-    try:
-        return Membership.objects.select_related("user", "project").get(project=project, user_id=int(user_id))
-    except (Membership.DoesNotExist, TypeError, ValueError):
-        raise NotFound("member not found") from None
+THUMBNAIL_SIZE = 256
+
+
+def image_thumbnail(*, image: Image) -> tuple[bytes, str]:
+    """``(jpeg_bytes, key)`` of the image's thumbnail (longest side 256 px), made
+    on first request and kept as a blob; the key (sha256) serves as ETag."""
+    if image.thumbnail:
+        try:
+            with image.thumbnail.open("rb") as stored:
+                return stored.read(), image.thumbnail.name
+        except FileNotFoundError:
+            pass
+    with image.file.open("rb") as original, PILImage.open(original) as picture:
+        picture.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # JPEG: decode at reduced size
+        small = ImageOps.exif_transpose(picture)
+        if small.mode in ("I", "I;16", "I;16B", "F"):  # 16-bit or float scans: stretch to 8 bit for display
+            values = np.asarray(small, dtype=np.float32)
+            small = PILImage.fromarray((values * (255.0 / max(float(values.max()), 1.0))).astype(np.uint8))
+        small = small.convert("RGB")
+        small.thumbnail((THUMBNAIL_SIZE, THUMBNAIL_SIZE))
+        buffer = io.BytesIO()
+        small.save(buffer, format="JPEG", quality=85)
+    data = buffer.getvalue()
+    image.thumbnail.save("thumbnail.jpg", ContentFile(data, name="thumbnail.jpg"), save=False)
+    Image.objects.filter(pk=image.pk).update(thumbnail=image.thumbnail.name)
+    return data, image.thumbnail.name

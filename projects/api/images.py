@@ -1,0 +1,134 @@
+"""Images: list/upload per project, metadata, original bytes and thumbnails."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.http import HttpResponse
+from django.utils.cache import patch_cache_control
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from projects import selectors, services
+from projects.api.pagination import paginate
+from projects.api.serializers import ImageListQuery, ImageOut, ImageUpdateIn, UploadIn, UploadOut
+from projects.errors import ApplicationError, PayloadTooLarge
+from projects.permissions import ANNOTATE, MANAGE, get_image_for, get_project_for, require_role
+
+# Image bytes never change for an image id, so clients may keep them; "private"
+# because they are only for signed-in members.
+IMMUTABLE = {"private": True, "max_age": 7 * 24 * 3600, "immutable": True}
+
+
+def blob_response(request, *, data_loader, etag: str, content_type: str, filename: str | None = None) -> HttpResponse:
+    """Serve bytes with a strong ETag; ``If-None-Match`` with the same tag gets 304 without loading them."""
+    quoted = f'"{etag}"'
+    if quoted in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
+        response = HttpResponse(status=304)
+    else:
+        response = HttpResponse(data_loader(), content_type=content_type)
+        if filename:
+            response["Content-Disposition"] = f'inline; filename="{filename}"'
+    response["ETag"] = quoted
+    patch_cache_control(response, **IMMUTABLE)
+    return response
+
+
+class ProjectImageListView(APIView):
+    parser_classes = [MultiPartParser, FormParser, JSONParser]
+
+    @extend_schema(
+        parameters=[ImageListQuery, OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        responses={200: ImageOut(many=True)},
+    )
+    def get(self, request, project_id):
+        project = get_project_for(request.user, project_id)
+        query = ImageListQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        filters = dict(query.validated_data)
+        filters["annotated"] = selectors.parse_bool("annotated", filters.get("annotated"))
+        return paginate(self, selectors.image_list(project=project, **filters), ImageOut)
+
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
+    def post(self, request, project_id):
+        """Upload images or zip archives of images (admins). All or nothing: with any
+        bad file nothing is saved and ``details.bad_files`` lists each one."""
+        project = get_project_for(request.user, project_id, roles=MANAGE, action="upload images")
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        if declared > settings.MAX_UPLOAD_BYTES:
+            # Refuse before reading the body.
+            raise PayloadTooLarge(f"upload is {declared} bytes, over MAX_UPLOAD_BYTES={settings.MAX_UPLOAD_BYTES}")
+        try:
+            uploads = request.FILES.getlist("files")
+            fields = {key: request.data.get(key) for key in ("split", "state") if request.data.get(key)}
+        except TooManyFilesSent:
+            raise ApplicationError(
+                f"too many files in one request (at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES}); zip them"
+            ) from None
+        except RequestDataTooBig:
+            raise PayloadTooLarge(f"upload over MAX_UPLOAD_BYTES={settings.MAX_UPLOAD_BYTES}") from None
+        if not uploads:
+            raise ApplicationError("files: send one or more files in the multipart field 'files'")
+        parsed = ImageUpdateIn(data=fields)
+        parsed.is_valid(raise_exception=True)
+        result = services.image_upload(
+            project=project,
+            files=[(upload.name, upload.read()) for upload in uploads],
+            uploaded_by=request.user,
+            **parsed.validated_data,
+        )
+        body = {"created": ImageOut(result.created, many=True).data, "duplicates": result.duplicates}
+        return Response(body, status=201 if result.created else 200)
+
+
+class ImageDetailView(APIView):
+    @extend_schema(responses={200: ImageOut})
+    def get(self, request, image_id):
+        image = get_image_for(request.user, image_id)
+        return Response(ImageOut(selectors.image_detail(image=image)).data)
+
+    @extend_schema(request=ImageUpdateIn, responses={200: ImageOut})
+    def patch(self, request, image_id):
+        """Change ``state`` (annotators and admins: marking an image normal is annotation
+        work) and/or ``split`` (admins: it decides what a model trains on)."""
+        image = get_image_for(request.user, image_id)
+        changes = ImageUpdateIn(data=request.data)
+        changes.is_valid(raise_exception=True)
+        data = changes.validated_data
+        if "split" in data:
+            require_role(request.user, image.project, *MANAGE, action="change an image's split")
+        else:
+            require_role(request.user, image.project, *ANNOTATE, action="change an image's state")
+        image = services.image_update(image=image, actor=request.user, **data)
+        return Response(ImageOut(selectors.image_detail(image=image)).data)
+
+    @extend_schema(responses={204: None})
+    def delete(self, request, image_id):
+        image = get_image_for(request.user, image_id, roles=MANAGE, action="delete images")
+        services.image_delete(image=image, actor=request.user)
+        return Response(status=204)
+
+
+class ImageFileView(APIView):
+    @extend_schema(responses={(200, "image/*"): OpenApiTypes.BINARY, 304: None})
+    def get(self, request, image_id):
+        image = get_image_for(request.user, image_id)
+
+        def load() -> bytes:
+            with image.file.open("rb") as stored:
+                return stored.read()
+
+        return blob_response(request, data_loader=load, etag=image.sha256, content_type=image.content_type,
+                             filename=image.original_name.rsplit("/", 1)[-1].replace('"', ""))
+
+
+class ImageThumbnailView(APIView):
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None})
+    def get(self, request, image_id):
+        image = get_image_for(request.user, image_id)
+        if image.thumbnail and f'"{image.thumbnail.name}"' == request.headers.get("If-None-Match", "").strip():
+            return blob_response(request, data_loader=bytes, etag=image.thumbnail.name, content_type="image/jpeg")
+        data, key = services.image_thumbnail(image=image)
+        return blob_response(request, data_loader=lambda: data, etag=key, content_type="image/jpeg")
