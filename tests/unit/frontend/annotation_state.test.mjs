@@ -61,7 +61,8 @@ test("inserting and deleting vertices; a ring under three vertices disappears", 
 
 test("a hole is drawn inside the polygon that contains its first point", () => {
   const s = new AnnotationState();
-  s.load({ annotations: [{ label_class: 1, polygon: { outer: [[0, 0], [20, 0], [20, 20], [0, 20]] } }], version: 3 });
+  s.load({ polygons: [{ label_class: { id: 1, name: "defect" }, outer: [[0, 0], [20, 0], [20, 20], [0, 20]], holes: [] }], version: 3 });
+  assert.equal(s.polygons[0].label_class, 1);
   for (const p of [[5, 5], [10, 5], [10, 10]]) s.addDraftPoint(p, { hole: true });
   assert.equal(s.closeDraft(1), 0);
   assert.equal(s.polygons[0].polygon.holes.length, 1);
@@ -71,10 +72,10 @@ test("a hole is drawn inside the polygon that contains its first point", () => {
 
 test("payload carries the version read; saving clears dirty", () => {
   const s = new AnnotationState();
-  s.load({ annotations: [], version: 7 });
+  s.load({ polygons: [], version: 7 });
   assert.ok(!s.dirty);
   drawTriangle(s, 4);
-  assert.deepEqual(s.toPayload(), { version: 7, annotations: [{ label_class: 4, polygon: { outer: [[0, 0], [10, 0], [0, 10]], holes: [] } }] });
+  assert.deepEqual(s.toPayload(), { version: 7, polygons: [{ outer: [[0, 0], [10, 0], [0, 10]], holes: [], label_class: 4 }] });
   s.markSaved(8);
   assert.equal(s.version, 8);
   assert.ok(!s.dirty);

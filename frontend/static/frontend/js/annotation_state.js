@@ -22,11 +22,14 @@ export class AnnotationState {
     this.gesture = false;
   }
 
-  /** Replace everything with what the server returned: {annotations, version, is_draft}. */
-  load({ annotations = [], version = 0, is_draft = false } = {}) {
-    this.polygons = annotations.map((a) => ({
-      label_class: a.label_class,
-      polygon: { outer: clone(a.polygon.outer), holes: clone(a.polygon.holes || []) },
+  /**
+   * Replace everything with what GET /api/images/{id}/annotations/ returned:
+   * {polygons: [{outer, holes, label_class: {id, ...}, source}], version, is_draft}.
+   */
+  load({ polygons = [], version = 0, is_draft = false } = {}) {
+    this.polygons = polygons.map((a) => ({
+      label_class: a.label_class && typeof a.label_class === "object" ? a.label_class.id : a.label_class ?? null,
+      polygon: { outer: clone(a.outer), holes: clone(a.holes || []) },
       source: a.source || "manual",
     }));
     this.draft = null;
@@ -118,8 +121,8 @@ export class AnnotationState {
   }
 
   /**
-   * Enter or a click on the first vertex: the draft becomes a polygon with `labelClass`,
-   * or, when drawn as a hole, a hole of the polygon that contains its first point.
+   * Enter or a click on the first vertex: the draft becomes a polygon with `labelClass`
+   * (null: the server gives it the project's default class), or, when drawn as a hole, a hole of the polygon that contains its first point.
    * Returns the index of the polygon it went into, or -1 when it could not close.
    */
   closeDraft(labelClass) {
@@ -135,9 +138,8 @@ export class AnnotationState {
       this.#emit();
       return host;
     }
-    if (labelClass == null) return -1;
     this.#record();
-    this.polygons.push({ label_class: labelClass, polygon: { outer: d.points, holes: [] }, source: "manual" });
+    this.polygons.push({ label_class: labelClass ?? null, polygon: { outer: d.points, holes: [] }, source: "manual" });
     this.draft = null;
     this.selected = this.polygons.length - 1;
     this.#emit();
@@ -259,7 +261,7 @@ export class AnnotationState {
   toPayload() {
     return {
       version: this.version,
-      annotations: this.polygons.map((p) => ({ label_class: p.label_class, polygon: clone(p.polygon) })),
+      polygons: this.polygons.map((p) => ({ outer: clone(p.polygon.outer), holes: clone(p.polygon.holes), label_class: p.label_class })),
     };
   }
 

@@ -75,9 +75,9 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
   }
   size = [image.width, image.height];
   imageName.textContent = `${image.original_name} · ${image.width}×${image.height} · ${image.split} · ${image.state}`;
-  for (const c of classes) view.colours.set(c.id, c.color || c.colour || "#ff3b30");
+  for (const c of classes) view.colours.set(c.id, c.color || "#ff3b30");
   labelSelect.replaceChildren(...classes.map((c, i) => h("option", { value: c.id }, `${i < 9 ? i + 1 + " · " : ""}${c.name}`)));
-  if (!classes.length) banner.append(message("This project has no label class yet; an admin must add one before polygons can be saved.", "error"));
+  if (!classes.length) labelSelect.append(h("option", { value: "" }, "default (created on save)"));
 
   const toolCtx = {
     viewer, state, view, size, redraw,
@@ -92,8 +92,17 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     if (!state.draft) return;
     if (state.draft.points.length < 3) return toast("A polygon needs at least three vertices.", "error");
     if (ringSelfIntersects(state.draft.points)) toast("This polygon crosses itself; its mask may not be what you expect.", "info");
-    const at = state.closeDraft(toolCtx.labelClass());
-    if (at < 0) toast(state.draft.hole ? "Start a hole inside a polygon." : "Pick a label class first.", "error");
+    if (state.closeDraft(toolCtx.labelClass()) < 0) toast("Start a hole inside a polygon.", "error");
+  }
+
+  async function refreshClasses() {
+    classes = await api.labelClasses(project.id);
+    for (const c of classes) view.colours.set(c.id, c.color || "#ff3b30");
+    const keep = labelSelect.value;
+    labelSelect.replaceChildren(...classes.map((c, i) => h("option", { value: c.id }, `${i < 9 ? i + 1 + " · " : ""}${c.name}`)));
+    if (!classes.length) labelSelect.append(h("option", { value: "" }, "default (created on save)"));
+    if (keep) labelSelect.value = keep;
+    refreshSide();
   }
 
   function refreshSide() {
@@ -107,10 +116,10 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     stage.dataset.polygons = state.polygons.length;
     if (state.selected >= 0 && state.polygons[state.selected]) labelSelect.value = state.polygons[state.selected].label_class;
     polyList.replaceChildren(...state.polygons.map((p, i) => {
-      const cls = classes.find((c) => c.id === p.label_class);
+      const cls = classes.find((c) => c.id === p.label_class) || { name: "default class" };
       return h("li", { class: i === state.selected ? "selected" : "" },
         h("span.swatch", { style: `background:${view.colours.get(p.label_class) || "#f00"}` }),
-        h("button.link", { type: "button", style: "color:inherit", onclick: () => state.select(i) }, `${cls ? cls.name : "class " + p.label_class} · ${p.polygon.outer.length} vertices${p.polygon.holes.length ? ` · ${p.polygon.holes.length} hole(s)` : ""}${p.source === "prediction" ? " · predicted" : ""}`));
+        h("button.link", { type: "button", style: "color:inherit", onclick: () => state.select(i) }, `${cls.name} · ${p.polygon.outer.length} vertices${p.polygon.holes.length ? ` · ${p.polygon.holes.length} hole(s)` : ""}${p.source === "prediction" ? " · predicted" : ""}`));
     }));
     drawMask(maskCanvas, state.polygons, size[0], size[1]);
   }
@@ -136,6 +145,8 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     try {
       const res = await api.saveAnnotations(imageId, state.toPayload());
       state.markSaved(res.version);
+      imageName.textContent = imageName.textContent.replace(/[^·]+$/, ` ${res.state}`);
+      if (!classes.length) refreshClasses();
       conflict.replaceChildren();
       banner.replaceChildren();
       window.__annotate = { lastSaveMs: performance.now() - started };
@@ -175,18 +186,12 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     }
   }
 
+  // Saving an empty set is what makes an image normal on the server (its state follows the polygons).
   async function markNormal() {
     if (state.polygons.length && !confirm("Remove every polygon and mark this image normal?")) return;
     state.clear();
     await save();
-    if (state.dirty) return;
-    try {
-      await api.updateImage(imageId, { state: "normal" });
-      imageName.textContent = imageName.textContent.replace(/[^·]+$/, " normal");
-      toast("Marked normal.", "success");
-    } catch (e) {
-      toast(`Polygons cleared, but the image state was not changed: ${e.message}`, "error");
-    }
+    if (!state.dirty) imageName.textContent = imageName.textContent.replace(/[^·]+$/, " normal");
   }
 
   function onKey(e) {
@@ -211,7 +216,7 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
   setLeaveGuard((silent) => !state.dirty || (!silent && confirm("You have unsaved changes on this image. Leave without saving?")));
 
   // Neighbours in the image list (same filters as the browser), for previous/next.
-  const listQuery = Object.fromEntries([...query.entries()].filter(([k]) => ["split", "state", "annotated", "flagged"].includes(k)));
+  const listQuery = Object.fromEntries([...query.entries()].filter(([k]) => ["split", "state", "annotated"].includes(k)));
   api.images(project.id, listQuery).then((pageData) => {
     const ids = pageData.results.map((i) => i.id);
     const at = ids.indexOf(imageId);

@@ -2,7 +2,7 @@
 // while thumbnails load), drag-and-drop upload with progress and per-file errors,
 // import and export for admins.
 import { api } from "../api.js";
-import { h, message, toast } from "../dom.js";
+import { h, message } from "../dom.js";
 import { can } from "../roles.js";
 import { watchJob } from "./jobwatch.js";
 
@@ -10,7 +10,6 @@ const FILTERS = {
   split: ["", "train", "val", "test", "unassigned"],
   state: ["", "unlabeled", "normal", "anomalous"],
   annotated: ["", "true", "false"],
-  flagged: ["", "true", "false"],
 };
 const BATCH = 16; // files per upload request: progress stays fine-grained and one bad file fails little
 
@@ -47,8 +46,7 @@ export async function render(root, { project, role, query, navigate }) {
       h("div.meta", {},
         h("span.name", { title: img.original_name }, img.original_name),
         h("span.row", {}, h("span.badge", {}, img.split), h("span.badge." + img.state, {}, img.state),
-          img.annotated || img.annotation_count ? h("span.badge", {}, "annotated") : null,
-          img.flagged ? h("span.badge.flagged", {}, "flagged") : null)));
+          img.annotated ? h("span.badge", {}, "annotated") : null)));
   }
 
   async function show(pagePromise, append) {
@@ -112,7 +110,7 @@ function uploadPanel(project, onDone) {
         saved += Array.isArray(created) ? created.length : Number(created) || 0;
         for (const e of res.errors || res.rejected || []) errors.push(`${e.name || e.file || "?"}: ${e.error || e.message || e.reason}`);
       } catch (e) {
-        const per = e.details && (e.details.errors || e.details.files);
+        const per = e.details && e.details.bad_files;
         if (Array.isArray(per)) for (const x of per) errors.push(`${x.name || x.file || "?"}: ${x.error || x.message || x.reason}`);
         else errors.push(`${batch.map((f) => f.name).join(", ")}: ${e.message}`);
       }
@@ -153,7 +151,9 @@ function transferPanel(project, onDone) {
         try {
           const job = await api.startExport(project.id, exportFormat.value);
           out.replaceChildren(message(`Export job #${job.id} queued.`, "info"));
-          watchJob(job.id, out, { onDone: (j) => toast(`Export #${j.id} ${j.status}`) });
+          watchJob(job.id, out, { onDone: (j) => {
+            if (j.status === "succeeded") out.append(h("a.button.primary", { id: "export-download", href: `/api/projects/${project.id}/exports/${j.id}/download`, download: "" }, "Download the export"));
+          } });
         } catch (e) {
           out.replaceChildren(message(e.message, "error"));
         }

@@ -10,8 +10,7 @@ export function jobSummary(job) {
     h("div.row", {}, h("span.badge." + job.status, {}, job.status), h("span", {}, job.stage || ""), h("span.spacer"),
       h("span", {}, fmtPercent(job.progress)), job.eta_seconds != null && !TERMINAL.includes(job.status) ? h("span.muted", {}, `ETA ${fmtDuration(job.eta_seconds)}`) : null),
     h("div.progress", { role: "progressbar", "aria-valuenow": Math.round((job.progress || 0) * 100), "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": "Job progress" }, bar),
-    job.error ? h("p.msg.msg-error", {}, job.error) : null,
-    job.output_url && job.status === "succeeded" ? h("a.button", { href: job.output_url, download: "" }, "Download") : null);
+    job.error ? h("p.msg.msg-error", {}, job.error) : null);
 }
 
 export function watchJob(id, container, { onDone, interval = 1000 } = {}) {

@@ -1,0 +1,128 @@
+"""Browser tests: headless Chromium from Debian's package driven by Playwright's sync API.
+
+No browser download ever happens: Chromium is /usr/bin/chromium (apt-get install
+chromium). Without it these tests skip with the reason, except with CI=true where
+they fail. The app is served by pytest-django's ``live_server``; screenshots of
+every page go to var/screenshots/, timings to var/e2e-timings.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+from tests.conftest import IN_CI
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+BASE_DIR = Path(__file__).resolve().parents[2]
+SCREENSHOTS = BASE_DIR / "var" / "screenshots"
+TIMINGS = BASE_DIR / "var" / "e2e-timings.json"
+VIEWPORT = {"width": 1280, "height": 800}
+
+pytestmark = pytest.mark.e2e
+
+# Playwright's sync API keeps an asyncio loop running in this thread, which makes
+# Django refuse ORM calls from test code and fixtures ("async context"). The loop is
+# only Playwright's plumbing; the ORM use here is plain synchronous test set-up.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        reason = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
+        if IN_CI:
+            pytest.fail(f"CI=true: {reason}", pytrace=False)
+        pytest.skip(reason)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as exc:  # pragma: no cover - playwright is in requirements.txt
+        if IN_CI:
+            pytest.fail(f"CI=true: playwright is not installed ({exc})", pytrace=False)
+        pytest.skip(f"playwright is not installed ({exc})")
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class BrowserPage:
+    """A page plus what the tests check on every page: no JS errors, no external requests."""
+
+    def __init__(self, page, base_url: str):
+        self.page = page
+        self.base_url = base_url
+        self.errors: list[str] = []
+        self.external: list[str] = []
+        host = urlparse(base_url).hostname
+        page.on("pageerror", lambda exc: self.errors.append(f"page error: {exc}"))
+        page.on("console", lambda msg: msg.type == "error" and self.errors.append(f"console: {msg.text}"))
+
+        def on_request(request):
+            parsed = urlparse(request.url)
+            if parsed.scheme in ("http", "https", "ws", "wss") and parsed.hostname not in (host, "localhost", "127.0.0.1"):
+                self.external.append(request.url)
+
+        page.on("request", on_request)
+
+    def goto(self, path: str):
+        self.page.goto(self.base_url + path)
+
+    def login(self, username: str, password: str | None = None, next_path: str = "/"):
+        page = self.page
+        self.goto(f"/login/?next={next_path}")
+        page.fill("#username", username)
+        page.fill("#password", password or f"{username}-password")
+        page.click("button[type=submit]")
+        page.wait_for_selector("#logout")
+
+    def screenshot(self, name: str):
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+
+    def api_get(self, path: str):
+        """GET through the browser's session (what the logged-in user may see)."""
+        return self.page.request.get(self.base_url + path)
+
+    def check_clean(self, allow: tuple[str, ...] = ()):
+        errors = [e for e in self.errors if not any(a in e for a in allow)]
+        assert not errors, "\n".join(errors)
+        assert not self.external, f"external requests: {self.external}"
+
+
+@pytest.fixture
+def open_page(browser, live_server):
+    """``open_page()`` -> a BrowserPage in a fresh 1280x800 context (own cookies)."""
+    contexts = []
+
+    def make() -> BrowserPage:
+        context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        return BrowserPage(context.new_page(), live_server.url)
+
+    yield make
+    for context in contexts:
+        context.close()
+
+
+def record_timing(key: str, value) -> None:
+    """Merge one measured figure into var/e2e-timings.json (and print it)."""
+    TIMINGS.parent.mkdir(parents=True, exist_ok=True)
+    data = json.loads(TIMINGS.read_text()) if TIMINGS.exists() else {}
+    data[key] = value
+    TIMINGS.write_text(json.dumps(data, indent=2, sort_keys=True))
+    print(f"\n[e2e timing] {key} = {value}")

@@ -1,0 +1,61 @@
+"""Navigation follows the role: the inspector sees no training controls, the annotator no
+review controls (the server refuses them anyway; this is what people see)."""
+from __future__ import annotations
+
+import pytest
+
+from tests.e2e.data import synthetic_images
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+
+
+def nav_items(page) -> list[str]:
+    return page.eval_on_selector_all("nav.main-nav a[data-nav]", "links => links.map(a => a.dataset.nav)")
+
+
+def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, alice, bob, charlie):
+    synthetic_images(project, alice, train_normal=3, test_normal=0, test_anomalous=1)
+
+    inspector = open_page()
+    inspector.goto("/")
+    inspector.page.wait_for_selector("#username")
+    inspector.screenshot("login")
+    inspector.login("charlie")
+    inspector.page.wait_for_selector(".project-card")
+    inspector.screenshot("projects")
+    inspector.goto(f"/projects/{project.pk}/")
+    inspector.page.wait_for_selector("#counts")
+    assert nav_items(inspector.page) == ["dashboard", "images", "review"]
+    assert inspector.page.locator("text=Train a model").count() == 0
+    inspector.goto(f"/projects/{project.pk}/training/")
+    inspector.page.wait_for_selector("text=cannot open this page")
+    assert inspector.page.locator("#launch").count() == 0
+    inspector.goto(f"/projects/{project.pk}/images/")
+    inspector.page.wait_for_selector("#image-grid .thumb")
+    assert inspector.page.locator("#dropzone").count() == 0, "only admins upload"
+    inspector.check_clean(allow=("status of 403",))  # /api/auth/me/ before logging in
+
+    annotator = open_page()
+    annotator.login("bob")
+    annotator.goto(f"/projects/{project.pk}/")
+    annotator.page.wait_for_selector("#counts")
+    assert nav_items(annotator.page) == ["dashboard", "images"]
+    assert annotator.page.locator("text=Open review queue").count() == 0
+    annotator.goto(f"/projects/{project.pk}/review/")
+    annotator.page.wait_for_selector("text=cannot open this page")
+    assert annotator.page.locator("#verdict-anomaly").count() == 0
+    annotator.goto(f"/projects/{project.pk}/images/")
+    annotator.page.wait_for_selector("#image-grid .thumb")
+    annotator.screenshot("images-annotator")
+    href = annotator.page.get_attribute("#image-grid .thumb", "href")
+    assert href.endswith("/annotate/"), href
+    annotator.check_clean()
+
+    admin = open_page()
+    admin.login("alice")
+    admin.goto(f"/projects/{project.pk}/images/")
+    admin.page.wait_for_selector("#image-grid .thumb")
+    assert admin.page.locator("#dropzone").count() == 1
+    assert nav_items(admin.page) == ["dashboard", "images", "review", "training", "models"]
+    admin.screenshot("images-admin")
+    admin.check_clean()
