@@ -99,6 +99,8 @@ def png_bytes(pixels: np.ndarray) -> bytes:
 def _quiet_jobs(settings):
     # In-process job runs: no heartbeat thread (it would open its own DB connection).
     settings.JOB_HEARTBEAT_SECONDS = 0
+    # Persona passwords need no real key stretching in tests.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     MeanDiffPipeline.on_step = None
     yield
     MeanDiffPipeline.on_step = None
