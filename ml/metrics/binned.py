@@ -128,6 +128,16 @@ class PixelHistogram:
         return float(np.trapezoid(ys, xs) / fpr_limit)
 
     def _threshold_at(self, k: int) -> float:
-        """Threshold for ``score > t`` matching curve point ``k`` (bins >= bins - k positive)."""
-        edge = self.edges()[k]
-        return float(np.nextafter(edge, -np.inf)) if k > 0 else float(self.hi)
+        """Threshold for ``score > t`` matching curve point ``k`` (bins >= bins - k positive).
+
+        Halfway between the lowest positive bin and the next lower occupied bin,
+        so the decisions hold with a margin on data like the calibration data.
+        """
+        if k == 0 or not self.scale:
+            return float(self.hi) if k == 0 else float(np.nextafter(self.lo, -np.inf))
+        first = self.bins - k
+        lower = np.flatnonzero((self.positive[:first] + self.negative[:first]) > 0)
+        edge = self.lo + first / self.scale
+        if not lower.size:
+            return float(np.nextafter(edge, -np.inf))
+        return float((edge + self.lo + (lower[-1] + 1) / self.scale) / 2)
