@@ -1,0 +1,291 @@
+"""Supervised U-Net pipeline (thesis 4.1.1 / 5.2): training loop, pre- and
+post-processing, threshold calibration, save/load.
+
+Pre-processing: each image is resized to ``image_size`` x ``image_size``
+(bilinear; masks nearest-neighbour) and normalised with the ImageNet mean and
+standard deviation. Post-processing: the logit map is resized bilinearly back
+to the input resolution and passed through a sigmoid, so the anomaly map is the
+probability that a pixel is anomalous. The image score is the mean of the
+highest ``score_top_fraction`` of pixel probabilities at working resolution
+(a robust maximum: one hot pixel does not flag an image, a small defect does).
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
+from ml.components.runtime import autocast, resolve_device, seed_everything
+from ml.config import ConfigError
+from ml.data.io import binarize_mask, resize_image, resize_mask
+from ml.data.transforms import normalize_imagenet
+from ml.pipelines.unet.config import DESCRIPTION, SUPERVISION, UNetConfig
+from ml.pipelines.unet.loss import SegmentationLoss, consistency_loss
+from ml.pipelines.unet.torch_model import UNetSegmenter
+from ml.registry import register
+
+def binary_mask(mask: np.ndarray) -> np.ndarray:
+    """(H, W) bool, binarised the one library way (``> 0.5`` after scaling to [0, 1])."""
+    return binarize_mask(mask) > 0
+
+
+def augment_batch(images: torch.Tensor, masks: torch.Tensor, generator: torch.Generator, flips: bool, color: bool):
+    """Random flips (image and mask together) and colour changes (image only).
+
+    ``images``: (N, 3, H, W) float in [0, 1]; ``masks``: (N, 1, H, W).
+    Returns new tensors; the same flip is applied to an image and its mask, so
+    they stay aligned.
+    """
+    n = images.shape[0]
+    if flips:
+        draw = torch.rand(n, 2, generator=generator)
+        h = (draw[:, 0] < 0.5).view(n, 1, 1, 1).to(images.device)
+        v = (draw[:, 1] < 0.5).view(n, 1, 1, 1).to(images.device)
+        images = torch.where(h, images.flip(-1), images)
+        masks = torch.where(h, masks.flip(-1), masks)
+        images = torch.where(v, images.flip(-2), images)
+        masks = torch.where(v, masks.flip(-2), masks)
+    if color:
+        from torchvision.transforms.v2 import functional as TF
+
+        # Mild ranges: a defect must stay visible after the change.
+        factors = torch.rand(n, 4, generator=generator)
+        out = []
+        for i in range(n):
+            img = images[i]
+            img = TF.adjust_brightness(img, 0.8 + 0.4 * float(factors[i, 0]))
+            img = TF.adjust_contrast(img, 0.8 + 0.4 * float(factors[i, 1]))
+            img = TF.adjust_saturation(img, 0.7 + 0.6 * float(factors[i, 2]))
+            img = TF.adjust_hue(img, -0.05 + 0.1 * float(factors[i, 3]))
+            out.append(img)
+        images = torch.stack(out).clamp_(0.0, 1.0)
+    return images, masks
+
+
+def _flip(x: torch.Tensor, kind: int) -> torch.Tensor:
+    """Geometric transform T of eq. 5.11 (its own inverse): 0 horizontal, 1 vertical, 2 both."""
+    if kind == 0:
+        return x.flip(-1)
+    if kind == 1:
+        return x.flip(-2)
+    return x.flip(-1).flip(-2)
+
+
+@register
+class UNetPipeline(Pipeline):
+    name = "unet"
+    supervision = SUPERVISION
+    config_class = UNetConfig
+    description = DESCRIPTION
+
+    config: UNetConfig
+
+    def __init__(self, config: dict[str, Any] | UNetConfig | None = None):
+        super().__init__(config)
+        self.device = resolve_device(self.config.device)
+        self.model = UNetSegmenter(in_channels=self._in_channels(), base_channels=self.config.base_channels)
+        self.model.to(self.device)
+
+    def _in_channels(self) -> int:
+        return 6 if self.config.input == "image+residual" else 3
+
+    # --- pre-processing ----------------------------------------------------------
+    def _network_input(self, images01: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) in [0, 1] -> normalised network input (N, C_in, S, S).
+
+        Hook for thesis 4.1.1: with ``input = "image+residual"`` the residual
+        of a ``vae`` pipeline's reconstruction is concatenated here. The config
+        refuses that input while no ``vae`` pipeline exists.
+        """
+        x = normalize_imagenet(images01)
+        if self.config.input == "image+residual":
+            raise ConfigError("input", "the 'vae' residual input is not connected to the U-Net yet; use 'image'")
+        return x
+
+    def _stack_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 (N, 3, S, S) tensor of the images resized to the working size."""
+        size = self.config.image_size
+        arr = np.stack([resize_image(im, size) for im in images])
+        return torch.from_numpy(arr).permute(0, 3, 1, 2).contiguous()
+
+    def _training_set(self, train: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor, int]:
+        """Images with masks, plus normal images (label 0) as empty masks.
+
+        Images with neither a mask nor label 0 are unlabeled (not known to be
+        normal) and are left out; their count is returned.
+        """
+        size = self.config.image_size
+        images, masks, skipped = [], [], 0
+        for sample in train:
+            if sample.mask is not None:
+                mask = binary_mask(sample.mask)
+                if mask.shape != sample.image.shape[:2]:
+                    raise ValueError(
+                        f"sample {sample.name or len(images)}: mask {mask.shape} does not match image {sample.image.shape[:2]}"
+                    )
+            elif sample.label == 0:
+                mask = np.zeros(sample.image.shape[:2], dtype=bool)
+            else:
+                skipped += 1
+                continue
+            images.append(sample.image)
+            masks.append(resize_mask(mask.astype(np.uint8), size) > 0)
+        if not images:
+            raise ValueError(
+                "the U-Net learns from images with anomaly masks (and normal images); none of the "
+                f"{len(train)} training samples has a mask or a normal label"
+            )
+        check_images(images)
+        return self._stack_images(images), torch.from_numpy(np.stack(masks)).unsqueeze(1), skipped
+
+    # --- training ------------------------------------------------------------------
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None, progress: ProgressFn = no_progress) -> None:
+        cfg = self.config
+        generator = seed_everything(cfg.seed)
+        self.model = UNetSegmenter(in_channels=self._in_channels(), base_channels=cfg.base_channels).to(self.device)
+        images_u8, masks, skipped = self._training_set(train)
+        n = images_u8.shape[0]
+        progress("prepare", 1.0, {"train_images": float(n), "skipped_unlabeled": float(skipped)})
+
+        criterion = SegmentationLoss(cfg.bce_weight, cfg.dice_weight, cfg.iou_weight)
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        batches_per_epoch = math.ceil(n / cfg.batch_size)
+        total_steps = cfg.epochs * batches_per_epoch
+        scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.lr * 0.01)
+            if cfg.lr_schedule == "cosine"
+            else None
+        )
+        scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
+        history: list[float] = []
+        started = time.monotonic()
+        step = 0
+        self.model.train()
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(n, generator=generator)
+            epoch_loss = 0.0
+            for b in range(batches_per_epoch):
+                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
+                if idx.numel() == 1 and n > 1:
+                    # Batch norm needs more than one value per channel in
+                    # training; a lone trailing image joins a random partner.
+                    idx = torch.cat([idx, order[:1]])
+                x = images_u8[idx].to(self.device).float().div_(255.0)
+                y = masks[idx].to(self.device).float()
+                x, y = augment_batch(x, y, generator, cfg.augment_flips, cfg.augment_color)
+                x = self._network_input(x)
+                with autocast(self.device):
+                    logits = self.model(x)
+                    loss, terms = criterion(logits, y)
+                    if cfg.consistency_weight > 0:
+                        kind = int(torch.randint(0, 3, (1,), generator=generator))
+                        restored = _flip(self.model(_flip(x, kind)), kind)
+                        cons = consistency_loss(logits, restored)
+                        loss = loss + cfg.consistency_weight * cons
+                        terms["consistency"] = float(cons.detach())
+                optimizer.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.step(optimizer)
+                    scaler.update()
+                else:
+                    loss.backward()
+                    optimizer.step()
+                if scheduler is not None:
+                    scheduler.step()
+                step += 1
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {value}); lower lr")
+                epoch_loss += value
+                elapsed = time.monotonic() - started
+                progress(
+                    "train",
+                    step / total_steps,
+                    {"epoch": float(epoch + 1), "loss": value, **terms, "eta_seconds": elapsed / step * (total_steps - step)},
+                )
+            history.append(epoch_loss / batches_per_epoch)
+            progress("train", step / total_steps, {"epoch": float(epoch + 1), "epoch_loss": history[-1]})
+        self.model.eval()
+        self.meta.update(
+            {
+                "train_images": n,
+                "skipped_unlabeled": skipped,
+                "epochs": cfg.epochs,
+                "loss_history": history,
+                "fit_seconds": time.monotonic() - started,
+            }
+        )
+        self._calibrate(val, progress)
+
+    # --- threshold -------------------------------------------------------------------
+    def _calibrate(self, val: Sequence[Sample] | None, progress: ProgressFn) -> None:
+        """Set ``self.threshold`` (on pixel probabilities) per the configured policy.
+
+        Probabilities are already in [0, 1], so the display normalisation is
+        the identity. Policies that need validation data fall back to 0.5 (the
+        natural decision point of a sigmoid) when it has no usable images.
+        """
+        cfg = self.config
+        self.normalization = {"min": 0.0, "max": 1.0}
+        threshold, source = None, "default 0.5"
+        if cfg.threshold_policy == "manual":
+            threshold, source = float(cfg.manual_threshold), "manual"
+        elif val:
+            usable = [s for s in val if s.mask is not None or s.label == 0]
+            if usable:
+                from ml import thresholds
+
+                preds = self.predict([s.image for s in usable])
+                maps = [np.asarray(m) for m in preds.maps]
+                gts = [binary_mask(s.mask) if s.mask is not None else np.zeros(s.image.shape[:2], bool) for s in usable]
+                threshold, source = thresholds.calibrate_pixels(cfg.threshold_policy, maps, gts, fpr=cfg.threshold_fpr)
+        if threshold is None:
+            threshold, source = 0.5, "default 0.5"
+        self.threshold = float(threshold)
+        self.meta["threshold_source"] = source
+        progress("calibrate", 1.0, {"threshold": self.threshold})
+
+    # --- inference ---------------------------------------------------------------------
+    @torch.inference_mode()
+    def predict(self, images: Sequence[np.ndarray]) -> Predictions:
+        check_images(images)
+        self.model.eval()
+        cfg = self.config
+        size = cfg.image_size
+        scores: list[float] = []
+        maps: list[np.ndarray] = []
+        k = max(1, int(round(cfg.score_top_fraction * size * size)))
+        for start in range(0, len(images), cfg.batch_size):
+            chunk = images[start : start + cfg.batch_size]
+            x = self._stack_images(chunk).to(self.device).float().div_(255.0)
+            with autocast(self.device):
+                logits = self.model(self._network_input(x))
+            logits = logits.float()
+            probs = torch.sigmoid(logits).flatten(1)
+            scores.extend(probs.topk(k, dim=1).values.mean(dim=1).cpu().tolist())
+            for i, image in enumerate(chunk):
+                h, w = image.shape[:2]
+                full = F.interpolate(logits[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)
+                maps.append(torch.sigmoid(full)[0, 0].cpu().numpy().astype(np.float32))
+        same_size = len({m.shape for m in maps}) <= 1
+        out_maps: np.ndarray | list[np.ndarray] = (
+            np.stack(maps) if same_size and maps else (maps if maps else np.zeros((0, size, size), np.float32))
+        )
+        masks = None
+        if self.threshold is not None:
+            masks = (out_maps > self.threshold) if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
+        return Predictions(scores=np.asarray(scores, dtype=np.float32), maps=out_maps, masks=masks)
+
+    # --- persistence ---------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, Any]:
+        return {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+
+    def load_state_tensors(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.model.to(self.device).eval()
