@@ -49,7 +49,7 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
     table = page.inner_text("#versions-table")
     assert "v1" in table and "patchcore" in table and "image auroc" in table
     assert page.locator("#charts svg").count() == 3
-    assert page.locator("#charts path.chart-line").count() == 2, "ROC and PR curves drawn"
+    assert page.locator("#charts path.chart-line[data-series=image]").count() == 2, "image ROC and PR curves drawn"
     assert page.locator("#charts line.chart-threshold").count() == 1, "threshold marked on the histogram"
     b.screenshot("models")
 

@@ -38,6 +38,8 @@ test("region outline marks the border and fills the inside faintly", () => {
   assert.equal(out[(1 * w + 1) * 4 + 3], 255);
   assert.equal(out[(2 * w + 2) * 4 + 3], 40);
   assert.equal(out[(0 * w + 0) * 4 + 3], 0);
+  const full = h.regionOutlineInto(new Uint8Array(w * hgt).fill(1), w, hgt, [255, 0, 0], new Uint8ClampedArray(w * hgt * 4));
+  assert.equal(full[3], 40, "the image border is not drawn as an outline");
 });
 
 test("histogram bars share a scale and curves become SVG paths", () => {

@@ -87,7 +87,12 @@ export function renderCurves(title, xLabel, yLabel, series, { diagonal = false }
   ticks01(svg);
   if (diagonal) svg.append(el("path", { d: curvePath([0, 1], [0, 1]), class: "chart-diagonal" }));
   series.forEach((s, i) => {
-    svg.append(el("path", { d: curvePath(s.xs, s.ys), class: `chart-line series-${i}` }, null));
+    svg.append(el("path", { d: curvePath(s.xs, s.ys), class: `chart-line series-${i}`, "data-series": s.label || i }));
+    if (s.label && series.length > 1) {
+      const y = CHART.height - CHART.bottom - 10 - 12 * (series.length - 1 - i);
+      svg.append(el("line", { x1: CHART.width - 70, x2: CHART.width - 56, y1: y - 3, y2: y - 3, class: `chart-line series-${i}` }));
+      svg.append(el("text", { x: CHART.width - 52, y, class: "chart-tick" }, s.label));
+    }
   });
   return svg;
 }

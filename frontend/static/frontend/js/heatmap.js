@@ -87,7 +87,8 @@ export function regionFromLevels(levels, thresholdLevel, out = new Uint8Array(le
 
 /**
  * RGBA of the region's outline (pixels inside with a 4-neighbour outside) in `colour`
- * plus a faint fill, so the region stays readable over any heatmap.
+ * plus a faint fill, so the region stays readable over any heatmap. The image border
+ * is not an outline: a region running off the image would otherwise look framed.
  */
 export function regionOutlineInto(region, width, height, colour, out) {
   const [r, g, b] = colour;
@@ -97,8 +98,8 @@ export function regionOutlineInto(region, width, height, colour, out) {
       let a = 0;
       if (region[i]) {
         const edge =
-          x === 0 || y === 0 || x === width - 1 || y === height - 1 ||
-          !region[i - 1] || !region[i + 1] || !region[i - width] || !region[i + width];
+          (x > 0 && !region[i - 1]) || (x < width - 1 && !region[i + 1]) ||
+          (y > 0 && !region[i - width]) || (y < height - 1 && !region[i + width]);
         a = edge ? 255 : 40;
       }
       out[i * 4] = r;

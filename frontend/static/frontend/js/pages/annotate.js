@@ -41,7 +41,7 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
   const saveBtn = h("button.primary", { type: "button", id: "save", "aria-keyshortcuts": "Control+S", onclick: () => save() }, "Save");
   const saveState = h("span.muted", { id: "save-state", "aria-live": "polite" });
   const polyList = h("ul.polylist", { id: "polygon-list", "aria-label": "Polygons" });
-  const maskCanvas = h("canvas.mask-preview", { id: "mask-preview", width: 280, height: 280, role: "img", "aria-label": "Mask preview" });
+  const maskCanvas = h("canvas.mask-preview", { id: "mask-preview", width: 180, height: 180, role: "img", "aria-label": "Mask preview" });
   const prevLink = h("a.button", { id: "prev-image", "data-link": true, href: "#" }, "◀ Previous");
   const nextLink = h("a.button", { id: "next-image", "data-link": true, href: "#" }, "Next ▶");
 
@@ -114,7 +114,7 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     stage.dataset.version = state.version;
     stage.dataset.dirty = String(state.dirty);
     stage.dataset.polygons = state.polygons.length;
-    if (state.selected >= 0 && state.polygons[state.selected]) labelSelect.value = state.polygons[state.selected].label_class;
+    if (state.selected >= 0 && state.polygons[state.selected]) labelSelect.value = state.polygons[state.selected].label_class ?? "";
     polyList.replaceChildren(...state.polygons.map((p, i) => {
       const cls = classes.find((c) => c.id === p.label_class) || { name: "default class" };
       return h("li", { class: i === state.selected ? "selected" : "" },

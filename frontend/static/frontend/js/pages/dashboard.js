@@ -7,15 +7,9 @@ import { can } from "../roles.js";
 const SPLITS = ["train", "val", "test", "unassigned"];
 const STATES = ["unlabeled", "normal", "anomalous"];
 
-/** Counts come as a nested {split: {state: n}} or a flat list of {split, state, count}. */
+/** stats.counts is {split: {state: n}}. */
 function countsTable(stats) {
-  const grid = {};
-  const src = stats.counts || stats.images || stats.by_split_state || stats;
-  if (Array.isArray(src)) {
-    for (const r of src) (grid[r.split] ||= {})[r.state] = r.count;
-  } else {
-    for (const s of SPLITS) if (src && typeof src[s] === "object") grid[s] = src[s];
-  }
+  const grid = stats.counts || {};
   const total = (s) => STATES.reduce((a, st) => a + (grid[s]?.[st] || 0), 0);
   return h("table", { id: "counts" },
     h("thead", {}, h("tr", {}, h("th", {}, "Split"), STATES.map((s) => h("th.num", {}, s)), h("th.num", {}, "total"))),
@@ -24,7 +18,7 @@ function countsTable(stats) {
 }
 
 export function keyMetrics(metrics = {}) {
-  const pick = ["image_auroc", "pixel_auroc", "image_f1", "pixel_aupro", "aupro", "image_ap", "pixel_f1", "dice", "iou"];
+  const pick = ["image_auroc", "image_f1_max", "pixel_auroc", "aupro", "pixel_f1_max", "image_accuracy"];
   const keys = pick.filter((k) => metrics[k] != null);
   return keys.length ? keys : Object.keys(metrics).filter((k) => typeof metrics[k] === "number").slice(0, 6);
 }
@@ -42,24 +36,31 @@ export async function render(root, { project, role }) {
   let alive = true;
 
   async function refresh() {
-    let stats;
+    let stats, versions, running, queued, backlog;
     try {
-      stats = await api.stats(project.id);
+      // Counts from the projects API; model, jobs and backlog from the inspection API.
+      [stats, versions, running, queued, backlog] = await Promise.all([
+        api.stats(project.id),
+        api.modelVersions(project.id),
+        api.jobs(project.id, { status: "running" }),
+        api.jobs(project.id, { status: "queued" }),
+        api.reviewQueue(project.id, { flagged: "true", reviewed: "false" }),
+      ]);
     } catch (e) {
       body.replaceChildren(message(e.message, "error"));
       return;
     }
-    const active = stats.active_model || stats.active_model_version || null;
-    const jobs = stats.running_jobs || stats.jobs || [];
+    const active = versions.find((v) => v.is_active) || null;
+    const jobs = [...running, ...queued];
     const kpi = (label, value, id) => h("div.card.kpi", { id }, h("div.value", {}, value), h("div.label", {}, label));
     const totals = stats.totals || {};
     body.replaceChildren(
       h("div.kpis", {},
-        kpi("images", totals.images ?? stats.image_count ?? "–", "kpi-images"),
-        kpi("annotated", totals.annotated ?? stats.annotated_count ?? "–", "kpi-annotated"),
-        kpi("flagged, not reviewed", totals.flagged_unreviewed ?? stats.review_pending ?? "–", "kpi-review"),
+        kpi("images", totals.images ?? "–", "kpi-images"),
+        kpi("annotated", totals.annotated ?? "–", "kpi-annotated"),
+        kpi("flagged, not reviewed", backlog.count, "kpi-review"),
         kpi("active model", active ? `v${active.number} ${active.pipeline}` : "none", "kpi-model")),
-      h("div.two-col", { style: "margin-top:16px" },
+      h("div.dash-cols", {},
         h("div", {}, h("h2", {}, "Images by split and state"), countsTable(stats)),
         h("div", {},
           h("h2", {}, "Active model"),

@@ -6,7 +6,10 @@ import { h, message, toast, fmtNumber, fmtDate } from "../dom.js";
 import { renderCurves, renderHistogram } from "../charts.js";
 import { watchJob } from "./jobwatch.js";
 
-const PREFERRED = ["image_auroc", "image_ap", "image_f1", "pixel_auroc", "pixel_aupro", "pixel_f1", "image_accuracy", "image_recall", "image_false_positive_rate", "images", "normal_images", "anomalous_images"];
+const PREFERRED = [
+  "image_auroc", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
+  "image_accuracy", "image_recall", "image_false_positive_rate", "pixel_iou", "pixel_dice", "images", "normal_images", "anomalous_images",
+];
 
 /** Metric names to show as rows: the usual ones first, then any other number any version has. */
 export function metricRows(versions) {
@@ -59,13 +62,21 @@ export async function render(root, { project, query }) {
   async function drawDetail() {
     const v = await api.modelVersion(selected);
     const curves = v.curves || {};
-    const hist = curves.histogram;
+    const has = (c, k) => c && Array.isArray(c[k]) && c[k].length > 1;
+    const series = (img, pix, xk, yk) => [
+      ...(has(img, xk) ? [{ label: "image", xs: img[xk], ys: img[yk] }] : []),
+      ...(has(pix, xk) ? [{ label: "pixel", xs: pix[xk], ys: pix[yk] }] : []),
+    ];
+    const roc = series(curves.image_roc, curves.pixel_roc, "fpr", "tpr");
+    const pr = series(curves.image_pr, curves.pixel_pr, "recall", "precision");
+    const hist = has(curves.image_histogram, "edges") ? curves.image_histogram : null;
     const chartsBox = h("div.charts", { id: "charts" });
+    const none = (what) => h("div.card", {}, message(`No ${what}: the evaluation images need both normal and anomalous ones.`, "info"));
     const drawCharts = (threshold) => {
       chartsBox.replaceChildren(
-        curves.roc ? renderCurves(`ROC curve of v${v.number}`, "false positive rate", "true positive rate", [{ xs: curves.roc.fpr, ys: curves.roc.tpr }], { diagonal: true }) : h("div.card", {}, message("No ROC curve: the evaluation images lack one of the two classes.", "info")),
-        curves.pr ? renderCurves(`Precision-recall curve of v${v.number}`, "recall", "precision", [{ xs: curves.pr.recall, ys: curves.pr.precision }]) : h("div.card", {}, message("No PR curve: the evaluation images lack one of the two classes.", "info")),
-        hist ? renderHistogram(`Scores of v${v.number}: normal vs anomalous`, hist, threshold) : h("div.card", {}, message("No score histogram: no labelled evaluation images.", "info")));
+        roc.length ? renderCurves(`ROC curves of v${v.number}`, "false positive rate", "true positive rate", roc, { diagonal: true }) : none("ROC curve"),
+        pr.length ? renderCurves(`Precision-recall curves of v${v.number}`, "recall", "precision", pr) : none("PR curve"),
+        hist ? renderHistogram(`Image scores of v${v.number}: normal vs anomalous`, hist, threshold) : none("score histogram"));
     };
     drawCharts(v.threshold);
 
