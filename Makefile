@@ -24,6 +24,7 @@ demo: venv frontend
 	DJANGO_DEBUG=1 $(PY) manage.py demo
 
 test: venv frontend
+	$(MAKE) -C frontend test
 	DJANGO_DEBUG=1 $(PY) -m pytest
 
 test-unit: venv
