@@ -1,0 +1,35 @@
+"""Threshold calibration of the normal-only pipelines, through ml.thresholds.
+
+The pipelines produce anomaly maps of normal images (and, when validation
+images with masks exist, of labelled ones); :func:`ml.thresholds.calibrate_pixels`
+turns them into the decision threshold on map values per the config's
+``threshold_policy`` (for ``fpr``: the accepted false-positive rate of normal
+images, an image being flagged when its map exceeds the threshold anywhere,
+DFR section III-D), and :func:`ml.thresholds.normalization_from_maps` into the
+display normalisation stored with the model.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ml import thresholds
+from ml.data.io import binarize_mask
+
+
+def calibrate(pipeline, maps: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]) -> None:
+    """Set ``pipeline.threshold``, ``pipeline.normalization`` and ``meta['threshold_source']``.
+
+    ``maps``: (H, W) anomaly maps; ``masks``: their ground truth at the same
+    size, None for a normal image (all pixels normal).
+    """
+    cfg = pipeline.config
+    maps = [np.asarray(m, dtype=np.float32) for m in maps]
+    truths = [np.zeros(m.shape, bool) if mask is None else binarize_mask(mask) > 0 for m, mask in zip(maps, masks)]
+    threshold, source = thresholds.calibrate_pixels(
+        cfg.threshold_policy, maps, truths, fpr=cfg.threshold_fpr, manual_threshold=cfg.manual_threshold
+    )
+    pipeline.threshold = None if threshold is None else float(threshold)
+    pipeline.normalization = thresholds.normalization_from_maps(maps, truths, pipeline.threshold) if maps else {}
+    pipeline.meta["threshold_source"] = source

@@ -1,0 +1,1 @@
+"""One package per pipeline (ml.registry lists them)."""

@@ -1,0 +1,164 @@
+"""PatchCore pipeline: feature extraction, coreset memory bank, anomaly maps,
+threshold calibration, save/load."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
+from ml.components.calibration import calibrate
+from ml.components.coreset import greedy_coreset
+from ml.components.features import (
+    batches,
+    gaussian_blur,
+    images_to_tensor,
+    maps_to_input_sizes,
+    stack_if_same_size,
+    upsample,
+)
+from ml.components.runtime import autocast, resolve_device, seed_everything
+from ml.pipelines.patchcore.config import DESCRIPTION, SUPERVISION, PatchCoreConfig
+from ml.pipelines.patchcore.torch_model import PatchCoreModel
+from ml.registry import register
+
+
+@register
+class PatchCorePipeline(Pipeline):
+    name = "patchcore"
+    supervision = SUPERVISION
+    config_class = PatchCoreConfig
+    description = DESCRIPTION
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        cfg: PatchCoreConfig = self.config
+        self.device = resolve_device(cfg.device)
+        self.model = PatchCoreModel(
+            cfg.backbone,
+            cfg.layers,
+            cfg.weights_path,
+            cfg.reflection_padding,
+            cfg.pooling_size,
+            cfg.feature_dim,
+            cfg.num_neighbors,
+        ).to(self.device)
+
+    # --- learning ------------------------------------------------------------------
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None, progress: ProgressFn = no_progress) -> None:
+        """Memory bank from the normal ``train`` images; threshold from ``val`` or leave-one-out train scores."""
+        cfg: PatchCoreConfig = self.config
+        if not train:
+            raise ValueError("patchcore needs at least one normal training image")
+        images = [s.image for s in train]
+        check_images(images)
+        seed_everything(cfg.seed)
+        progress("features", 0.0, None)
+        embeddings = []
+        with torch.inference_mode():
+            for i, batch in enumerate(batches(images, cfg.batch_size)):
+                embeddings.append(self._embed(batch).cpu())
+                progress("features", min(1.0, (i + 1) * cfg.batch_size / len(images)), None)
+        embedding = torch.cat(embeddings)  # (N, D, h, w)
+        patches_per_image = embedding.shape[2] * embedding.shape[3]
+        features = PatchCoreModel.flatten(embedding)
+        del embeddings, embedding
+        chosen = greedy_coreset(
+            features.to(self.device),
+            cfg.coreset_ratio,
+            cfg.coreset_projection_dim,
+            cfg.coreset_shard_size,
+            cfg.seed,
+            progress=lambda fraction: progress("coreset", fraction, None),
+        )
+        self.model.set_memory_bank(features[chosen].to(self.device))
+        self.meta.update(
+            {
+                "train_images": len(images),
+                "memory_bank_size": int(chosen.numel()),
+                "patches_per_image": patches_per_image,
+            }
+        )
+        # chosen // patches_per_image: the training image each bank row came from (leave-one-out calibration).
+        self._calibrate(train, val, chosen // patches_per_image, progress)
+
+    def _calibrate(
+        self, train: Sequence[Sample], val: Sequence[Sample] | None, bank_sources: torch.Tensor, progress: ProgressFn
+    ) -> None:
+        """Threshold on anomaly-map values per ``threshold_policy`` (ml.thresholds).
+
+        Normal evidence comes from ``val`` when it has usable images; else from
+        up to ``calibration_images`` training images, each scored against the
+        memory bank without the rows it contributed (its own patches would
+        otherwise score near zero and make the threshold far too low).
+        """
+        cfg: PatchCoreConfig = self.config
+        usable = [s for s in (val or []) if s.mask is not None or s.label == 0]
+        if usable:
+            maps = list(self.predict([s.image for s in usable]).maps)
+            masks = [s.mask for s in usable]
+        else:
+            count = min(len(train), cfg.calibration_images)
+            picks = np.random.default_rng(cfg.seed).choice(len(train), size=count, replace=False)
+            maps, masks = [], []
+            full_bank = self.model.memory_bank
+            try:
+                with torch.inference_mode():
+                    for step, index in enumerate(picks):
+                        keep = (bank_sources != int(index)).to(full_bank.device)
+                        if not bool(keep.any()):
+                            break
+                        self.model.set_memory_bank(full_bank[keep])
+                        maps.append(self._predict_batch([train[int(index)].image])[0][0])
+                        masks.append(None)
+                        progress("calibrate", (step + 1) / max(1, count), None)
+            finally:
+                self.model.set_memory_bank(full_bank)
+        calibrate(self, maps, masks)
+        progress("calibrate", 1.0, {"threshold": float(self.threshold)} if self.threshold is not None else None)
+
+    # --- inference -----------------------------------------------------------------
+    def _embed(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        x = images_to_tensor(images, self.config.image_size).to(self.device)
+        with autocast(self.device):
+            return self.model.embed(x).float()
+
+    def _predict_batch(self, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], torch.Tensor]:
+        """Maps at input resolution and image scores for one batch."""
+        patch_scores, image_scores = self.model.score_embedding(self._embed(images))
+        maps = upsample(patch_scores, self.config.image_size)
+        maps = gaussian_blur(maps, self.config.blur_sigma)
+        return maps_to_input_sizes(maps, images), image_scores.float().cpu()
+
+    @torch.inference_mode()
+    def predict(self, images: Sequence[np.ndarray]) -> Predictions:
+        check_images(images)
+        if self.model.memory_bank.numel() == 0:
+            raise RuntimeError("patchcore is not fitted: call fit() or load a saved model first")
+        self.model.eval()
+        maps: list[np.ndarray] = []
+        scores: list[torch.Tensor] = []
+        for batch in batches(images, self.config.batch_size):
+            batch_maps, batch_scores = self._predict_batch(batch)
+            maps.extend(batch_maps)
+            scores.append(batch_scores)
+        out_maps = stack_if_same_size(maps)
+        masks = None
+        if self.threshold is not None:
+            masks = out_maps > self.threshold if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
+        score_array = torch.cat(scores).numpy().astype(np.float32) if scores else np.zeros(0, np.float32)
+        return Predictions(scores=score_array, maps=out_maps, masks=masks)
+
+    # --- persistence ---------------------------------------------------------------
+    def state_tensors(self) -> dict:
+        return {"memory_bank": self.model.memory_bank.detach().cpu().contiguous()}
+
+    def load_state_tensors(self, state: dict) -> None:
+        bank = state["memory_bank"]
+        if bank.ndim != 2 or bank.shape[1] != self.model.embedding_dim:
+            raise ValueError(
+                f"memory bank of shape {tuple(bank.shape)} does not fit this configuration "
+                f"(expected (K, {self.model.embedding_dim}))"
+            )
+        self.model.set_memory_bank(bank.to(self.device))
