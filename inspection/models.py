@@ -37,7 +37,7 @@ class ModelVersion(models.Model):
     config = models.JSONField(default=dict)
     artifact = models.FileField(storage=blob_storage, max_length=100)
     threshold = models.FloatField(help_text="Decision threshold on raw image scores and map values.")
-    threshold_policy = models.CharField(max_length=20, blank=True)
+    threshold_policy = models.CharField(max_length=200, blank=True, help_text="How the threshold was chosen.")
     normalization = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     curves = models.JSONField(default=dict, blank=True, help_text="ROC, PR and score histograms for the UI.")
