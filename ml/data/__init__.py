@@ -6,6 +6,7 @@ when read, ``> 127``); labels 0 normal, 1 anomalous, None unknown.
 from ml.data.datasets import (
     ConcatSamples,
     ImageMaskDataset,
+    ImageMaskList,
     Item,
     MVTecDataset,
     PolygonDataset,
@@ -17,6 +18,7 @@ from ml.data.io import binarize_mask, read_image, read_mask, resize_image, resiz
 __all__ = [
     "ConcatSamples",
     "ImageMaskDataset",
+    "ImageMaskList",
     "Item",
     "MVTecDataset",
     "PolygonDataset",

@@ -160,6 +160,20 @@ def ImageMaskDataset(
     return SampleFolder(items, resize)
 
 
+def ImageMaskList(pairs: Sequence[tuple[str | Path, str | Path | None]], resize: Size = None) -> SampleFolder:
+    """Explicit ``(image path, mask path or None)`` pairs; labels as in :func:`ImageMaskDataset`."""
+    items = []
+    for image_path, mask_path in pairs:
+        image_path = Path(image_path)
+        if not image_path.is_file():
+            raise FormatError(f"{image_path}: no such image")
+        if mask_path is not None and not Path(mask_path).is_file():
+            raise FormatError(f"{mask_path}: no such mask")
+        label = None if mask_path is None else int(read_mask(mask_path).any())
+        items.append(Item(image_path, image_path.name, label, None if mask_path is None else Path(mask_path)))
+    return SampleFolder(items, resize)
+
+
 def PolygonDataset(
     folder: str | Path,
     annotations: str | Path | None = None,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from ml.data import ConcatSamples, ImageMaskDataset, MVTecDataset, PolygonDataset, binarize_mask, open_dataset
+from ml.data import ConcatSamples, ImageMaskDataset, ImageMaskList, MVTecDataset, PolygonDataset, binarize_mask, open_dataset
 from ml.data.synthetic import generate, write_synthetic_mvtec
 from ml.data.transforms import normalize, prepare, resize, resize_masks, to_tensor
 from ml.formats import FormatError
@@ -71,6 +71,10 @@ def test_image_mask_folder(tmp_path):
     assert data.names == ["images/a.jpg", "images/b.jpg", "images/c.png"]
     assert data.labels == [1, 0, None]
     assert np.array_equal(data[0].mask, mask) and data[2].mask is None
+    pairs = ImageMaskList([(tmp_path / "images" / "b.jpg", tmp_path / "masks" / "a.png"), (tmp_path / "images" / "c.png", None)])
+    assert pairs.labels == [1, None] and pairs[0].mask.any()
+    with pytest.raises(FormatError, match="no such image"):
+        ImageMaskList([(tmp_path / "nope.png", None)])
 
 
 def test_polygon_folder_rasterises_regions_and_keeps_unannotated_images_unlabeled(tmp_path):
