@@ -40,6 +40,8 @@ def _uses_redis() -> bool:
 
 
 def pytest_configure(config):
+    # Persona passwords are hashed for every test; the production hasher is slow on purpose.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if _uses_redis() and not os.environ.get("CELERY_BROKER_KEY_PREFIX"):
         # Parallel test runs share one Redis: give this run (and the workers it
         # starts, through the environment) its own key space.
