@@ -23,18 +23,21 @@ frontend:
 demo: venv frontend
 	DJANGO_DEBUG=1 $(PY) manage.py demo
 
+# Real Postgres/Redis when they answer (required with CI=true): see tests/detect_services.py.
+SERVICES = services="$$($(PY) tests/detect_services.py)" && eval "$$services" &&
+
 test: venv frontend
 	$(MAKE) -C frontend test
-	DJANGO_DEBUG=1 $(PY) -m pytest
+	$(SERVICES) DJANGO_DEBUG=1 $(PY) -m pytest
 
 test-unit: venv
 	DJANGO_DEBUG=1 $(PY) -m pytest tests/unit
 
 test-integration: venv
-	DJANGO_DEBUG=1 $(PY) -m pytest tests/integration
+	$(SERVICES) DJANGO_DEBUG=1 $(PY) -m pytest tests/integration
 
 test-e2e: venv frontend
-	DJANGO_DEBUG=1 $(PY) -m pytest tests/e2e
+	$(SERVICES) DJANGO_DEBUG=1 $(PY) -m pytest tests/e2e
 
 migrate: venv
 	$(PY) manage.py migrate
