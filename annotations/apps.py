@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class AnnotationsConfig(AppConfig):
     name = "annotations"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Register the import/export tasks in every process, not only in workers
+        # (Celery's autodiscovery is lazy): eager mode looks them up by name.
+        from annotations import tasks  # noqa: F401

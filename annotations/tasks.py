@@ -10,11 +10,11 @@ from annotations.importers import IMPORT_TASK, import_job_run
 from projects.jobs import run_job
 
 
-@shared_task(name=IMPORT_TASK, acks_late=True, reject_on_worker_lost=True, queue="default")
+@shared_task(name=IMPORT_TASK, acks_late=True, reject_on_worker_lost=True)
 def import_dataset(job_id: int) -> None:
     run_job(job_id, import_job_run)
 
 
-@shared_task(name=EXPORT_TASK, acks_late=True, reject_on_worker_lost=True, queue="default")
+@shared_task(name=EXPORT_TASK, acks_late=True, reject_on_worker_lost=True)
 def export_dataset(job_id: int) -> None:
     run_job(job_id, export_job_run)

@@ -11,6 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
@@ -30,6 +31,17 @@ from annotations.models import LabelClass
 from projects.errors import ApplicationError, Conflict, NotFound
 from projects.models import Job
 from projects.permissions import ANNOTATE, MANAGE, READ, get_image_for, get_project_for
+
+
+class _NoFormatOverride:
+    URL_FORMAT_OVERRIDE = None
+
+
+class FormatIsADatasetFormat(DefaultContentNegotiation):
+    """In ``/exports/?format=coco`` the ``format`` parameter names the dataset format; DRF would
+    otherwise read it as the response renderer (and answer 404 for an unknown renderer)."""
+
+    settings = _NoFormatOverride()
 
 
 def _etag_response(request, data: bytes, etag: str, content_type: str) -> HttpResponse:
@@ -148,6 +160,7 @@ class ExportListView(GenericAPIView):
 
     serializer_class = DataJobSerializer
     parser_classes = [JSONParser, FormParser, MultiPartParser]
+    content_negotiation_class = FormatIsADatasetFormat
 
     @extend_schema(parameters=[OpenApiParameter("format", str, required=False)])
     def get(self, request, project_id: int):
