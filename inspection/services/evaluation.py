@@ -6,6 +6,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from inspection.services.inference import image_score
+
 EVAL_BATCH = 8
 
 
@@ -32,8 +34,10 @@ def evaluate_model(pipeline, *, train: Sequence, evaluation: Sequence, config: d
     for start in range(0, len(evaluation), EVAL_BATCH):
         progress("evaluating", start / len(evaluation))
         out = pipeline.predict([s.image for s in evaluation[start : start + EVAL_BATCH]])
-        scores.extend(float(v) for v in np.asarray(out.scores).reshape(-1))
-        maps.extend(np.asarray(m, dtype=np.float32) for m in out.maps)
+        batch_maps = [np.asarray(m, dtype=np.float32) for m in out.maps]
+        # Scored as stored predictions will be, so metrics at the threshold match the flags users see.
+        scores.extend(image_score(m) for m in batch_maps)
+        maps.extend(batch_maps)
     progress("evaluating", 1.0)
     labels = np.array([s.label for s in evaluation], dtype=np.int64)
     metrics, curves = _evaluate(evaluation, np.asarray(scores), maps, labels, threshold)

@@ -99,6 +99,18 @@ def _infer(ctx: JobContext) -> dict[str, Any]:
     return {"model_version": model_version.pk, "predicted": len(image_ids), "flagged": flagged}
 
 
+def image_score(anomaly_map: np.ndarray) -> float:
+    """The score an image is flagged and ranked by: the maximum of its anomaly map.
+
+    Pipelines calibrate one threshold on anomaly-map values (ml.thresholds.calibrate_pixels),
+    so with this score an image is flagged exactly when its predicted region is not
+    empty, and the browser's threshold slider over the heatmap agrees with the flag.
+    (A pipeline's own image score, e.g. PatchCore's re-weighted one, need not share
+    the threshold's scale.)
+    """
+    return float(np.nan_to_num(np.max(anomaly_map), nan=0.0))
+
+
 def predictions_store(*, model_version: ModelVersion, images: list[Image], arrays: list[np.ndarray], pipeline, job: Job | None) -> int:
     """Predict ``arrays`` (the pixels of ``images``) and save one Prediction each, overwriting
     an earlier one of the same version. Returns how many were flagged."""
@@ -110,7 +122,7 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     for i, image in enumerate(images):
         anomaly_map = np.asarray(output.maps[i], dtype=np.float32)
         png, vmin, vmax = encode_heatmap(anomaly_map)
-        score = float(output.scores[i])
+        score = image_score(anomaly_map)
         rows.append((image, score, png, vmin, vmax, polygons_from_mask(anomaly_map > threshold, mask_to_polygons)))
     flagged = 0
     with transaction.atomic():
