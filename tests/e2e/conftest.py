@@ -91,7 +91,7 @@ class BrowserPage:
 
     def screenshot(self, name: str):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"))
+        self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
 
     def api_get(self, path: str):
         """GET through the browser's session (what the logged-in user may see)."""

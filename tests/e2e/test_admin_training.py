@@ -46,12 +46,13 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
 
     page.click("#job-model-link")
     page.wait_for_selector("#versions-table")
+    page.wait_for_selector("#charts")
+    b.screenshot("models")
     table = page.inner_text("#versions-table")
     assert "v1" in table and "patchcore" in table and "image auroc" in table
     assert page.locator("#charts svg").count() == 3
     assert page.locator("#charts path.chart-line[data-series=image]").count() == 2, "image ROC and PR curves drawn"
     assert page.locator("#charts line.chart-threshold").count() == 1, "threshold marked on the histogram"
-    b.screenshot("models")
 
     page.click("#activate")
     page.wait_for_selector("#versions-table .badge.active")

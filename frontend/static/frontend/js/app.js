@@ -101,6 +101,7 @@ export async function mount() {
     state.cleanup = null;
   }
   state.guard = null;
+  state.path = location.pathname + location.search;
   const found = matchRoute(routes, location.pathname);
   if (!found) {
     clear(root).append(h("section.page", {}, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "/", "data-link": true }, "Back to projects"))));
@@ -150,7 +151,14 @@ document.addEventListener("click", (e) => {
   e.preventDefault();
   navigate(a.getAttribute("href"));
 });
-window.addEventListener("popstate", () => mount());
+// Back/forward: a page with unsaved work may refuse; then the URL is put back.
+window.addEventListener("popstate", () => {
+  if (state.guard && !state.guard()) {
+    history.pushState({}, "", state.path);
+    return;
+  }
+  mount();
+});
 window.addEventListener("api:unauthenticated", () => {
   if (location.pathname.startsWith("/login")) return;
   state.me = null;

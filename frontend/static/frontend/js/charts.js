@@ -115,10 +115,10 @@ export function renderHistogram(title, { edges, normal, anomalous }, threshold) 
     svg.append(el("text", { x: x + 3, y: CHART.top + 10, class: "chart-tick threshold-label" }, `threshold ${fmt(threshold)}`));
   }
   const legend = el("g", { class: "chart-legend" });
-  legend.append(el("rect", { x: CHART.width - 110, y: CHART.top + 4, width: 8, height: 8, class: "bar-normal" }));
-  legend.append(el("text", { x: CHART.width - 98, y: CHART.top + 12, class: "chart-tick" }, "normal"));
-  legend.append(el("rect", { x: CHART.width - 60, y: CHART.top + 4, width: 8, height: 8, class: "bar-anomalous" }));
-  legend.append(el("text", { x: CHART.width - 48, y: CHART.top + 12, class: "chart-tick" }, "anomalous"));
+  legend.append(el("rect", { x: CHART.width - 128, y: CHART.top + 4, width: 8, height: 8, class: "bar-normal" }));
+  legend.append(el("text", { x: CHART.width - 117, y: CHART.top + 12, class: "chart-tick" }, "normal"));
+  legend.append(el("rect", { x: CHART.width - 74, y: CHART.top + 4, width: 8, height: 8, class: "bar-anomalous" }));
+  legend.append(el("text", { x: CHART.width - 63, y: CHART.top + 12, class: "chart-tick" }, "anomalous"));
   svg.append(legend);
   return svg;
 }

@@ -14,7 +14,7 @@ const PREFERRED = [
 /** Metric names to show as rows: the usual ones first, then any other number any version has. */
 export function metricRows(versions) {
   const seen = new Set();
-  for (const v of versions) for (const [k, x] of Object.entries(v.metrics || {})) if (typeof x === "number" || x === null) seen.add(k);
+  for (const v of versions) for (const [k, x] of Object.entries(v.metrics || {})) if ((typeof x === "number" || x === null) && k !== "threshold") seen.add(k);
   return [...PREFERRED.filter((k) => seen.has(k)), ...[...seen].filter((k) => !PREFERRED.includes(k)).sort()];
 }
 
@@ -24,7 +24,7 @@ export async function render(root, { project, query }) {
   page.append(h("div.row", {}, h("h1", {}, "Model versions"), h("span.spacer"), h("a.button", { href: `/projects/${project.id}/training/`, "data-link": true }, "Train a new model")));
   const tableBox = h("div", { id: "versions" });
   const detail = h("div", { id: "version-detail" });
-  page.append(tableBox, detail);
+  page.append(detail, h("h2", {}, "All versions side by side"), tableBox);
   let versions = [];
   let selected = query.get("version") ? Number(query.get("version")) : null;
 
@@ -83,7 +83,7 @@ export async function render(root, { project, query }) {
     const lo = hist ? hist.edges[0] : Math.min(0, v.threshold);
     const hi = hist ? hist.edges[hist.edges.length - 1] : Math.max(1, v.threshold * 2);
     const slider = h("input", { type: "range", id: "threshold-slider", min: lo, max: hi, step: (hi - lo) / 500 || 0.001, value: v.threshold, "aria-label": "Threshold" });
-    const number = h("input", { type: "number", id: "threshold-input", step: "any", value: v.threshold, style: "width:9em", "aria-label": "Threshold value" });
+    const number = h("input", { type: "number", id: "threshold-input", step: "any", value: Number(v.threshold.toPrecision(6)), style: "width:9em", "aria-label": "Threshold value" });
     slider.addEventListener("input", () => { number.value = Number(slider.value).toPrecision(6); drawCharts(Number(slider.value)); });
     number.addEventListener("input", () => { if (Number.isFinite(+number.value)) { slider.value = number.value; drawCharts(Number(number.value)); } });
     const apply = h("button", { type: "button", id: "threshold-apply", onclick: async () => {

@@ -13,7 +13,7 @@ export async function render(root, { project, navigate }) {
   // --- launch form ---
   const pipelineSelect = h("select", { id: "pipeline" }, pipelines.map((p) => h("option", { value: p.name }, `${p.name} (${p.supervision})`)));
   const description = h("p.muted", { id: "pipeline-description" });
-  const fieldsBox = h("div", { id: "config-fields" });
+  const fieldsBox = h("div.config-grid", { id: "config-fields" });
   const activate = h("input", { type: "checkbox", id: "activate-when-done" });
   const formError = h("div", { "aria-live": "assertive" });
   const launch = h("button.primary", { type: "submit", id: "launch" }, "Launch training");
@@ -26,7 +26,8 @@ export async function render(root, { project, navigate }) {
     form = p ? buildSchemaForm(fieldsBox, p.config_schema || { properties: {} }, { h, idPrefix: "cfg" }) : null;
   };
   pipelineSelect.addEventListener("change", showPipeline);
-  const launchForm = h("form.card", { id: "training-form", onsubmit: async (e) => {
+  // novalidate: our own messages appear at the field, like the server's do.
+  const launchForm = h("form.card", { id: "training-form", novalidate: true, onsubmit: async (e) => {
     e.preventDefault();
     if (!form) return;
     form.clearErrors();
@@ -70,7 +71,7 @@ export async function render(root, { project, navigate }) {
           h("td", {}, j.requested_by || "")))))
     : h("p.muted", {}, "No training yet.");
 
-  page.append(h("div.two-col", {}, h("div", {}, launchForm, await policyForm(project)), h("div", {}, h("h2", {}, "Training jobs"), jobsTable)));
+  page.append(launchForm, h("div.training-cols", {}, h("div", {}, h("h2", {}, "Training jobs"), jobsTable), await policyForm(project)));
 }
 
 async function policyForm(project) {
