@@ -9,5 +9,6 @@ urlpatterns = [
     path("api/", include("projects.api.urls")),
     path("api/", include("annotations.api.urls")),
     path("api/", include("inspection.api.urls")),
+    path("plain/", include("frontend.plain_urls")),
     path("", include("frontend.urls")),
 ]

@@ -1,0 +1,104 @@
+"""What ``python manage.py demo`` builds, as plain functions (tested without servers).
+
+Steps, each safe to run again:
+
+1. :func:`demo_users_ensure`: users ``admin`` (staff), ``annotator``, ``inspector``,
+   password ``<name>-demo``.
+2. :func:`demo_project_ensure`: project ``demo`` filled from ``DEMO_DATA`` (a folder
+   in MVTec AD layout) or from the deterministic synthetic generator
+   (``ml.data.synthetic``: textured surfaces, some with scratches/spots/cracks whose
+   masks become polygon annotations), imported through the annotations importer.
+3. Every function in :data:`demo_steps`, in order: later floors register theirs
+   (the inspection app: train a model, predict the test images), e.g. in
+   ``AppConfig.ready()``::
+
+       from projects import demo
+       demo.register_step(train_demo_model)
+
+   A step is ``fn(*, project, users, log) -> None`` (``users`` by role name,
+   ``log(line)`` prints) and must be safe to run twice (check before you do).
+"""
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from projects.models import Membership, Project
+
+DEMO_SLUG = "demo"
+DEMO_USERS = (("admin", Membership.Role.ADMIN), ("annotator", Membership.Role.ANNOTATOR), ("inspector", Membership.Role.INSPECTOR))
+
+DemoStep = Callable[..., None]
+demo_steps: list[DemoStep] = []
+
+
+def register_step(fn: DemoStep) -> DemoStep:
+    if fn in demo_steps:
+        raise ValueError(f"{fn!r} is already a demo step")
+    demo_steps.append(fn)
+    return fn
+
+
+def demo_password(username: str) -> str:
+    return f"{username}-demo"
+
+
+def demo_users_ensure() -> dict[str, object]:
+    """The three demo users by role name, (re)setting their demo passwords."""
+    User = get_user_model()
+    users = {}
+    for username, role in DEMO_USERS:
+        user, _ = User.objects.get_or_create(username=username, defaults={"email": f"{username}@demo.invalid"})
+        user.is_active = True
+        user.is_staff = user.is_superuser = role == Membership.Role.ADMIN
+        user.set_password(demo_password(username))
+        user.save()
+        users[str(role)] = user
+    return users
+
+
+def demo_project_ensure(
+    *, users: dict[str, object], data: Path | None = None, log: Callable[[str], None] = print,
+    n_train: int = 24, n_test_normal: int = 6, n_test_anomalous: int = 9, size: int = 128, seed: int = 0,
+) -> Project:
+    """The demo project with its members and images; images are imported only while it has none."""
+    from annotations.importers import dataset_import  # upper floor, only for filling the demo
+
+    admin = users["admin"]
+    with transaction.atomic():
+        project, created = Project.objects.get_or_create(
+            slug=DEMO_SLUG,
+            defaults={"name": "Demo: textured surfaces" if data is None else f"Demo: {Path(data).name}",
+                      "description": "Built by `make demo`.", "created_by": admin},
+        )
+        for role, user in users.items():
+            Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+    if project.images.exists():
+        log(f"project {project.slug!r} already has {project.images.count()} images; keeping them")
+        return project
+    if data is not None:
+        log(f"importing {data} (MVTec AD layout) ...")
+        summary = dataset_import(project=project, folder=Path(data), fmt="mvtec", actor=admin)
+    else:
+        from ml.data.synthetic import write_synthetic_mvtec
+
+        log("generating synthetic images (textured surfaces, some with defects) ...")
+        with tempfile.TemporaryDirectory(prefix="demo-data-") as folder:
+            write_synthetic_mvtec(folder, n_train=n_train, n_test_normal=n_test_normal,
+                                  n_test_anomalous=n_test_anomalous, size=size, seed=seed)
+            summary = dataset_import(project=project, folder=Path(folder), fmt="mvtec", actor=admin)
+    log(f"imported {summary['images_created']} images, {summary['polygons']} polygons")
+    return project
+
+
+def demo_build(*, data: Path | None = None, log: Callable[[str], None] = print, **sizes) -> tuple[Project, dict]:
+    """Users, project, then the registered steps."""
+    users = demo_users_ensure()
+    project = demo_project_ensure(users=users, data=data, log=log, **sizes)
+    for step in demo_steps:
+        step(project=project, users=users, log=log)
+    return project, users

@@ -1,0 +1,51 @@
+"""What `manage.py demo` builds (users, project, images with annotations), without servers."""
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import authenticate
+
+from annotations.models import Annotation
+from projects import demo
+from projects.models import Image, Membership
+
+pytestmark = pytest.mark.django_db
+
+SMALL = {"n_train": 4, "n_test_normal": 2, "n_test_anomalous": 3, "size": 64}
+
+
+def test_demo_builds_users_project_and_annotated_images():
+    project, users = demo.demo_build(log=lambda line: None, **SMALL)
+    for name in ("admin", "annotator", "inspector"):
+        assert authenticate(username=name, password=f"{name}-demo") is not None
+        assert Membership.objects.get(project=project, user__username=name).role == name
+    assert users["admin"].is_staff
+    images = Image.objects.filter(project=project)
+    assert images.filter(split="train", state="normal").count() == 4
+    assert images.filter(split="test", state="normal").count() == 2
+    assert images.filter(split="test", state="anomalous").count() == 3
+    # Every defect's mask became at least one polygon.
+    assert Annotation.objects.filter(annotation_set__image__project=project).values("annotation_set").distinct().count() == 3
+
+
+def test_demo_is_deterministic_and_idempotent():
+    project, _ = demo.demo_build(log=lambda line: None, **SMALL)
+    first = sorted(Image.objects.filter(project=project).values_list("sha256", flat=True))
+    again, _ = demo.demo_build(log=lambda line: None, **SMALL)
+    assert again.pk == project.pk
+    assert sorted(Image.objects.filter(project=project).values_list("sha256", flat=True)) == first
+
+
+def test_registered_steps_run_after_the_data(monkeypatch):
+    seen = []
+    monkeypatch.setattr(demo, "demo_steps", [])
+    demo.register_step(lambda *, project, users, log: seen.append((project.slug, sorted(users))))
+    demo.demo_build(log=lambda line: None, **SMALL)
+    assert seen == [("demo", ["admin", "annotator", "inspector"])]
+
+
+def test_demo_data_folder_is_imported(tmp_path):
+    from ml.data.synthetic import write_synthetic_mvtec
+
+    write_synthetic_mvtec(tmp_path / "plates", n_train=3, n_test_normal=1, n_test_anomalous=2, size=64, seed=7)
+    project, _ = demo.demo_build(data=tmp_path / "plates", log=lambda line: None)
+    assert project.name == "Demo: plates" and project.images.count() == 6
