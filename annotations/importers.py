@@ -24,6 +24,7 @@ not stored twice; they are counted as duplicates and their annotations ignored.
 from __future__ import annotations
 
 import dataclasses
+import os
 import tempfile
 from collections import Counter
 from pathlib import Path, PurePosixPath
@@ -111,11 +112,16 @@ def dataset_root(folder: Path) -> Path:
         return folder
 
 
+def _normal(path: Path) -> Path:
+    """``path`` made absolute with ``..`` folded, symlinks left alone (datasets often link their images)."""
+    return Path(os.path.normpath(path.absolute()))
+
+
 def _inside(path: Path, root: Path, where: str) -> Path:
-    resolved = path.resolve()
-    if not resolved.is_relative_to(root.resolve()):
+    normal = _normal(path)
+    if not normal.is_relative_to(_normal(root)):
         raise FormatError(f"{where}: {path.name!r} points outside the dataset folder")
-    return resolved
+    return normal
 
 
 def _read_mvtec(root: Path) -> list[ImportItem]:
@@ -151,7 +157,7 @@ def _annotation_files(root: Path) -> list[Path]:
 
 def _read_annotated(root: Path, fmt: str) -> list[ImportItem]:
     """VIA, COCO, LabelMe: every image under ``root``, with the regions the json files give it."""
-    images = {p.resolve(): p for p in sorted(root.rglob("*")) if _is_image(p) and _visible(p, root)}
+    images = {_normal(p): p for p in sorted(root.rglob("*")) if _is_image(p) and _visible(p, root)}
     annotated: dict[Path, tuple[AnnotatedImage, str, dict[str, Any]]] = {}
     json_files = _annotation_files(root)
     if not json_files:
@@ -161,18 +167,13 @@ def _read_annotated(root: Path, fmt: str) -> list[ImportItem]:
         data = json_path.read_bytes()
         if fmt == "via":
             records = [(r, {}) for r in parse_via(data, source=source)]
-            candidates = lambda name: [json_path.parent / name, root / name]  # noqa: E731
         elif fmt == "labelme":
             records = [(parse_labelme(data, source=source), {})]
-            candidates = lambda name: [json_path.parent / name]  # noqa: E731
         else:
             records = list(zip(parse_coco(data, source=source), _coco_image_attributes(data)))
-            candidates = lambda name: [  # noqa: E731
-                json_path.parent / name, root / name, json_path.parent / "images" / name, root / "images" / name,
-            ]
         for record, attributes in records:
             where = f"{source}: image {record.file_name!r}"
-            path = next((c for c in candidates(record.file_name) if c.is_file()), None)
+            path = next((c for c in _image_candidates(fmt, json_path, root, record.file_name) if c.is_file()), None)
             if path is None:
                 raise FormatError(f"{where} is not in the dataset")
             path = _inside(path, root, where)
@@ -193,6 +194,16 @@ def _read_annotated(root: Path, fmt: str) -> list[ImportItem]:
         size = (record.width, record.height) if record and record.width and record.height else None
         items.append(ImportItem(path, name, split, state, regions, size))
     return items
+
+
+def _image_candidates(fmt: str, json_path: Path, root: Path, name: str) -> list[Path]:
+    """Where an image named in an annotation file may be, in order of preference."""
+    here = json_path.parent
+    if fmt == "labelme":  # one file per image, next to it
+        return [here / name]
+    if fmt == "via":
+        return [here / name, root / name]
+    return [here / name, root / name, here / "images" / name, root / "images" / name]  # COCO's usual images/ folder
 
 
 def _coco_image_attributes(data: bytes) -> list[dict[str, Any]]:

@@ -87,6 +87,7 @@ class LabelClassListView(GenericAPIView):
     serializer_class = LabelClassSerializer
     pagination_class = None
 
+    @extend_schema(operation_id="projects_label_classes_list", responses=LabelClassSerializer(many=True))
     def get(self, request, project_id: int):
         project = get_project_for(request.user, project_id, roles=READ)
         return Response(LabelClassSerializer(selectors.label_class_list(project=project), many=True).data)
