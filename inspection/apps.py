@@ -6,9 +6,13 @@ class InspectionConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from inspection.demo import train_demo_model
         from inspection.services.inference import inference_on_upload
-        from projects import hooks
+        from projects import demo, hooks
 
         # New uploads of a project with an active model are predicted automatically.
         if inference_on_upload not in hooks.images_uploaded:
             hooks.register_images_uploaded(inference_on_upload)
+        # `make demo` trains and activates a model so the review queue is filled when the browser opens.
+        if train_demo_model not in demo.demo_steps:
+            demo.register_step(train_demo_model)
