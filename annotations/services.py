@@ -273,15 +273,20 @@ def annotations_replace(
 def annotation_draft_from_prediction(*, image: Image, polygons: Any, actor) -> AnnotationSet | None:
     """Start the annotator from a model's predicted region (called by the inspection app).
 
-    Only when the image has no annotation yet (no set, or a set at version 0):
-    saves ``polygons`` (same shape and checks as :func:`annotations_replace`) as
-    a draft (``is_draft=True``, ``source="prediction"``, version 1) and returns
-    the set; returns None and changes nothing when a person's (or an earlier
-    draft's) annotation already exists. The image state is left unchanged.
+    Only when the image has no polygons yet (no set, or an empty one, e.g. an
+    image once marked normal that a reviewer now calls an anomaly): saves
+    ``polygons`` (same shape and checks as :func:`annotations_replace`) as a
+    draft (``is_draft=True``, ``source="prediction"``), bumping the version so
+    an editor holding the old one gets a 409, and returns the set. Returns None
+    and changes nothing when polygons exist already (a person's or an earlier
+    draft's), or when ``polygons`` is empty. The image state is left unchanged:
+    the caller's verdict sets it.
     """
+    if not polygons:
+        return None
     with transaction.atomic():
         annotation_set = _locked_set(image)
-        if annotation_set.version > 0:
+        if annotation_set.annotations.exists():
             return None
         checked = polygons_validate(image=image, polygons=polygons)
         _save_set(annotation_set=annotation_set, checked=checked, actor=actor,

@@ -158,6 +158,17 @@ def test_draft_from_prediction_only_when_the_image_has_no_annotation(image, bob,
     assert not refined.is_draft and refined.version == 2
 
 
+def test_a_draft_replaces_an_empty_set_and_bumps_its_version(image, bob, charlie):
+    services.annotations_replace(image=image, polygons=[], expected_version=0, actor=bob)  # marked normal
+    assert services.annotation_draft_from_prediction(image=image, polygons=[], actor=charlie) is None
+
+    draft = services.annotation_draft_from_prediction(image=image, polygons=[{"outer": SQUARE}], actor=charlie)
+
+    assert draft.version == 2 and draft.is_draft
+    with pytest.raises(Conflict):  # bob's editor still holds version 1
+        services.annotations_replace(image=image, polygons=[], expected_version=1, actor=bob)
+
+
 def test_label_classes_create_update_delete(project, alice, image, bob):
     lc = services.label_class_create(project=project, name=" dent ", actor=alice)
     assert lc.name == "dent" and lc.color.startswith("#")
