@@ -259,3 +259,12 @@ def test_label_class_list_and_duplicate_name(alice_api, project):
     assert duplicate.status_code == 409 and "already exists" in duplicate.json()["error"]
     assert alice_api.get(url).json() == [{"id": LabelClass.objects.get().pk, "name": "dent", "color": "#112233"}]
     assert json.loads(alice_api.post(url, {"name": "x", "color": "red"}, format="json").content)["error"]
+
+
+def test_an_import_over_max_upload_bytes_gets_413(alice_api, project, settings):
+    settings.MAX_UPLOAD_BYTES = 1000
+    archive = make_zip({"train/good/a.png": make_png(seed=1)})
+    response = alice_api.post(f"/api/projects/{project.pk}/imports/", {"file": io.BytesIO(archive), "format": "mvtec"},
+                              format="multipart")
+    assert response.status_code == 413 and "MAX_UPLOAD_BYTES" in response.json()["error"]
+    assert not Job.objects.exists()
