@@ -123,7 +123,7 @@ class PolygonInput:
     label_class: LabelClass
 
 
-def polygons_validate(*, image: Image, polygons: Any) -> list[PolygonInput]:
+def polygons_validate(*, image: Image, polygons: Any, actor=None) -> list[PolygonInput]:
     """Check raw polygons (API JSON or internal callers) against ``image``.
 
     Each item is ``{"outer": [[x, y], ...], "holes": [[[x, y], ...], ...],
@@ -157,7 +157,7 @@ def polygons_validate(*, image: Image, polygons: Any) -> list[PolygonInput]:
         if isinstance(label_ref, dict):
             label_ref = label_ref.get("id")
         if label_ref is None:
-            default = default or label_class_get_or_create(project=image.project)
+            default = default or label_class_get_or_create(project=image.project, actor=actor)
             label_class = default
         else:
             if isinstance(label_ref, bool) or not isinstance(label_ref, int) or label_ref not in classes:
@@ -257,7 +257,7 @@ def annotations_replace(
                 details={"current_version": annotation_set.version, "your_version": expected_version},
             )
         # Inside the transaction: a default class created on demand goes away with a refused save.
-        checked = polygons_validate(image=image, polygons=polygons)
+        checked = polygons_validate(image=image, polygons=polygons, actor=actor)
         _save_set(annotation_set=annotation_set, checked=checked, actor=actor, source=source, is_draft=False)
         state = Image.State.ANOMALOUS if checked else Image.State.NORMAL
         if image.state != state:
@@ -288,7 +288,7 @@ def annotation_draft_from_prediction(*, image: Image, polygons: Any, actor) -> A
         annotation_set = _locked_set(image)
         if annotation_set.annotations.exists():
             return None
-        checked = polygons_validate(image=image, polygons=polygons)
+        checked = polygons_validate(image=image, polygons=polygons, actor=actor)
         _save_set(annotation_set=annotation_set, checked=checked, actor=actor,
                   source=Annotation.Source.PREDICTION, is_draft=True)
         audit_record(
