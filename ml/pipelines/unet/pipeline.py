@@ -225,29 +225,33 @@ class UNetPipeline(Pipeline):
 
     # --- threshold -------------------------------------------------------------------
     def _calibrate(self, val: Sequence[Sample] | None, progress: ProgressFn) -> None:
-        """Set ``self.threshold`` (on pixel probabilities) per the configured policy.
+        """Set ``self.threshold`` (on pixel probabilities) per the configured policy, via ml.thresholds.
 
-        Probabilities are already in [0, 1], so the display normalisation is
-        the identity. Policies that need validation data fall back to 0.5 (the
-        natural decision point of a sigmoid) when it has no usable images.
+        ``f1``: F1-optimal over the pixels of annotated validation images;
+        ``fpr`` / ``minmax``: from the map maxima of normal validation images;
+        ``manual``: the configured value (probabilities are already on a
+        [0, 1] scale, so the normalised and raw scales coincide). Without
+        usable validation data the threshold is 0.5, the natural decision point
+        of a sigmoid. The normalisation maps 0 -> 0, the threshold -> 0.5 and
+        1 -> 1, so a normalised value above 0.5 means "anomalous" as for every
+        pipeline.
         """
+        from ml import thresholds
+
         cfg = self.config
-        self.normalization = {"min": 0.0, "max": 1.0}
-        threshold, source = None, "default 0.5"
+        threshold, source = None, "no validation images"
         if cfg.threshold_policy == "manual":
             threshold, source = float(cfg.manual_threshold), "manual"
         elif val:
             usable = [s for s in val if s.mask is not None or s.label == 0]
             if usable:
-                from ml import thresholds
-
-                preds = self.predict([s.image for s in usable])
-                maps = [np.asarray(m) for m in preds.maps]
-                gts = [binary_mask(s.mask) if s.mask is not None else np.zeros(s.image.shape[:2], bool) for s in usable]
-                threshold, source = thresholds.calibrate_pixels(cfg.threshold_policy, maps, gts, fpr=cfg.threshold_fpr)
+                maps = [np.asarray(m) for m in self.predict([s.image for s in usable]).maps]
+                truths = [binary_mask(s.mask) if s.mask is not None else np.zeros(m.shape, bool) for s, m in zip(usable, maps)]
+                threshold, source = thresholds.calibrate_pixels(cfg.threshold_policy, maps, truths, fpr=cfg.threshold_fpr)
         if threshold is None:
-            threshold, source = 0.5, "default 0.5"
+            threshold, source = 0.5, f"default 0.5 ({source})"
         self.threshold = float(threshold)
+        self.normalization = thresholds.normalization_for(self.threshold, np.array([0.0]), np.array([1.0]))
         self.meta["threshold_source"] = source
         progress("calibrate", 1.0, {"threshold": self.threshold})
 

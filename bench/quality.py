@@ -1,0 +1,266 @@
+"""Quality benchmark: train and evaluate every registered pipeline on the shared real datasets.
+
+Usage (from the repository root)::
+
+    .venv/bin/python bench/quality.py                       # everything that fits
+    .venv/bin/python bench/quality.py --pipelines unet --datasets-only mpdd_supervised --epochs 30
+    .venv/bin/python bench/quality.py --json var/quality.json
+
+Protocols (../shared/datasets/README.md), all at a working size of 256x256;
+images are read at their own resolution and every metric is computed at the
+resolution of the ground-truth masks (maps come back from ``predict`` at input
+resolution):
+
+- ``mpdd``: ``mpdd_metal_plate`` unsupervised; fit on the 54 ``train/good``
+  images, evaluate on ``test/`` (26 good + 21 defective). Unsupervised pipelines.
+- ``mpdd_supervised``: the 60 annotated defective plates of
+  ``mpdd_metal_plate_defective_train`` plus the 54 normal ``train/good`` images;
+  evaluate on ``mpdd_metal_plate/test``. Supervised pipelines.
+- ``car_damage_via``: polygons rasterised to one damage mask per image; train
+  on ``train/`` (the 14 images without regions are unlabeled, not normal, so
+  they are left out of training), evaluate on ``val/``. Supervised pipelines.
+- ``crackforest``: no official split; the first 80 images by file name train,
+  the remaining 38 evaluate. Supervised pipelines.
+
+No validation set is handed to ``fit``: thresholded metrics (IoU, Dice,
+accuracy...) use the threshold the pipeline calibrated on its own (the U-Net's
+is 0.5 without validation data), never an oracle chosen on the test set.
+Fit seconds are wall time of ``fit``; inference images/s is wall time of
+``predict`` over the test images (reading excluded).
+
+Prints one markdown table; ``--json OUT`` also writes the rows.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Sequence
+
+# Before torch loads OpenMP: on a shared machine, spinning OpenMP workers make
+# training 10-20x slower than sleeping ones (measured on the 2-core dev box).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from ml import registry  # noqa: E402
+from ml.base import Sample  # noqa: E402
+
+# Metric columns in table order (keys of ml.metrics.METRICS).
+COLUMNS = [
+    "image_auroc",
+    "pixel_auroc",
+    "aupro",
+    "pixel_aupr",
+    "pixel_f1_max",
+    "pixel_fpr_at_95_tpr",
+    "image_aupr",
+    "image_f1_max",
+    "threshold",
+    "pixel_iou",
+    "pixel_dice",
+    "pixel_precision",
+    "pixel_recall",
+    "pixel_accuracy",
+    "image_accuracy",
+    "miou",
+    "mean_dice",
+    "mean_iou",
+    "mean_auroc",
+]
+
+
+@dataclasses.dataclass
+class Protocol:
+    key: str
+    dataset: str  # label shown in the table
+    supervision: str
+    folders: tuple[str, ...]  # needed under the datasets root
+    load: Callable[[Path], tuple[Sequence[Sample], Sequence[Sample]]]
+
+
+def _mpdd(root: Path):
+    from ml.data import MVTecDataset
+
+    return MVTecDataset(root / "mpdd_metal_plate", "train"), MVTecDataset(root / "mpdd_metal_plate", "test")
+
+
+def _mpdd_supervised(root: Path):
+    from ml.data import ConcatSamples, ImageMaskDataset, MVTecDataset
+
+    train = ConcatSamples(
+        [MVTecDataset(root / "mpdd_metal_plate", "train"), ImageMaskDataset(root / "mpdd_metal_plate_defective_train")]
+    )
+    return train, MVTecDataset(root / "mpdd_metal_plate", "test")
+
+
+def _car_damage(root: Path):
+    from ml.data import PolygonDataset
+
+    train = PolygonDataset(root / "car_damage_via" / "train", unannotated="skip")
+    # Images the VIA file lists without regions would read as normal (label 0);
+    # the README says they are not known to be damage-free: keep annotated ones only.
+    train = train.subset(1)
+    return train, PolygonDataset(root / "car_damage_via" / "val")
+
+
+def _crackforest(root: Path):
+    from ml.data import ImageMaskDataset
+
+    data = ImageMaskDataset(root / "crackforest")
+    return data[:80], data[80:]
+
+
+PROTOCOLS = [
+    Protocol("mpdd", "mpdd_metal_plate", "unsupervised", ("mpdd_metal_plate",), _mpdd),
+    Protocol(
+        "mpdd_supervised",
+        "mpdd_metal_plate + defective_train",
+        "supervised",
+        ("mpdd_metal_plate", "mpdd_metal_plate_defective_train"),
+        _mpdd_supervised,
+    ),
+    Protocol("car_damage_via", "car_damage_via", "supervised", ("car_damage_via",), _car_damage),
+    Protocol("crackforest", "crackforest (80 / 38)", "supervised", ("crackforest",), _crackforest),
+]
+
+
+def default_datasets_dir() -> Path:
+    env = os.environ.get("DATASETS_DIR")
+    return Path(env) if env else (REPO_ROOT / ".." / "shared" / "datasets").resolve()
+
+
+def _progress_printer(label: str, quiet: bool):
+    last = [0.0]
+
+    def progress(stage: str, fraction: float, metrics: dict | None = None) -> None:
+        now = time.monotonic()
+        if quiet or (now - last[0] < 10 and fraction < 1.0):
+            return
+        last[0] = now
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in (metrics or {}).items() if k in ("epoch", "loss", "epoch_loss"))
+        print(f"  [{label}] {stage} {fraction * 100:5.1f}% {shown}", file=sys.stderr, flush=True)
+
+    return progress
+
+
+def run_one(protocol: Protocol, name: str, root: Path, config: dict, quiet: bool = False) -> dict:
+    from ml.metrics import evaluate
+
+    train, test = protocol.load(root)
+    pipeline = registry.create(name, config)
+    label = f"{protocol.key}/{name}"
+    print(f"[{label}] fit on {len(train)} images, config {json.dumps(config)}", file=sys.stderr, flush=True)
+    train_samples = list(train)
+    started = time.perf_counter()
+    pipeline.fit(train_samples, None, _progress_printer(label, quiet))
+    fit_seconds = time.perf_counter() - started
+    del train_samples
+
+    test_samples = list(test)
+    images = [s.image for s in test_samples]
+    started = time.perf_counter()
+    predictions = pipeline.predict(images)
+    predict_seconds = time.perf_counter() - started
+    metrics = evaluate(
+        predictions.scores,
+        predictions.maps,
+        [s.mask for s in test_samples],
+        [s.label for s in test_samples],
+        threshold=pipeline.threshold,
+    )
+    row = {
+        "dataset": protocol.dataset,
+        "protocol": protocol.key,
+        "pipeline": name,
+        "train_images": pipeline.meta.get("train_images", len(train)),
+        "test_images": len(test_samples),
+        **metrics,
+        "fit_seconds": fit_seconds,
+        "images_per_second": len(images) / predict_seconds if predict_seconds > 0 else float("nan"),
+        "config": pipeline.config.to_dict(),
+    }
+    print(
+        f"[{label}] fit {fit_seconds:.0f} s, pixel F1-max {metrics.get('pixel_f1_max', float('nan')):.4f}, "
+        f"image AUROC {metrics.get('image_auroc', float('nan')):.4f}",
+        file=sys.stderr,
+        flush=True,
+    )
+    return row
+
+
+def markdown_table(rows: list[dict]) -> str:
+    columns = [c for c in COLUMNS if any(c in r for r in rows)]
+    header = ["dataset", "pipeline", "train", "test", *columns, "fit s", "img/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        cells = [r["dataset"], r["pipeline"], str(r["train_images"]), str(r["test_images"])]
+        cells += [f"{r[c]:.3f}" if c in r else "-" for c in columns]
+        cells += [f"{r['fit_seconds']:.0f}", f"{r['images_per_second']:.1f}"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--datasets", type=Path, default=None, help="datasets root (default $DATASETS_DIR or ../shared/datasets)")
+    parser.add_argument("--pipelines", default="", help="comma-separated pipeline names (default: every registered one)")
+    parser.add_argument(
+        "--datasets-only", default="", help=f"comma-separated protocols: {', '.join(p.key for p in PROTOCOLS)} (default: all)"
+    )
+    parser.add_argument("--epochs", type=int, default=None, help="override the epochs of pipelines that have them")
+    parser.add_argument("--image-size", type=int, default=256)
+    parser.add_argument(
+        "--config", default="{}", help='per-pipeline config overrides as JSON, e.g. \'{"unet": {"base_channels": 32}}\''
+    )
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--quiet", action="store_true", help="no training progress on stderr")
+    args = parser.parse_args(argv)
+
+    root = args.datasets or default_datasets_dir()
+    if not root.is_dir():
+        print(f"datasets folder {root} not found: nothing to benchmark (set DATASETS_DIR or --datasets)", file=sys.stderr)
+        return 0
+    names = [n for n in args.pipelines.split(",") if n] or registry.names()
+    for name in names:
+        registry.describe(name)  # unknown names fail here, listing the known ones
+    wanted = [p for p in args.datasets_only.split(",") if p]
+    unknown = sorted(set(wanted) - {p.key for p in PROTOCOLS})
+    if unknown:
+        parser.error(f"unknown protocol {unknown[0]!r}; known: {', '.join(p.key for p in PROTOCOLS)}")
+    overrides = json.loads(args.config)
+
+    rows = []
+    for protocol in PROTOCOLS:
+        if wanted and protocol.key not in wanted:
+            continue
+        missing = [f for f in protocol.folders if not (root / f).is_dir()]
+        if missing:
+            print(f"[{protocol.key}] skipped: {', '.join(missing)} not under {root}", file=sys.stderr)
+            continue
+        for name in names:
+            info = registry.describe(name)
+            if info["supervision"] != protocol.supervision:
+                continue
+            properties = info["config_schema"]["properties"]
+            config = {"image_size": args.image_size}
+            if args.epochs is not None and "epochs" in properties:
+                config["epochs"] = args.epochs
+            config.update(overrides.get(name, {}))
+            rows.append(run_one(protocol, name, root, config, args.quiet))
+
+    print(markdown_table(rows))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(rows, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,185 @@
+"""The contract every registered pipeline keeps (DESIGN.md section 4).
+
+Parametrised over ``ml.registry.names()``: each pipeline fits on a tiny
+deterministic synthetic set, answers ``predict`` with scores (N,), maps at the
+input resolution (also for non-square inputs of another size than
+``image_size``) and binary masks once it has a threshold, comes back identical
+from ``save`` -> ``load``, refuses bad configs naming the key, and stops
+training when its ``progress`` callback raises ``Cancelled``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ml import registry
+from ml.base import Cancelled, Pipeline
+from ml.config import ConfigError
+from ml.data.synthetic import generate
+
+SIZE = 64  # working resolution for the contract: small keeps the whole file well under a minute
+# Smallest settings that still exercise each pipeline's real code path; keys a
+# pipeline does not have are simply not passed.
+FAST = {"image_size": SIZE, "batch_size": 4, "epochs": 2, "base_channels": 8, "coreset_ratio": 0.5}
+
+
+def _not_landed(name: str) -> str | None:
+    """Why a built-in pipeline cannot be tested yet (its package is still being written), or None."""
+    package = f"ml.pipelines.{name}"
+    if name not in registry._BUILTIN:
+        return None
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.origin or not spec.origin.endswith("__init__.py"):
+        return f"pipeline {name!r}: package {package} is not present yet"
+    if importlib.util.find_spec(package + ".config") is None:
+        return f"pipeline {name!r}: {package}.config is not present yet"
+    return None
+
+
+def _pipeline_class(name: str) -> type[Pipeline]:
+    reason = _not_landed(name)
+    if reason:
+        pytest.skip(reason)
+    return registry.get(name)
+
+
+def _fast_config(name: str) -> dict:
+    properties = registry.describe(name)["config_schema"]["properties"]
+    return {key: value for key, value in FAST.items() if key in properties}
+
+
+def _train_val(cls: type[Pipeline]):
+    samples = generate(6, 6, size=SIZE, seed=1)
+    normal, anomalous = samples[:6], samples[6:]
+    train = normal[:4] + (anomalous[:4] if cls.supervision == "supervised" else [])
+    val = normal[4:] + anomalous[4:]
+    return train, val
+
+
+def _test_images() -> list[np.ndarray]:
+    """Two non-square images of a size different from the working size."""
+    return [s.image[:72, :100].copy() for s in generate(1, 1, size=100, seed=7)]
+
+
+@pytest.fixture(scope="module", params=registry.names())
+def fitted(request):
+    cls = _pipeline_class(request.param)
+    torch.set_num_threads(2)
+    pipeline = cls(_fast_config(request.param))
+    train, val = _train_val(cls)
+    calls = []
+    pipeline.fit(train, val, progress=lambda stage, fraction, metrics=None: calls.append((stage, fraction, metrics)))
+    return pipeline, calls
+
+
+def test_fit_reports_progress_with_fractions_in_range(fitted):
+    pipeline, calls = fitted
+    assert calls, f"{pipeline.name}: fit never called progress"
+    for stage, fraction, metrics in calls:
+        assert isinstance(stage, str) and stage
+        assert 0.0 <= fraction <= 1.0
+        assert metrics is None or all(isinstance(v, (int, float)) for v in metrics.values())
+
+
+def test_predict_shapes_ranges_and_masks(fitted):
+    pipeline, _ = fitted
+    images = _test_images()
+    preds = pipeline.predict(images)
+    assert preds.scores.shape == (2,)
+    assert np.all(np.isfinite(preds.scores))
+    maps = np.asarray(preds.maps)
+    assert maps.shape == (2, 72, 100)
+    assert np.all(np.isfinite(maps))
+    assert pipeline.threshold is not None, f"{pipeline.name}: fit with validation data set no threshold"
+    masks = np.asarray(preds.masks)
+    assert masks.shape == (2, 72, 100)
+    assert set(np.unique(masks.astype(np.uint8))) <= {0, 1}
+
+
+def test_predict_mixed_sizes_gives_one_map_per_input_size(fitted):
+    pipeline, _ = fitted
+    a, b = _test_images()
+    preds = pipeline.predict([a, b[:48, :80].copy()])
+    assert [np.asarray(m).shape for m in preds.maps] == [(72, 100), (48, 80)]
+
+
+def test_save_then_load_gives_identical_maps(fitted, tmp_path):
+    pipeline, _ = fitted
+    path = tmp_path / "model.pt"
+    pipeline.save(path)
+    artifact = torch.load(str(path), map_location="cpu", weights_only=True)
+    assert artifact["pipeline"] == pipeline.name
+    loaded = registry.load(path)
+    assert type(loaded) is type(pipeline)
+    assert loaded.config.to_dict() == pipeline.config.to_dict()
+    assert loaded.threshold == pipeline.threshold
+    images = _test_images()
+    before, after = pipeline.predict(images), loaded.predict(images)
+    np.testing.assert_array_equal(np.asarray(before.maps), np.asarray(after.maps))
+    np.testing.assert_array_equal(before.scores, after.scores)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_unknown_config_key_is_refused_by_name(name):
+    cls = _pipeline_class(name)
+    with pytest.raises(ConfigError) as err:
+        cls({"image_size": SIZE, "no_such_setting": 1})
+    assert err.value.key == "no_such_setting"
+    assert "no_such_setting" in str(err.value)
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_wrong_config_type_is_refused_by_name(name):
+    cls = _pipeline_class(name)
+    with pytest.raises(ConfigError) as err:
+        cls({"image_size": "large"})
+    assert err.value.key == "image_size"
+    with pytest.raises(ConfigError) as err:
+        registry.validate_config(name, {"batch_size": 2.5})
+    assert err.value.key == "batch_size"
+
+
+@pytest.mark.parametrize("name", registry.names())
+def test_raising_progress_cancels_fit(name):
+    cls = _pipeline_class(name)
+    pipeline = cls(_fast_config(name))
+    train, val = _train_val(cls)
+    calls = []
+
+    def cancel(stage, fraction, metrics=None):
+        calls.append(stage)
+        raise Cancelled("job cancelled by the user")
+
+    with pytest.raises(Cancelled, match="cancelled by the user"):
+        pipeline.fit(train, val, progress=cancel)
+    assert len(calls) == 1  # the first report stopped it; nothing ran on
+
+
+def test_unknown_pipeline_error_lists_the_known_ones():
+    with pytest.raises(KeyError) as err:
+        registry.get("no-such-pipeline")
+    message = str(err.value)
+    assert "no-such-pipeline" in message
+    for name in registry.names():
+        assert name in message
+    with pytest.raises(KeyError):
+        registry.validate_config("no-such-pipeline", {})
+
+
+def test_registry_schema_is_json_serialisable():
+    missing = [reason for reason in map(_not_landed, registry.names()) if reason]
+    if missing:
+        pytest.skip("; ".join(missing))
+    available = registry.available()
+    data = json.loads(json.dumps(available))
+    assert [entry["name"] for entry in data] == registry.names()
+    for entry in data:
+        assert entry["supervision"] in ("supervised", "unsupervised")
+        assert entry["description"]
+        properties = entry["config_schema"]["properties"]
+        assert properties["image_size"]["default"] == 256
+        assert entry["config_schema"]["additionalProperties"] is False
