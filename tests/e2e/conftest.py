@@ -2,7 +2,7 @@
 
 No browser download ever happens: Chromium is /usr/bin/chromium (apt-get install
 chromium). Without it these tests skip with the reason, except with CI=true where
-they fail. The app is served by pytest-django's ``live_server``; screenshots of
+they fail. The app is served by pytest-django's ``live_server`` on Postgres; screenshots of
 every page go to var/screenshots/, timings to var/e2e-timings.json.
 """
 from __future__ import annotations
@@ -35,9 +35,13 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(items):
+    # The live server answers the browser's parallel requests from several threads, and
+    # some of them write (thumbnails are made on first request): SQLite's shared in-memory
+    # test database answers those with "table is locked", so these tests need Postgres.
     for item in items:
         if "tests/e2e/" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.e2e)
+            item.add_marker(pytest.mark.postgres)
 
 
 @pytest.fixture(scope="session")

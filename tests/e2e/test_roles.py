@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.e2e.data import synthetic_images
+from tests.factories import make_png
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
@@ -56,6 +57,20 @@ def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, 
     admin.goto(f"/projects/{project.pk}/images/")
     admin.page.wait_for_selector("#image-grid .thumb")
     assert admin.page.locator("#dropzone").count() == 1
+    # Upload: a batch with a corrupt file saves nothing and names the bad file; then a good one.
+    good = {"name": "fresh.png", "mimeType": "image/png", "buffer": make_png(64, 64, seed=99)}
+    bad = {"name": "broken.png", "mimeType": "image/png", "buffer": b"not a png"}
+    admin.page.set_input_files("#upload-input", [good, bad])
+    admin.page.wait_for_selector("#upload-errors")
+    assert "broken.png" in admin.page.inner_text("#upload-errors")
+    assert project.images.count() == 4
+    admin.page.select_option("#upload-split", "train")
+    admin.page.select_option("#upload-state", "normal")
+    admin.page.set_input_files("#upload-input", [good])
+    admin.page.wait_for_selector("#upload-status .msg-success")
+    admin.page.wait_for_selector("#image-grid .thumb >> nth=4")
+    fresh = project.images.get(original_name="fresh.png")
+    assert (fresh.split, fresh.state) == ("train", "normal")
     assert nav_items(admin.page) == ["dashboard", "images", "review", "training", "models"]
     admin.screenshot("images-admin")
-    admin.check_clean()
+    admin.check_clean(allow=("status of 400",))  # the refused upload

@@ -105,9 +105,11 @@ export const api = {
   pageAt: (url) => page(url), // the `next` link of any paginated list
   image: (id) => request("GET", `/api/images/${id}/`),
   updateImage: (id, body) => request("PATCH", `/api/images/${id}/`, { json: body }),
-  uploadImages: (projectId, files, onProgress) => {
+  uploadImages: (projectId, files, { split, state } = {}, onProgress) => {
     const form = new FormData();
     for (const f of files) form.append("files", f, f.name);
+    if (split) form.append("split", split);
+    if (state) form.append("state", state);
     return upload(`/api/projects/${projectId}/images/`, form, onProgress);
   },
   imageFileUrl: (id) => `/api/images/${id}/file`,

@@ -109,6 +109,11 @@ export function buildSchemaForm(container, schema, { idPrefix = "cfg", h }) {
       ? h("div.field", { "data-key": key }, h("label", { for: id }, input, label), h("span.help", { id: `${id}-help` }, prop.description || ""), error)
       : h("div.field", { "data-key": key }, h("label", { for: id }, h("span", {}, label)), input, h("span.help", { id: `${id}-help` }, prop.description || ""), error);
     container.append(wrap);
+    // An error stays only until the user changes the value it is about.
+    input.addEventListener("input", () => {
+      error.textContent = "";
+      input.removeAttribute("aria-invalid");
+    });
     fields[key] = { input, error, prop, kind };
   }
   const showError = (key, text) => {

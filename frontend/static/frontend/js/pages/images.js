@@ -77,9 +77,13 @@ function uploadPanel(project, onDone) {
   const bar = h("div", { style: "width:0%" });
   const progress = h("div.progress", { hidden: true, role: "progressbar", "aria-label": "Upload progress", "aria-valuemin": 0, "aria-valuemax": 100 }, bar);
   const status = h("div.upload-list", { id: "upload-status", "aria-live": "polite" });
+  // What the uploaded images are for: normal train images are what unsupervised models learn from.
+  const split = h("select", { id: "upload-split" }, FILTERS.split.slice(1).map((v) => h("option", { value: v, selected: v === "unassigned" }, v)));
+  const state = h("select", { id: "upload-state" }, FILTERS.state.slice(1).map((v) => h("option", { value: v }, v)));
   const zone = h("div.dropzone", { id: "dropzone" },
-    h("p", {}, "Drop images or a zip here, or ", h("button", { type: "button", onclick: () => input.click() }, "choose files"), "."),
-    progress, status);
+    h("p", {}, "Drop images or a zip here, or ", h("button", { type: "button", onclick: () => input.click() }, "choose files"), ". ",
+      h("label", { for: "upload-split" }, "Split", split), " ", h("label", { for: "upload-state" }, "State", state)),
+    input, progress, status);
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", (e) => {
@@ -101,23 +105,22 @@ function uploadPanel(project, onDone) {
       const batch = files.slice(i, i + BATCH);
       const batchBytes = batch.reduce((a, f) => a + f.size, 0);
       try {
-        const res = await api.uploadImages(project.id, batch, (f) => {
+        const res = await api.uploadImages(project.id, batch, { split: split.value, state: state.value }, (f) => {
           const pct = Math.round(((doneBytes + f * batchBytes) / totalBytes) * 100);
           bar.style.width = `${pct}%`;
           progress.setAttribute("aria-valuenow", pct);
         });
-        const created = res.created || res.images || res.results || [];
-        saved += Array.isArray(created) ? created.length : Number(created) || 0;
-        for (const e of res.errors || res.rejected || []) errors.push(`${e.name || e.file || "?"}: ${e.error || e.message || e.reason}`);
+        saved += res.created.length;
+        for (const d of res.duplicates || []) errors.push(`${d.file}: already in the project`);
       } catch (e) {
         const per = e.details && e.details.bad_files;
-        if (Array.isArray(per)) for (const x of per) errors.push(`${x.name || x.file || "?"}: ${x.error || x.message || x.reason}`);
+        if (Array.isArray(per)) for (const x of per) errors.push(`${x.file}: ${x.error}`);
         else errors.push(`${batch.map((f) => f.name).join(", ")}: ${e.message}`);
       }
       doneBytes += batchBytes;
     }
     bar.style.width = "100%";
-    status.append(message(`${saved} image(s) saved${errors.length ? `, ${errors.length} refused` : ""}.`, errors.length ? "error" : "success"));
+    status.append(message(`${saved} image(s) saved${errors.length ? `, ${errors.length} not saved` : ""}.`, errors.length ? "error" : "success"));
     if (errors.length) status.append(h("ul", { id: "upload-errors" }, errors.map((e) => h("li", {}, e))));
     input.value = "";
     onDone();
