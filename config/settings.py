@@ -157,6 +157,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectKindEnum": "projects.models.Project.Kind",
+        "JobKindEnum": "projects.models.Job.Kind",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------
