@@ -112,4 +112,8 @@ def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charli
         "median_wall_keypress_to_drawn": round(statistics.median(wall), 2),
         "max_in_page": round(max(in_page), 2),
     })
+
+    # The queue can be narrowed to what was already reviewed: exactly the three verdicts.
+    page.select_option("#queue-filter", "reviewed")
+    page.wait_for_function("() => document.querySelector('#queue-pos').textContent === '1 / 3'")
     b.check_clean()

@@ -76,6 +76,13 @@ export class LayeredViewer extends EventTarget {
     this.draw();
   }
 
+  /** Nothing to show (an empty queue). */
+  clear() {
+    this.image = this.overlay = this.region = null;
+    this.imageSize = null;
+    this.draw();
+  }
+
   fit() {
     if (!this.imageSize) return;
     const [vw, vh] = this.viewport;

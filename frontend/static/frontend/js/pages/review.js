@@ -38,8 +38,14 @@ export async function render(root, { project }) {
   const thresholdValue = h("output", { id: "threshold-value", for: "threshold" }, "–");
   const resetThreshold = h("button", { type: "button", id: "threshold-reset", onclick: () => { setThresholdSlider(current()); drawRegion(); } }, "Model threshold");
 
+  const queueFilter = h("select", { id: "queue-filter", onchange: () => restart() },
+    h("option", { value: "" }, "flagged and unreviewed first"),
+    h("option", { value: "unreviewed" }, "not reviewed yet"),
+    h("option", { value: "flagged" }, "flagged only"),
+    h("option", { value: "reviewed" }, "already reviewed"));
   const side = h("aside.side", { "aria-label": "Review controls" },
     h("div.row", {}, h("h1", {}, "Review"), h("span.spacer"), pos),
+    h("label", { for: "queue-filter" }, "Queue", queueFilter),
     name, h("div", {}, score, scoreInfo),
     h("section", {}, h("h2", {}, "Verdict"), h("div.verdicts", {}, vbtn("anomaly", "a", "Anomaly"), vbtn("normal", "n", "Normal"), vbtn("unsure", "u", "Unsure")),
       h("label.block", { for: "review-comment", style: "margin-top:6px" }, "Comment", comment), verdictNow),
@@ -97,7 +103,11 @@ export async function render(root, { project }) {
   }
 
   function prefetch() {
-    for (let k = 1; k <= PREFETCH_AHEAD; k++) if (items[index + k]) load(items[index + k]).then((d) => overlayFor(items[index + k] || {}, d)).catch(() => {});
+    for (let k = 1; k <= PREFETCH_AHEAD; k++) {
+      const ahead = items[index + k];
+      // Colourise ahead too, so showing it is only drawing.
+      if (ahead) load(ahead).then((d) => overlayFor(ahead, d)).catch(() => {});
+    }
     if (items[index - 1]) load(items[index - 1]).catch(() => {});
     for (const [id, p] of cache) {
       const i = items.findIndex((it) => it.predictionId === id);
@@ -206,6 +216,25 @@ export async function render(root, { project }) {
     }
     if (current() === item && index < items.length - 1) go(index + 1);
     else if (current() === item) stageStatus.textContent = nextPage ? "" : "Queue done: every image has a verdict or you reached the end.";
+  }
+
+  const QUERIES = { "": {}, unreviewed: { reviewed: "false" }, flagged: { flagged: "true" }, reviewed: { reviewed: "true" } };
+
+  async function restart() {
+    items = [];
+    nextPage = null;
+    index = 0;
+    empty.hidden = true;
+    empty.replaceChildren();
+    await loadPage(QUERIES[queueFilter.value]);
+    if (items.length) await go(0);
+    else {
+      empty.hidden = false;
+      empty.append(message("Nothing in this queue.", "info"));
+      viewer.clear();
+      delete stage.dataset.predictionId;
+      pos.textContent = "0 / 0";
+    }
   }
 
   async function loadPage(urlOrQuery) {
