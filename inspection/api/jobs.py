@@ -11,6 +11,8 @@ import time
 
 from django.conf import settings
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import renderers
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -44,13 +46,18 @@ def _log_from(request) -> int:
         return 0
 
 
+LOG_FROM = OpenApiParameter("log_from", int, description="send only log lines from this index on (the log_count you have)")
+
+
 class JobDetailView(APIView):
+    @extend_schema(parameters=[LOG_FROM], responses={200: JobSerializer})
     def get(self, request, pk: int):
         job = job_for(request.user, pk)
         return Response(JobSerializer(job, context={"log_from": _log_from(request)}).data)
 
 
 class JobCancelView(APIView):
+    @extend_schema(request=None, responses={200: JobSerializer, 202: JobSerializer})
     def post(self, request, pk: int):
         job = job_for(request.user, pk, roles=MANAGE, action="cancel jobs")
         job = job_cancel(job=job, by=request.user)
@@ -58,6 +65,10 @@ class JobCancelView(APIView):
 
 
 class ProjectJobListView(APIView):
+    @extend_schema(
+        parameters=[OpenApiParameter("kind", str, enum=list(Job.Kind.values)), OpenApiParameter("status", str, enum=list(Job.Status.values))],
+        responses={200: JobSerializer(many=True)},
+    )
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
         jobs = selectors.project_jobs(
@@ -80,6 +91,12 @@ class EventStreamRenderer(renderers.BaseRenderer):
 class JobEventsView(APIView):
     renderer_classes = [EventStreamRenderer, renderers.JSONRenderer]
 
+    @extend_schema(
+        parameters=[LOG_FROM],
+        responses={(200, "text/event-stream"): OpenApiTypes.STR},
+        description="Server-sent events: `progress` (the job, as GET /api/jobs/{id}/ returns it, with new log lines) "
+        "on every change, `end` once the job is terminal.",
+    )
     def get(self, request, pk: int):
         job = job_for(request.user, pk)
         response = StreamingHttpResponse(_job_events(job.pk, _log_from(request)), content_type="text/event-stream")

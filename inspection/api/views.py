@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 from django.http import HttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -49,9 +51,19 @@ def _prediction_for(user, pk, *, roles=READ, action: str | None = None) -> Predi
     return prediction
 
 
+REVIEW_RESULT = inline_serializer("ReviewResult", {"review": ReviewSerializer(), "prediction": PredictionSerializer()})
+QUEUE_PARAMETERS = [
+    OpenApiParameter("flagged", bool, description="only flagged (true) or unflagged (false) predictions"),
+    OpenApiParameter("reviewed", bool, description="only reviewed (true) or unreviewed (false) predictions"),
+    OpenApiParameter("verdict", str, enum=["anomaly", "normal", "unsure"], description="newest verdict"),
+    OpenApiParameter("model_version", int, description="a model version of the project (default: the active one)"),
+]
+
+
 class PipelineListView(APIView):
     """Pipelines with their config schemas (the training form is built from them); no torch import."""
 
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, description="[{name, supervision, description, config_schema}, ...]")
     def get(self, request):
         from ml import registry
 
@@ -59,10 +71,12 @@ class PipelineListView(APIView):
 
 
 class TrainingJobView(APIView):
+    @extend_schema(responses={200: JobSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
         return paginated(request, self, selectors.project_jobs(project=project, kind="training"), JobSerializer, {"log_from": 10**9})
 
+    @extend_schema(request=TrainingRequestSerializer, responses={201: JobSerializer})
     def post(self, request, pk: int):
         project = get_project_for(request.user, pk, roles=MANAGE, action="train models")
         body = TrainingRequestSerializer(data=request.data)
@@ -72,6 +86,7 @@ class TrainingJobView(APIView):
 
 
 class InferenceJobView(APIView):
+    @extend_schema(request=InferenceRequestSerializer, responses={201: JobSerializer})
     def post(self, request, pk: int):
         project = get_project_for(request.user, pk, roles=MANAGE, action="run inference")
         body = InferenceRequestSerializer(data=request.data)
@@ -91,15 +106,18 @@ class InferenceJobView(APIView):
 class ModelVersionListView(APIView):
     """Every model version of a project with its metrics, newest first, for side-by-side comparison."""
 
+    @extend_schema(responses={200: ModelVersionSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
         return paginated(request, self, selectors.model_versions(project=project), ModelVersionSerializer)
 
 
 class ModelVersionDetailView(APIView):
+    @extend_schema(responses={200: ModelVersionDetailSerializer})
     def get(self, request, pk: int):
         return Response(ModelVersionDetailSerializer(_model_version_for(request.user, pk)).data)
 
+    @extend_schema(request=ThresholdSerializer, responses={200: ModelVersionDetailSerializer})
     def patch(self, request, pk: int):
         model_version = _model_version_for(request.user, pk, roles=MANAGE, action="set thresholds")
         body = ThresholdSerializer(data=request.data)
@@ -111,6 +129,7 @@ class ModelVersionDetailView(APIView):
 
 
 class ModelVersionActivateView(APIView):
+    @extend_schema(request=None, responses={200: ModelVersionDetailSerializer})
     def post(self, request, pk: int):
         model_version = _model_version_for(request.user, pk, roles=MANAGE, action="activate models")
         model_version = model_versions.model_version_activate(model_version=model_version, user=request.user)
@@ -118,11 +137,13 @@ class ModelVersionActivateView(APIView):
 
 
 class PredictionDetailView(APIView):
+    @extend_schema(responses={200: PredictionSerializer})
     def get(self, request, pk: int):
         return Response(PredictionSerializer(_prediction_for(request.user, pk)).data)
 
 
 class PredictionHeatmapView(APIView):
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         prediction = _prediction_for(request.user, pk)
         etag = f'"{prediction.heatmap.name}"'
@@ -138,6 +159,7 @@ class PredictionHeatmapView(APIView):
 
 
 class PredictionReviewView(APIView):
+    @extend_schema(request=ReviewRequestSerializer, responses={201: REVIEW_RESULT})
     def post(self, request, pk: int):
         prediction = _prediction_for(request.user, pk, roles=REVIEW, action="review predictions")
         body = ReviewRequestSerializer(data=request.data)
@@ -148,6 +170,7 @@ class PredictionReviewView(APIView):
 
 
 class ImagePredictionListView(APIView):
+    @extend_schema(responses={200: PredictionSerializer(many=True)})
     def get(self, request, pk: int):
         image = get_image_for(request.user, pk)
         return Response(PredictionSerializer(selectors.image_predictions(image_id=image.pk), many=True).data)
@@ -157,6 +180,7 @@ class ReviewQueueView(APIView):
     """Flagged, unreviewed predictions first, by score; filters ``flagged``, ``reviewed``,
     ``verdict`` and ``model_version`` (default: the active model)."""
 
+    @extend_schema(parameters=QUEUE_PARAMETERS, responses={200: PredictionSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
         model_version = None
@@ -176,6 +200,7 @@ class ReviewQueueView(APIView):
 
 
 class RetrainPolicyView(APIView):
+    @extend_schema(responses={200: RetrainPolicySerializer})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk, roles=MANAGE, action="see the retraining policy")
         policy = retraining.retrain_policy_get(project=project)
@@ -183,6 +208,7 @@ class RetrainPolicyView(APIView):
         data["new_labels_since_last_training"] = retraining.labels_since_last_training(project=project)
         return Response(data)
 
+    @extend_schema(request=RetrainPolicySerializer, responses={200: RetrainPolicySerializer})
     def put(self, request, pk: int):
         project = get_project_for(request.user, pk, roles=MANAGE, action="change the retraining policy")
         body = RetrainPolicySerializer(data=request.data, partial=request.method == "PATCH")
