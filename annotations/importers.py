@@ -54,7 +54,7 @@ from projects.errors import ApplicationError, PayloadTooLarge
 from projects.jobs import JobContext, job_create
 from projects.models import Image, Job, Project
 from projects.services import image_create
-from projects.uploads import expand_zip
+from projects.uploads import BadFile, check_image, expand_zip
 
 IMPORT_FORMATS = ("mvtec", "via", "coco", "labelme")
 IMPORT_TASK = "annotations.import_dataset"
@@ -234,18 +234,27 @@ def dataset_read(folder: Path, fmt: str) -> list[ImportItem]:
 
 # --- saving ---------------------------------------------------------------------------
 
-def dataset_import(*, project: Project, folder: Path, fmt: str, actor, progress: Progress = no_progress) -> dict[str, Any]:
+def dataset_import(
+    *, project: Project, folder: Path, fmt: str, actor, progress: Progress = no_progress,
+    check_cancelled: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     """Import the dataset in ``folder`` into ``project``, all or nothing.
 
     Returns a summary (images created, duplicates, polygons, per split/state
     counts). Malformed files raise ApplicationError naming the file.
+
+    ``progress`` is only called outside the saving transaction: a job's progress
+    write inside it would lock the job row until the import commits, and a
+    cancel request (an UPDATE of that row) would hang that long. Inside it,
+    ``check_cancelled`` (a read) may raise to roll everything back.
     """
     progress("reading", 0.0)
     try:
         items = dataset_read(folder, fmt)
     except FormatError as exc:
         raise ApplicationError(f"malformed {fmt} dataset: {exc}") from None
-    progress("reading", 1.0)
+    _check_images(items, progress)
+    progress("saving", 0.0)
     created: list[Image] = []
     duplicates: list[str] = []
     polygons = annotated = 0
@@ -253,13 +262,14 @@ def dataset_import(*, project: Project, folder: Path, fmt: str, actor, progress:
     with transaction.atomic():
         label_classes: dict[str, Any] = {}
         for index, item in enumerate(items):
+            if check_cancelled is not None and index % 20 == 0:
+                check_cancelled()
             image, is_new = image_create(
                 project=project, name=item.name, data=item.path.read_bytes(), uploaded_by=actor,
                 split=item.split, state=item.state,
             )
             if not is_new:  # same bytes already in the project, or earlier in this import
                 duplicates.append(item.name)
-                progress("saving", (index + 1) / len(items))
                 continue
             created.append(image)
             counts[f"{item.split}/{item.state}"] += 1
@@ -268,7 +278,6 @@ def dataset_import(*, project: Project, folder: Path, fmt: str, actor, progress:
                 annotations_set_imported(image=image, checked=checked, actor=actor)
                 polygons += len(checked)
                 annotated += 1
-            progress("saving", (index + 1) / len(items))
         summary = {
             "format": fmt,
             "images_created": len(created),
@@ -282,7 +291,24 @@ def dataset_import(*, project: Project, folder: Path, fmt: str, actor, progress:
         image_ids = [i.pk for i in created]
         if image_ids:
             transaction.on_commit(lambda: hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids))
+    progress("saving", 1.0)
     return summary
+
+
+def _check_images(items: list[ImportItem], progress: Progress) -> None:
+    """Decode every image before the transaction opens: live progress for the slow part, and
+    one error listing every bad file instead of stopping at the first."""
+    bad: list[BadFile] = []
+    for index, item in enumerate(items):
+        outcome = check_image(item.name, item.path.read_bytes(), max_pixels=settings.MAX_IMAGE_PIXELS)
+        if isinstance(outcome, BadFile):
+            bad.append(outcome)
+        progress("checking images", (index + 1) / len(items))
+    if bad:
+        names = "; ".join(f"{b.name}: {b.error}" for b in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise ApplicationError(f"{len(bad)} bad image(s), nothing was saved: {names}{more}",
+                               details={"bad_files": [b.as_dict() for b in bad]})
 
 
 def _checked_regions(project: Project, image: Image, item: ImportItem, label_classes: dict, actor) -> list[PolygonInput]:
@@ -344,6 +370,6 @@ def import_job_run(ctx: JobContext) -> dict[str, Any]:
         archive_unpack(data, Path(tmp))
         return dataset_import(
             project=job.project, folder=Path(tmp), fmt=job.params.get("format", ""), actor=job.requested_by,
-            progress=lambda stage, fraction: ctx.progress(stage, fraction),
+            progress=lambda stage, fraction: ctx.progress(stage, fraction), check_cancelled=ctx.check_cancelled,
         )
 

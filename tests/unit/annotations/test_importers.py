@@ -219,3 +219,27 @@ def test_mvtec_export_writes_the_layout_and_leaves_unlabeled_images_out(
     back = dataset_import(project=other_project, folder=out, fmt="mvtec", actor=alice)
     assert back["by_split_state"] == {"test/anomalous": 3, "test/normal": 1, "train/normal": 3}
     assert back["polygons"] == 3  # c.png's two identical polygons are one region in a mask
+
+
+def test_a_cancelled_import_rolls_everything_back(project, alice, mvtec_folder):
+    from projects.jobs import JobCancelled
+
+    stages = []
+
+    def cancel():
+        raise JobCancelled("cancelled on request")
+
+    with pytest.raises(JobCancelled):
+        dataset_import(project=project, folder=mvtec_folder, fmt="mvtec", actor=alice,
+                       progress=lambda stage, fraction: stages.append(stage), check_cancelled=cancel)
+    assert not Image.objects.filter(project=project).exists()
+    assert stages[0] == "reading" and "checking images" in stages and stages[-1] == "saving"
+
+
+def test_every_bad_image_is_listed(project, alice, mvtec_folder):
+    _write(mvtec_folder / "train/good/bad1.png", b"not an image")
+    _write(mvtec_folder / "test/good/bad2.png", b"")
+    with pytest.raises(ApplicationError) as caught:
+        dataset_import(project=project, folder=mvtec_folder, fmt="mvtec", actor=alice)
+    assert caught.value.message.startswith("2 bad image(s), nothing was saved")
+    assert {b["file"] for b in caught.value.details["bad_files"]} == {"train/good/bad1.png", "test/good/bad2.png"}
