@@ -77,7 +77,20 @@ class MeanDiffPipeline(Pipeline):
         self.mean = state["mean"].numpy()
 
 
+class MaskedMeanDiffPipeline(MeanDiffPipeline):
+    """The same, declared supervised: it records the masks it was given."""
+
+    name = "test-masked-meandiff"
+    supervision = "supervised"
+    seen_masks: ClassVar[list] = []
+
+    def fit(self, train, val=None, progress=no_progress):
+        MaskedMeanDiffPipeline.seen_masks = [(s.label, None if s.mask is None else int(s.mask.sum())) for s in train]
+        super().fit([s for s in train if s.label == 0], val, progress)
+
+
 registry.register(MeanDiffPipeline)
+registry.register(MaskedMeanDiffPipeline)
 
 
 def surface(seed: int, defect: bool) -> np.ndarray:

@@ -169,3 +169,21 @@ def test_data_removed_before_the_job_starts_fails_it_with_the_reason(project, da
     Image.objects.filter(project=project, split="train").update(split="val")
     job = run_job_now(job)
     assert job.status == "failed" and "no normal images in the train split" in job.error
+
+
+def test_supervised_training_gets_the_annotated_train_images_with_their_masks(alice_api, project, dataset, upload, alice, run_job_now):
+    from annotations.services import annotations_replace
+
+    from .conftest import MaskedMeanDiffPipeline
+
+    (image,) = upload(project, [300], defect=True, split="train", state="anomalous")
+    annotations_replace(image=image, polygons=[{"outer": [[12, 12], [26, 12], [26, 26], [12, 26]]}], expected_version=0, actor=alice)
+    response = alice_api.post(URL.format(project.pk), {"pipeline": "test-masked-meandiff"}, format="json")
+    assert response.status_code == 201, response.json()
+    job = run_job_now(Job.objects.get(pk=response.json()["id"]))
+    assert job.status == "succeeded", job.error
+    seen = MaskedMeanDiffPipeline.seen_masks
+    assert seen.count((0, 0)) == 6  # normal train images come with empty masks
+    ((label, pixels),) = [item for item in seen if item[0] == 1]
+    assert pixels >= 14 * 14  # the annotated square, rasterised
+    assert ModelVersion.objects.get(job=job).snapshot.summary["train_anomalous"] == 1
