@@ -15,6 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError, RestrictedError
 from django.utils.text import slugify
 from PIL import Image as PILImage
 from PIL import ImageOps
@@ -77,10 +78,19 @@ def project_update(*, project: Project, actor, **changes) -> Project:
 
 
 def project_delete(*, project: Project, actor) -> None:
-    """Delete a project and everything in it (images, annotations, jobs, models)."""
-    with transaction.atomic():
-        audit_record(actor, "project.delete", project, None, {"name": project.name, "slug": project.slug, "id": project.pk})
-        project.delete()
+    """Delete a project and everything in it (images, annotations, jobs, models).
+
+    Images go first: their annotations cascade away with them, which releases the
+    label classes that annotations protect from deletion on their own."""
+    try:
+        with transaction.atomic():
+            audit_record(actor, "project.delete", project, None, {"name": project.name, "slug": project.slug, "id": project.pk})
+            project.images.all().delete()
+            project.delete()
+    except (ProtectedError, RestrictedError) as exc:
+        objects = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", ())
+        kinds = sorted({str(obj._meta.verbose_name_plural) for obj in objects})
+        raise Conflict(f"the project still holds {', '.join(kinds)} that block deleting it") from None
 
 
 # --- members --------------------------------------------------------------------

@@ -145,3 +145,17 @@ def test_schema_and_docs_page_use_no_external_assets(alice_api):
     assert schema.status_code == 200 and b"/api/projects/{project_id}/images/" in schema.content
     docs = alice_api.get("/api/docs/").content.decode()
     assert "swagger-ui" in docs and "cdn" not in docs.lower() and "https://" not in docs
+
+
+def test_deleting_a_project_with_annotations_and_jobs_removes_everything(alice_api, alice, project, image_factory):
+    from annotations.models import Annotation, AnnotationSet, LabelClass
+    from projects.models import Image, Job
+
+    image = image_factory(project)[0]
+    label = LabelClass.objects.create(project=project, name="scratch")
+    annotation_set = AnnotationSet.objects.create(image=image, version=1)
+    Annotation.objects.create(annotation_set=annotation_set, label_class=label, version=1, author=alice,
+                              polygon={"outer": [[1, 1], [10, 1], [10, 10]], "holes": []})
+    Job.objects.create(project=project, kind="import", requested_by=alice)
+    assert alice_api.delete(f"/api/projects/{project.pk}/").status_code == 204
+    assert not Image.objects.exists() and not Annotation.objects.exists() and not Job.objects.exists()
