@@ -209,6 +209,7 @@ INSPECTION_INFERENCE_SOFT_TIME_LIMIT = env_int("INSPECTION_INFERENCE_SOFT_TIME_L
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "inspection.tasks.sweep_stale_jobs", "schedule": 60.0},
     "check-retraining": {"task": "inspection.tasks.check_retraining", "schedule": 120.0},
+    "collect-blobs": {"task": "projects.tasks.collect_blobs", "schedule": 24 * 3600.0},
 }
 
 LOGGING = {

@@ -297,3 +297,43 @@ def image_thumbnail(*, image: Image) -> tuple[bytes, str]:
     image.thumbnail.save("thumbnail.jpg", ContentFile(data, name="thumbnail.jpg"), save=False)
     Image.objects.filter(pk=image.pk).update(thumbnail=image.thumbnail.name)
     return data, image.thumbnail.name
+
+
+# --- blobs ------------------------------------------------------------------------
+def _blob_file_fields():
+    """(model, field name) of every FileField stored in the database blob storage."""
+    from django.apps import apps
+    from django.db.models import FileField
+
+    from projects.storage import DatabaseBlobStorage
+
+    for model in apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, FileField) and isinstance(field.storage, DatabaseBlobStorage):
+                yield model, field.name
+
+
+def blob_collect_garbage(*, min_age_s: float = 24 * 3600, dry_run: bool = False) -> int:
+    """Delete blobs that no file field of any model references any more; returns how many.
+
+    Blobs are shared between rows (same bytes, one blob) and outlive the rows that
+    used them (deleted images, replaced masks). Only blobs older than ``min_age_s``
+    go, so bytes saved by a job that has not yet committed its rows are kept.
+    """
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from projects.models import Blob
+
+    referenced: set[str] = set()
+    for model, name in _blob_file_fields():
+        for key in model._default_manager.exclude(**{name: ""}).values_list(name, flat=True).iterator():
+            referenced.add(key.rsplit("/", 1)[-1])
+    cutoff = timezone.now() - timedelta(seconds=min_age_s)
+    candidates = Blob.objects.filter(created_at__lt=cutoff).values_list("sha256", flat=True)
+    garbage = [key for key in candidates.iterator() if key not in referenced]
+    if not dry_run:
+        for start in range(0, len(garbage), 500):
+            Blob.objects.filter(sha256__in=garbage[start:start + 500]).delete()
+    return len(garbage)
