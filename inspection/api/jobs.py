@@ -23,7 +23,7 @@ from inspection.api.util import paginated
 from projects.errors import NotFound
 from projects.jobs import job_cancel
 from projects.models import Job
-from projects.permissions import MANAGE, READ, get_project_for, require_role
+from projects.permissions import MANAGE, READ, get_project_for, project_role, require_role
 
 
 def job_for(user, job_id, *, roles=READ, action: str | None = None) -> Job:
@@ -37,6 +37,10 @@ def job_for(user, job_id, *, roles=READ, action: str | None = None) -> Job:
     except NotFound:
         raise NotFound("job not found") from None
     return job
+
+
+def _is_admin(user, job: Job) -> bool:
+    return project_role(user, job.project) in MANAGE
 
 
 def _log_from(request) -> int:
@@ -53,7 +57,8 @@ class JobDetailView(APIView):
     @extend_schema(parameters=[LOG_FROM], responses={200: JobSerializer})
     def get(self, request, pk: int):
         job = job_for(request.user, pk)
-        return Response(JobSerializer(job, context={"log_from": _log_from(request)}).data)
+        context = {"log_from": _log_from(request), "show_traceback": _is_admin(request.user, job)}
+        return Response(JobSerializer(job, context=context).data)
 
 
 class JobCancelView(APIView):
@@ -74,7 +79,8 @@ class ProjectJobListView(APIView):
         jobs = selectors.project_jobs(
             project=project, kind=request.query_params.get("kind") or None, status=request.query_params.get("status") or None
         ).select_related("requested_by")
-        return paginated(request, self, jobs, JobSerializer, context={"log_from": 10**9})
+        context = {"log_from": 10**9, "show_traceback": project_role(request.user, project) in MANAGE}
+        return paginated(request, self, jobs, JobSerializer, context=context)
 
 
 class EventStreamRenderer(renderers.BaseRenderer):
@@ -99,13 +105,14 @@ class JobEventsView(APIView):
     )
     def get(self, request, pk: int):
         job = job_for(request.user, pk)
-        response = StreamingHttpResponse(_job_events(job.pk, _log_from(request)), content_type="text/event-stream")
+        stream = _job_events(job.pk, _log_from(request), _is_admin(request.user, job))
+        response = StreamingHttpResponse(stream, content_type="text/event-stream")
         response["Cache-Control"] = "no-cache"
         response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
         return response
 
 
-def _job_events(job_id: int, log_from: int):
+def _job_events(job_id: int, log_from: int, show_traceback: bool):
     """Yield the job as a ``progress`` event whenever it changes; a ``keepalive`` comment
     when it does not for a while; a final ``end`` event once it is terminal.
 
@@ -122,7 +129,7 @@ def _job_events(job_id: int, log_from: int):
         job = Job.objects.select_related("requested_by").get(pk=job_id)
         key = (job.status, job.stage, job.progress, job.eta_seconds, len(job.log or []), job.cancel_requested)
         if key != last_key:
-            data = JobSerializer(job, context={"log_from": sent_lines}).data
+            data = JobSerializer(job, context={"log_from": sent_lines, "show_traceback": show_traceback}).data
             sent_lines = len(job.log or [])
             yield f"event: progress\nid: {sent_lines}\ndata: {json.dumps(data, default=str)}\n\n"
             last_key, last_sent = key, time.monotonic()

@@ -23,6 +23,12 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    def to_representation(self, job: Job) -> dict:
+        data = super().to_representation(job)
+        if not self.context.get("show_traceback", True):
+            data["traceback"] = ""  # server internals: admins only
+        return data
+
     def get_model_version(self, job: Job) -> int | None:
         return (job.result or {}).get("model_version") if job.kind in (Job.Kind.TRAINING, Job.Kind.INFERENCE) else None
 

@@ -117,18 +117,19 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     from ml.formats import mask_to_polygons
 
     output = pipeline.predict(arrays)
-    threshold = model_version.threshold
     rows = []
     for i, image in enumerate(images):
         anomaly_map = np.asarray(output.maps[i], dtype=np.float32)
         png, vmin, vmax = encode_heatmap(anomaly_map)
-        score = image_score(anomaly_map)
-        rows.append((image, score, png, vmin, vmax, polygons_from_mask(anomaly_map > threshold, mask_to_polygons)))
+        # Content-addressed: a re-run that yields the same map stores nothing new.
+        rows.append((image, anomaly_map, image_score(anomaly_map), save_bytes(png), vmin, vmax))
     flagged = 0
     with transaction.atomic():
-        for image, score, png, vmin, vmax, polygons in rows:
-            # Content-addressed: a re-run that yields the same map stores nothing new.
-            name = save_bytes(png)
+        # Read the threshold under the model version's row lock, the lock a threshold
+        # change holds while it re-flags: predictions written here are flagged with
+        # whichever threshold is current, never with one replaced mid-job.
+        threshold = ModelVersion.objects.select_for_update().values_list("threshold", flat=True).get(pk=model_version.pk)
+        for image, anomaly_map, score, heatmap, vmin, vmax in rows:
             is_flagged = score > threshold
             flagged += int(is_flagged)
             Prediction.objects.update_or_create(
@@ -136,10 +137,10 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
                 model_version=model_version,
                 defaults={
                     "score": score,
-                    "heatmap": name,
+                    "heatmap": heatmap,
                     "heatmap_min": vmin,
                     "heatmap_max": vmax,
-                    "polygons": polygons,
+                    "polygons": polygons_from_mask(anomaly_map > threshold, mask_to_polygons) if is_flagged else [],
                     "flagged": is_flagged,
                     "job": job,
                 },

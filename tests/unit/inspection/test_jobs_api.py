@@ -102,3 +102,14 @@ def test_sweep_fails_running_jobs_whose_heartbeat_stopped(queued_training, proje
     assert sweep_stale_jobs() == 1
     job.refresh_from_db()
     assert job.status == "failed" and job.error.startswith("worker lost")
+
+
+def test_failed_job_shows_its_error_to_members_and_the_traceback_to_admins(project, dataset, alice, alice_api, charlie_api, run_job_now):
+    from inspection.services.training import training_job_start
+
+    job = run_job_now(training_job_start(project=project, user=alice, pipeline="test-meandiff", config={"fail_at_step": 0}))
+    as_admin = alice_api.get(f"/api/jobs/{job.pk}/").json()
+    as_inspector = charlie_api.get(f"/api/jobs/{job.pk}/").json()
+    assert as_admin["status"] == as_inspector["status"] == "failed"
+    assert "simulated failure" in as_inspector["error"] and "simulated failure" in as_admin["error"]
+    assert "Traceback" in as_admin["traceback"] and as_inspector["traceback"] == ""

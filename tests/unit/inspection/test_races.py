@@ -64,3 +64,19 @@ def test_racing_threshold_changes_leave_flags_matching_the_stored_threshold(vers
     for prediction in Prediction.objects.filter(model_version=model_version):
         assert prediction.flagged == (prediction.score > model_version.threshold)
         assert bool(prediction.polygons) == (prediction.heatmap_max > model_version.threshold)
+
+
+def test_threshold_change_racing_an_inference_job_leaves_consistent_flags(versions, project, alice):
+    from inspection.services.inference import inference_job_run, inference_job_start
+    from inspection.services.model_versions import model_version_set_threshold
+
+    model_version = versions[0]
+    job = inference_job_start(project=project, user=alice, model_version=model_version)
+    errors = _race([
+        lambda: inference_job_run(job_id=job.pk),
+        lambda: model_version_set_threshold(model_version=model_version, threshold=0.0, user=alice),
+    ])
+    assert errors == []
+    model_version.refresh_from_db()
+    assert model_version.threshold == 0.0
+    assert Prediction.objects.filter(model_version=model_version, flagged=False).count() == 0
