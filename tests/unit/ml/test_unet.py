@@ -116,7 +116,7 @@ def test_binary_mask_accepts_255_and_01_masks():
 
 
 def test_a_few_epochs_lower_the_loss_and_predict_maps_at_input_resolution():
-    pipeline = UNetPipeline({"image_size": 64, "epochs": 6, "base_channels": 8, "batch_size": 3, "lr": 3e-3})
+    pipeline = UNetPipeline({"image_size": 32, "epochs": 6, "base_channels": 8, "batch_size": 3, "lr": 3e-3})
     seen = []
     pipeline.fit(_tiny_samples(), progress=lambda stage, fraction, metrics=None: seen.append((stage, fraction)))
     history = pipeline.meta["loss_history"]
@@ -164,3 +164,17 @@ def test_image_size_must_be_divisible_by_16():
     with pytest.raises(ConfigError) as err:
         UNetPipeline({"image_size": 72})
     assert err.value.key == "image_size"
+
+
+def test_colour_jitter_at_mid_draws_is_the_identity_and_keeps_greys_grey():
+    from ml.pipelines.unet.pipeline import _jitter_colour
+
+    images = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    same = _jitter_colour(images, torch.full((3, 4), 0.5))
+    torch.testing.assert_close(same, images, atol=1e-5, rtol=0)
+    grey = torch.full((2, 3, 4, 4), 0.4)
+    shifted = _jitter_colour(grey, torch.tensor([[0.5, 0.5, 0.9, 0.0], [0.5, 0.5, 0.1, 1.0]]))
+    torch.testing.assert_close(shifted, grey, atol=1e-5, rtol=0)
+    changed = _jitter_colour(images, torch.tensor([[0.0, 1.0, 0.0, 1.0]] * 3))
+    assert (changed - images).abs().mean() > 0.01
+    assert changed.min() >= 0 and changed.max() <= 1
