@@ -101,6 +101,17 @@ class BrowserPage:
         """GET through the browser's session (what the logged-in user may see)."""
         return self.page.request.get(self.base_url + path)
 
+    def check_labelled(self):
+        """Every visible control has an accessible name (a label, aria-label or its text)."""
+        unnamed = self.page.evaluate(
+            """() => [...document.querySelectorAll('input, select, textarea, button, a[href]')]
+                .filter(e => e.offsetParent !== null && e.type !== 'hidden')
+                .filter(e => !((e.labels && e.labels.length) || e.getAttribute('aria-label')
+                              || e.getAttribute('aria-labelledby') || (e.textContent || '').trim()))
+                .map(e => e.outerHTML.slice(0, 120))"""
+        )
+        assert not unnamed, f"controls without a name: {unnamed}"
+
     def check_clean(self, allow: tuple[str, ...] = ()):
         errors = [e for e in self.errors if not any(a in e for a in allow)]
         assert not errors, "\n".join(errors)

@@ -34,6 +34,7 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
         else:
             page.fill(selector, str(value))
     b.screenshot("training")
+    b.check_labelled()
     page.click("#launch")
     page.wait_for_url("**/jobs/*/")
     page.wait_for_selector("#job-summary[data-status=running], #job-summary[data-status=succeeded]", timeout=60_000)
@@ -51,6 +52,7 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
     table = page.inner_text("#versions-table")
     assert "v1" in table and "patchcore" in table and "image auroc" in table
     assert page.locator("#charts svg").count() == 3
+    b.check_labelled()
     assert page.locator("#charts path.chart-line[data-series=image]").count() == 2, "image ROC and PR curves drawn"
     assert page.locator("#charts line.chart-threshold").count() == 1, "threshold marked on the histogram"
 

@@ -55,7 +55,26 @@ def test_draw_undo_redo_save_reload_and_conflict(open_page, project, alice, bob)
     page.wait_for_selector("#annotate-stage[data-polygons='0']")
     page.click("#redo")
     page.wait_for_selector("#annotate-stage[data-polygons='1']")
+
+    # Click an edge: a vertex is inserted (and selected); Delete removes it again.
+    page.mouse.click(*screen_point(page, 32, 16))
+    page.wait_for_selector("#polygon-list >> text=5 vertices")
+    page.keyboard.press("Delete")
+    page.wait_for_selector("#polygon-list >> text=4 vertices")
+    # Drag a vertex: the corner at (48, 48) moves to (56, 56).
+    page.mouse.move(*screen_point(page, 48, 48))
+    page.mouse.down()
+    page.mouse.move(*screen_point(page, 52, 52), steps=3)
+    page.mouse.move(*screen_point(page, 56, 56), steps=3)
+    page.mouse.up()
+    # Esc forgets a polygon being drawn.
+    page.mouse.click(*screen_point(page, 2, 60))
+    page.mouse.click(*screen_point(page, 8, 60))
+    page.keyboard.press("Escape")
+    assert stage(page, "polygons") == "1"
+    assert page.is_disabled("#close-polygon")
     b.screenshot("annotate-drawn")
+    b.check_labelled()
 
     started = time.perf_counter()
     page.click("#save")
@@ -76,6 +95,7 @@ def test_draw_undo_redo_save_reload_and_conflict(open_page, project, alice, bob)
     mask = PILImage.open(io.BytesIO(mask_response.body())).convert("L")
     assert mask.size == (SIZE, SIZE)
     assert mask.getpixel((32, 32)) > 0 and mask.getpixel((20, 44)) > 0, "inside the polygon"
+    assert mask.getpixel((52, 52)) > 0, "the dragged corner took the mask with it"
     assert mask.getpixel((5, 5)) == 0 and mask.getpixel((58, 58)) == 0 and mask.getpixel((32, 5)) == 0, "outside"
 
     # Someone else saves version 2 meanwhile; bob's next save (based on version 1) must be refused.

@@ -69,6 +69,7 @@ def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charli
     assert region_low != region_high
     page.click("#threshold-reset")
     b.screenshot("review")
+    b.check_labelled()
 
     # Three verdicts by keyboard; each advances the queue.
     page.locator("canvas[data-layer=shapes]").focus()

@@ -73,4 +73,5 @@ def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, 
     assert (fresh.split, fresh.state) == ("train", "normal")
     assert nav_items(admin.page) == ["dashboard", "images", "review", "training", "models"]
     admin.screenshot("images-admin")
+    admin.check_labelled()
     admin.check_clean(allow=("status of 400",))  # the refused upload
