@@ -42,7 +42,7 @@ class UNetConfig(PipelineConfig):
         default=16,
         metadata={"help": "Channels of the first block; doubled at each of the four levels (64 = classic U-Net).", "minimum": 4, "maximum": 128},
     )
-    lr: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate.", "minimum": 1e-7, "maximum": 1.0})
+    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "Adam learning rate.", "minimum": 1e-7, "maximum": 1.0})
     weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "Adam weight decay.", "minimum": 0.0, "maximum": 1.0})
     lr_schedule: Literal["cosine", "constant"] = dataclasses.field(
         default="cosine", metadata={"help": "Learning-rate schedule over the epochs."}

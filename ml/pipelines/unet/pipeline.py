@@ -172,11 +172,11 @@ class UNetPipeline(Pipeline):
         progress("prepare", 1.0, {"train_images": float(n), "skipped_unlabeled": float(skipped)})
 
         criterion = SegmentationLoss(cfg.bce_weight, cfg.dice_weight, cfg.iou_weight)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
         batches_per_epoch = math.ceil(n / cfg.batch_size)
         total_steps = cfg.epochs * batches_per_epoch
         scheduler = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.lr * 0.01)
+            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.learning_rate * 0.01)
             if cfg.lr_schedule == "cosine"
             else None
         )
@@ -220,7 +220,7 @@ class UNetPipeline(Pipeline):
                 step += 1
                 value = float(loss.detach())
                 if not math.isfinite(value):
-                    raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {value}); lower lr")
+                    raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {value}); lower learning_rate")
                 epoch_loss += value
                 elapsed = time.monotonic() - started
                 progress(

@@ -116,7 +116,7 @@ def test_binary_mask_accepts_255_and_01_masks():
 
 
 def test_a_few_epochs_lower_the_loss_and_predict_maps_at_input_resolution():
-    pipeline = UNetPipeline({"image_size": 32, "epochs": 6, "base_channels": 8, "batch_size": 3, "lr": 3e-3})
+    pipeline = UNetPipeline({"image_size": 32, "epochs": 6, "base_channels": 8, "batch_size": 3, "learning_rate": 3e-3})
     seen = []
     pipeline.fit(_tiny_samples(), progress=lambda stage, fraction, metrics=None: seen.append((stage, fraction)))
     history = pipeline.meta["loss_history"]
