@@ -11,7 +11,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.worker, pytest.mark.django_db(transac
 
 
 def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
-    from inspection.models import ModelVersion
+    from inspection.models import ModelVersion, RetrainPolicy
 
     synthetic_images(project, alice, train_normal=8, test_normal=3, test_anomalous=3)
     b = open_page()
@@ -33,6 +33,13 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
             page.select_option(selector, str(value))
         else:
             page.fill(selector, str(value))
+    # The retraining policy is saved from the same page.
+    page.check("#policy-enabled")
+    page.fill("#policy-min-new", "5")
+    page.click("#retrain-policy button[type=submit]")
+    page.wait_for_selector("#retrain-policy >> text=Policy saved.")
+    policy = RetrainPolicy.objects.get(project=project)
+    assert (policy.enabled, policy.min_new_labels) == (True, 5)
     b.screenshot("training")
     b.check_labelled()
     page.click("#launch")

@@ -115,6 +115,13 @@ def test_draw_undo_redo_save_reload_and_conflict(open_page, project, alice, bob)
     assert server["version"] == 2
     assert [p["outer"] for p in server["polygons"]] == [[[2, 2], [10, 2], [10, 10]]], "the stale save overwrote nothing"
 
+    # Leaving with unsaved work asks first; declining keeps the user (and the work) here.
+    dialogs = []
+    page.once("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.click("nav a[data-nav=images]")
+    assert dialogs and "unsaved changes" in dialogs[0]
+    assert page.url.endswith(url) and stage(page, "dirty") == "true"
+
     page.click("#conflict-reload")
     page.wait_for_selector("#annotate-stage[data-version='2']")
     assert stage(page, "polygons") == "1"
