@@ -28,7 +28,7 @@ def wait_shown_other_than(page, prediction_id: str):
 
 
 def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charlie):
-    from inspection.models import Review
+    from inspection.models import Prediction, Review
 
     synthetic_images(project, alice, train_normal=10, test_normal=4, test_anomalous=10)
     train_and_predict(project, alice)  # 24 predictions, flagged ones first in the queue
@@ -113,6 +113,19 @@ def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charli
         "median_wall_keypress_to_drawn": round(statistics.median(wall), 2),
         "max_in_page": round(max(in_page), 2),
     })
+
+    # The "anomaly" verdict opened a draft annotation from the predicted region: the
+    # annotator starts from it.
+    first_anomaly = next(pid for pid, verdict in given.items() if verdict == "anomaly")
+    image_id = Prediction.objects.get(pk=first_anomaly).image_id
+    annotator = open_page()
+    annotator.login("bob")
+    annotator.goto(f"/projects/{project.pk}/images/{image_id}/annotate/")
+    annotator.page.wait_for_selector("#annotate-stage[data-ready=true]")
+    assert "made from the model's predicted region" in annotator.page.inner_text("#banner")
+    assert int(annotator.page.get_attribute("#annotate-stage", "data-polygons")) >= 1
+    annotator.screenshot("annotate-draft-from-prediction")
+    annotator.check_clean()
 
     # The queue can be narrowed to what was already reviewed: exactly the three verdicts.
     page.select_option("#queue-filter", "reviewed")

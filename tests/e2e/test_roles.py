@@ -14,7 +14,7 @@ def nav_items(page) -> list[str]:
     return page.eval_on_selector_all("nav.main-nav a[data-nav]", "links => links.map(a => a.dataset.nav)")
 
 
-def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, alice, bob, charlie):
+def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, alice, bob, charlie, settings):
     synthetic_images(project, alice, train_normal=3, test_normal=0, test_anomalous=1)
 
     inspector = open_page()
@@ -72,6 +72,16 @@ def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, 
     fresh = project.images.get(original_name="fresh.png")
     assert (fresh.split, fresh.state) == ("train", "normal")
     assert nav_items(admin.page) == ["dashboard", "images", "review", "training", "models"]
+    # Export: the job runs in-process here (eager mode, the real task code); the zip downloads.
+    import annotations.tasks  # noqa: F401  registers the export task eager mode runs
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    admin.page.click("text=Import and export")
+    admin.page.select_option("#export-format", "coco")
+    admin.page.click("#export-button")
+    admin.page.wait_for_selector("#export-download")
+    with admin.page.expect_download() as download:
+        admin.page.click("#export-download")
+    assert download.value.suggested_filename.endswith(".zip")
     admin.screenshot("images-admin")
     admin.check_labelled()
     admin.check_clean(allow=("status of 400",))  # the refused upload

@@ -41,7 +41,7 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
   const saveBtn = h("button.primary", { type: "button", id: "save", "aria-keyshortcuts": "Control+S", onclick: () => save() }, "Save");
   const saveState = h("span.muted", { id: "save-state", "aria-live": "polite" });
   const polyList = h("ul.polylist", { id: "polygon-list", "aria-label": "Polygons" });
-  const maskCanvas = h("canvas.mask-preview", { id: "mask-preview", width: 180, height: 180, role: "img", "aria-label": "Mask preview" });
+  const maskCanvas = h("canvas.mask-preview", { id: "mask-preview", width: 150, height: 150, role: "img", "aria-label": "Mask preview" });
   const prevLink = h("a.button", { id: "prev-image", "data-link": true, href: "#" }, "◀ Previous");
   const nextLink = h("a.button", { id: "next-image", "data-link": true, href: "#" }, "Next ▶");
 
@@ -50,8 +50,7 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     h("section", {},
       h("label.block", { for: "label-class" }, "Label class (1–9)", labelSelect),
       h("label", { for: "hole-mode", style: "margin-top:6px" }, holeToggle, "Draw holes ", h("kbd", {}, "H"))),
-    h("section.toolbar", {}, undoBtn, redoBtn, closeBtn, deleteBtn),
-    h("section.toolbar", {}, fromPrediction, normalBtn),
+    h("section.toolbar", {}, undoBtn, redoBtn, closeBtn, deleteBtn, fromPrediction, normalBtn),
     h("section", {}, h("div.row", {}, saveBtn, saveState)),
     h("section", {}, h("h2", {}, "Polygons"), polyList),
     h("section", {}, h("h2", {}, "Mask preview"), maskCanvas),
