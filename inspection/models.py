@@ -16,7 +16,8 @@ class DatasetSnapshot(models.Model):
     """Which images (with split, state and annotation version) a training job used.
 
     ``images`` is a list of ``{"id", "sha256", "split", "state", "annotation_version", "role"}``
-    where ``role`` is ``train`` (fitted on) or ``eval`` (threshold calibration and metrics).
+    where ``role`` is ``train`` (fitted on), ``calibration`` (val split: threshold) or
+    ``evaluation`` (test split, else the val split: metrics). An image may appear in two roles.
     Frozen when the training job starts, so later edits never change what a model
     version claims to have been trained on.
     """

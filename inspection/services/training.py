@@ -5,22 +5,22 @@ import io
 from typing import Any
 
 import numpy as np
-from django.core.files.base import ContentFile
 from django.conf import settings
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max, Q
 
 from inspection.models import DatasetSnapshot, ModelVersion
-from inspection.services.limits import within_time_limit
 from inspection.services.data import image_array, mask_array
 from inspection.services.evaluation import evaluate_model
+from inspection.services.limits import within_time_limit
 from projects.audit import audit_record
 from projects.errors import ApplicationError
 from projects.jobs import JobContext, job_create, run_job
 from projects.models import Image, Job, Project
 
 TRAINING_TASK = "inspection.tasks.train_model"
-EVAL_SPLITS = (Image.Split.VAL, Image.Split.TEST)
+LABELLED = (Image.State.NORMAL, Image.State.ANOMALOUS)
 
 
 def pipeline_describe(name: str) -> dict[str, Any]:
@@ -52,15 +52,24 @@ def training_images(project: Project, supervision: str) -> dict[str, Any]:
     """Querysets of what a training of ``supervision`` kind would use now.
 
     ``train``: normal images of the train split, plus (supervised) anomalous
-    train images whose annotations give a mask. ``eval``: labelled images of the
-    val and test splits, for threshold calibration and metrics.
+    train images whose annotations give a mask. ``calibration``: labelled images
+    of the val split, handed to ``fit`` to calibrate the threshold (without them
+    a pipeline calibrates on its training images). ``evaluation``: labelled
+    images of the test split, for the metrics; the val images when the test
+    split has none (the metrics then share images with the calibration).
     """
     images = Image.objects.filter(project=project)
     normal_train = images.filter(split=Image.Split.TRAIN, state=Image.State.NORMAL)
     masked_train = images.filter(split=Image.Split.TRAIN, state=Image.State.ANOMALOUS).filter(_has_mask())
     train = normal_train | masked_train if supervision == "supervised" else normal_train
-    labelled_eval = images.filter(split__in=EVAL_SPLITS, state__in=(Image.State.NORMAL, Image.State.ANOMALOUS))
-    return {"normal_train": normal_train, "masked_train": masked_train, "train": train, "eval": labelled_eval}
+    calibration = images.filter(split=Image.Split.VAL, state__in=LABELLED)
+    evaluation = images.filter(split=Image.Split.TEST, state__in=LABELLED)
+    if not evaluation.exists():
+        evaluation = calibration
+    return {
+        "normal_train": normal_train, "masked_train": masked_train, "train": train,
+        "calibration": calibration, "evaluation": evaluation,
+    }
 
 
 def training_data_check(project: Project, supervision: str) -> None:
@@ -106,7 +115,8 @@ def dataset_snapshot_take(*, project: Project, supervision: str, job: Job | None
     training_data_check(project, supervision)
     sets = training_images(project, supervision)
     entries = []
-    for role, queryset in (("train", sets["train"]), ("eval", sets["eval"])):
+    for role in ("train", "calibration", "evaluation"):
+        queryset = sets[role]
         for image in queryset.select_related("annotation_set").order_by("pk"):
             annotation_set = getattr(image, "annotation_set", None)
             entries.append(
@@ -159,11 +169,15 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     snapshot = dataset_snapshot_take(project=job.project, supervision=params["supervision"], job=job)
     ctx.log(f"dataset snapshot {snapshot.pk}: " + ", ".join(f"{k} {v}" for k, v in sorted(snapshot.summary.items())))
     train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images")
-    evaluation = _samples([e for e in snapshot.images if e["role"] == "eval"], ctx, "loading validation images")
+    calibration = _samples([e for e in snapshot.images if e["role"] == "calibration"], ctx, "loading validation images")
+    evaluation = _samples([e for e in snapshot.images if e["role"] == "evaluation"], ctx, "loading test images")
 
     pipeline = registry.create(params["pipeline"], params["config"])
-    ctx.log(f"fitting {params['pipeline']} on {len(train)} image(s)")
-    pipeline.fit(train, evaluation or None, progress=ctx.progress)
+    ctx.log(
+        f"fitting {params['pipeline']} on {len(train)} image(s); threshold calibrated on "
+        + (f"{len(calibration)} validation image(s)" if calibration else "the training images (no labelled val split)")
+    )
+    pipeline.fit(train, calibration or None, progress=ctx.progress)
 
     outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress, log=ctx.log)
     pipeline.threshold = outcome.threshold

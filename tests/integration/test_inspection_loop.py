@@ -92,7 +92,7 @@ def test_train_activate_predict_review(celery_worker, inspection_project, api_fo
     version = admin.get(f"/api/model-versions/{job['model_version']}/").json()
     assert version["pipeline"] == "patchcore" and version["number"] == 1 and version["threshold"] > 0
     assert version["metrics"]["image_auroc"] >= 0.9 and version["metrics"]["pixel_auroc"] >= 0.9
-    assert version["snapshot"]["summary"] == {"train_normal": 10, "eval_normal": 3, "eval_anomalous": 4}
+    assert version["snapshot"]["summary"] == {"train_normal": 10, "evaluation_normal": 3, "evaluation_anomalous": 4}
     assert version["curves"]["image_roc"]["fpr"] and version["curves"]["image_histogram"]["edges"]
 
     # Activate: the worker predicts every image, and the flagged ones are the defective ones.

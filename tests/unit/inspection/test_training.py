@@ -85,7 +85,7 @@ def test_training_makes_a_model_version_with_metrics_threshold_curves_and_snapsh
     assert metrics["pixel_auroc"] > 0.9 and "aupro" in metrics
     snapshot = model_version.snapshot
     roles = sorted((e["role"], e["state"]) for e in snapshot.images)
-    assert roles.count(("train", "normal")) == 6 and roles.count(("eval", "anomalous")) == 3
+    assert roles.count(("train", "normal")) == 6 and roles.count(("evaluation", "anomalous")) == 3 and not any(r == "calibration" for r, _ in roles)
     assert all(e["annotation_version"] == 1 for e in snapshot.images if e["state"] == "anomalous")
     assert job.result["model_version"] == model_version.pk
 
@@ -187,3 +187,16 @@ def test_supervised_training_gets_the_annotated_train_images_with_their_masks(al
     ((label, pixels),) = [item for item in seen if item[0] == 1]
     assert pixels >= 14 * 14  # the annotated square, rasterised
     assert ModelVersion.objects.get(job=job).snapshot.summary["train_anomalous"] == 1
+
+
+def test_val_images_calibrate_and_test_images_measure(project, dataset, upload, alice, run_job_now):
+    from inspection.services.training import training_job_start
+
+    val = upload(project, range(400, 403), split="val")
+    job = run_job_now(training_job_start(project=project, user=alice, pipeline="test-meandiff"))
+    snapshot = ModelVersion.objects.get(job=job).snapshot
+    calibration = {e["id"] for e in snapshot.images if e["role"] == "calibration"}
+    evaluation = {e["id"] for e in snapshot.images if e["role"] == "evaluation"}
+    assert calibration == {i.pk for i in val}
+    assert evaluation == {i.pk for i in dataset["test_normal"] + dataset["test_defect"]}
+    assert any("threshold calibrated on 3 validation image(s)" in line for line in job.log)
