@@ -14,14 +14,14 @@ def _png(array) -> bytes:
     return buffer.getvalue()
 
 
-def synthetic_images(project, user, *, train_normal: int, test_normal: int, test_anomalous: int, seed: int = 0):
+def synthetic_images(project, user, *, train_normal: int, test_normal: int, test_anomalous: int, seed: int = 0, size: int = SIZE):
     """Upload synthetic textured surfaces (anomalous ones carry scratches, spots, cracks):
     normal train images, and labelled normal/anomalous test images for metrics and curves.
     Returns the created Image rows in upload order."""
     from ml.data.synthetic import generate
     from projects.services import image_upload
 
-    samples = generate(train_normal + test_normal, test_anomalous, size=SIZE, seed=seed)
+    samples = generate(train_normal + test_normal, test_anomalous, size=size, seed=seed)
     normal, anomalous = samples[: train_normal + test_normal], samples[train_normal + test_normal:]
     created = []
     for group, split, state in (

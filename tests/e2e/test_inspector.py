@@ -14,6 +14,7 @@ from tests.e2e.data import synthetic_images, train_and_predict
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 SWITCHES = 20
+IMAGE_SIZE = 256
 
 
 def current(page) -> str:
@@ -30,7 +31,9 @@ def wait_shown_other_than(page, prediction_id: str):
 def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charlie):
     from inspection.models import Prediction, Review
 
-    synthetic_images(project, alice, train_normal=10, test_normal=4, test_anomalous=10)
+    # 256 px images (heatmaps at image resolution) so the switching figure means something;
+    # the model still works at 64 px, so training takes seconds.
+    synthetic_images(project, alice, train_normal=10, test_normal=4, test_anomalous=10, size=IMAGE_SIZE)
     train_and_predict(project, alice)  # 24 predictions, flagged ones first in the queue
 
     b = open_page()
@@ -109,6 +112,7 @@ def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charli
     assert len(in_page) == SWITCHES
     record_timing("review_next_image_ms", {
         "switches": SWITCHES,
+        "image_px": f"{IMAGE_SIZE}x{IMAGE_SIZE}",
         "median_in_page": round(statistics.median(in_page), 2),
         "median_wall_keypress_to_drawn": round(statistics.median(wall), 2),
         "max_in_page": round(max(in_page), 2),
