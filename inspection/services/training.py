@@ -41,7 +41,8 @@ def pipeline_config_validate(name: str, config: Any) -> dict[str, Any]:
     try:
         return registry.validate_config(name, config)
     except ConfigError as exc:
-        raise ApplicationError(f"config.{exc.key}: {exc.message}", details={"key": f"config.{exc.key}"}) from None
+        key = "config" if exc.key == "config" else f"config.{exc.key}"
+        raise ApplicationError(f"{key}: {exc.message}", details={"key": key}) from None
 
 
 def _has_mask():

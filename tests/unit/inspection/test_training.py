@@ -39,6 +39,8 @@ def test_bad_config_key_is_named_and_no_job(alice_api, project, dataset):
     response = alice_api.post(URL.format(project.pk), {"pipeline": "patchcore", "config": {"image_size": "big"}}, format="json")
     assert response.status_code == 400
     assert response.json()["details"]["key"] == "config.image_size"
+    response = alice_api.post(URL.format(project.pk), {"pipeline": "patchcore", "config": [1, 2]}, format="json")
+    assert response.status_code == 400 and response.json()["error"].startswith("config: expected an object")
     assert not Job.objects.filter(kind="training").exists()
 
 
