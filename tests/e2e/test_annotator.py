@@ -32,7 +32,7 @@ def stage(page, attr: str) -> str:
 def test_draw_undo_redo_save_reload_and_conflict(open_page, project, alice, bob):
     from annotations import services as annotation_services
 
-    image = synthetic_images(project, alice, train_normal=0, test_normal=0, test_anomalous=2)[0]
+    image, second = synthetic_images(project, alice, train_normal=0, test_normal=0, test_anomalous=2)
     b = open_page()
     b.login("bob")
     url = f"/projects/{project.pk}/images/{image.pk}/annotate/"
@@ -125,4 +125,13 @@ def test_draw_undo_redo_save_reload_and_conflict(open_page, project, alice, bob)
     page.click("#conflict-reload")
     page.wait_for_selector("#annotate-stage[data-version='2']")
     assert stage(page, "polygons") == "1"
+
+    # "Mark image normal" on the next image: an empty saved set, the image becomes normal.
+    b.goto(f"/projects/{project.pk}/images/{second.pk}/annotate/")
+    page.wait_for_selector("#annotate-stage[data-ready=true]")
+    page.click("#mark-normal")
+    page.wait_for_selector("#annotate-stage[data-saved-version='1']")
+    second.refresh_from_db()
+    assert second.state == "normal"
+    assert "· normal" in page.inner_text("#image-name")
     b.check_clean(allow=("409",))

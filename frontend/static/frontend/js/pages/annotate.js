@@ -9,13 +9,14 @@ import { LayeredViewer } from "../canvas/viewer.js";
 import { drawAnnotations, drawMask } from "../canvas/shapes.js";
 import { TOOLS } from "../tools/index.js";
 import { ringSelfIntersects } from "../geometry.js";
+import { can } from "../roles.js";
 
 /** Predicted polygons as [{outer, holes}] whether the API sends rings or polygon objects. */
 export function predictedPolygons(raw) {
   return (raw || []).map((p) => (Array.isArray(p) ? { outer: p, holes: [] } : { outer: p.outer, holes: p.holes || [] })).filter((p) => p.outer && p.outer.length >= 3);
 }
 
-export async function render(root, { project, params, setLeaveGuard, navigate, query }) {
+export async function render(root, { project, role, params, setLeaveGuard, query }) {
   const imageId = Number(params.imageId);
   const state = new AnnotationState();
   const view = { colours: new Map(), hover: null, cursor: null, selectedVertex: null };
@@ -45,8 +46,20 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
   const prevLink = h("a.button", { id: "prev-image", "data-link": true, href: "#" }, "◀ Previous");
   const nextLink = h("a.button", { id: "next-image", "data-link": true, href: "#" }, "Next ▶");
 
+  // The split decides what a model trains on: admins only (the server checks too).
+  const splitSelect = h("select", { id: "image-split", onchange: async () => {
+    try {
+      const updated = await api.updateImage(imageId, { split: splitSelect.value });
+      showImage(updated);
+      toast(`Moved to ${updated.split}.`, "success");
+    } catch (e) {
+      toast(e.message, "error");
+    }
+  } }, ["train", "val", "test", "unassigned"].map((v) => h("option", { value: v }, v)));
   const side = h("aside.side", { "aria-label": "Annotation controls" },
-    h("div.row", {}, title, h("span.spacer"), prevLink, nextLink), imageName, banner, conflict,
+    h("div.row", {}, title, h("span.spacer"), prevLink, nextLink), imageName,
+    can(role, "manage") ? h("label", { for: "image-split" }, "Split", splitSelect) : null,
+    banner, conflict,
     h("section", {},
       h("label.block", { for: "label-class" }, "Label class (1–9)", labelSelect),
       h("label", { for: "hole-mode", style: "margin-top:6px" }, holeToggle, "Draw holes ", h("kbd", {}, "H"))),
@@ -73,7 +86,12 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     return () => viewer.destroy();
   }
   size = [image.width, image.height];
-  imageName.textContent = `${image.original_name} · ${image.width}×${image.height} · ${image.split} · ${image.state}`;
+  function showImage(img) {
+    image = img;
+    imageName.textContent = `${img.original_name} · ${img.width}×${img.height} · ${img.split} · ${img.state}`;
+    splitSelect.value = img.split;
+  }
+  showImage(image);
   for (const c of classes) view.colours.set(c.id, c.color || "#ff3b30");
   labelSelect.replaceChildren(...classes.map((c, i) => h("option", { value: c.id }, `${i < 9 ? i + 1 + " · " : ""}${c.name}`)));
   if (!classes.length) labelSelect.append(h("option", { value: "" }, "default (created on save)"));
@@ -144,7 +162,7 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     try {
       const res = await api.saveAnnotations(imageId, state.toPayload());
       state.markSaved(res.version);
-      imageName.textContent = imageName.textContent.replace(/[^·]+$/, ` ${res.state}`);
+      showImage({ ...image, state: res.state });
       if (!classes.length) refreshClasses();
       conflict.replaceChildren();
       banner.replaceChildren();
@@ -190,7 +208,6 @@ export async function render(root, { project, params, setLeaveGuard, navigate, q
     if (state.polygons.length && !confirm("Remove every polygon and mark this image normal?")) return;
     state.clear();
     await save();
-    if (!state.dirty) imageName.textContent = imageName.textContent.replace(/[^·]+$/, " normal");
   }
 
   function onKey(e) {

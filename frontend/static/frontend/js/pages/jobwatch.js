@@ -7,7 +7,7 @@ export const TERMINAL = ["succeeded", "failed", "cancelled"];
 export function jobSummary(job) {
   const bar = h("div", { style: `width:${Math.round((job.progress || 0) * 100)}%` });
   return h("div.job-summary", {},
-    h("div.row", {}, h("span.badge." + job.status, {}, job.status), h("span", {}, job.stage || ""), h("span.spacer"),
+    h("div.row", {}, h("span.badge." + job.status, {}, job.status), h("span", {}, TERMINAL.includes(job.status) ? "" : job.stage || ""), h("span.spacer"),
       h("span", {}, fmtPercent(job.progress)), job.eta_seconds != null && !TERMINAL.includes(job.status) ? h("span.muted", {}, `ETA ${fmtDuration(job.eta_seconds)}`) : null),
     h("div.progress", { role: "progressbar", "aria-valuenow": Math.round((job.progress || 0) * 100), "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": "Job progress" }, bar),
     job.error ? h("p.msg.msg-error", {}, job.error) : null);
