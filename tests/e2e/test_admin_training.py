@@ -66,4 +66,14 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
     page.click("#activate")
     page.wait_for_selector("#versions-table .badge.active")
     assert ModelVersion.objects.get(project=project).is_active
+
+    # A new threshold: typed, applied, stored (the histogram's marker follows it live).
+    new_threshold = round(ModelVersion.objects.get(project=project).threshold * 1.5, 3)
+    page.fill("#threshold-input", str(new_threshold))
+    assert f"threshold {new_threshold}" in page.text_content("#charts .threshold-label")
+    page.click("#threshold-apply")
+    page.wait_for_function(
+        "t => document.querySelector('#versions-table').textContent.includes(String(t))", arg=new_threshold
+    )
+    assert ModelVersion.objects.get(project=project).threshold == pytest.approx(new_threshold)
     b.check_clean()
