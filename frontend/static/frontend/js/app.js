@@ -26,7 +26,7 @@ const NAV = [
   { key: "models", label: "Model versions", href: (p) => `/projects/${p}/models/`, needs: "manage" },
 ];
 
-const state = { me: null, cleanup: null, guard: null, projectCache: new Map() };
+const state = { me: null, cleanup: null, guard: null, projectCache: new Map(), mounting: 0 };
 
 export function navigate(path, { replace = false } = {}) {
   if (state.guard && !state.guard()) return;
@@ -91,6 +91,10 @@ async function logout() {
 }
 
 export async function mount() {
+  // Each mount has a number; one that a newer navigation overtook stops after its awaits,
+  // so two pages never end up drawn into the same root.
+  const token = ++state.mounting;
+  const stale = () => token !== state.mounting;
   const root = document.getElementById("app");
   if (state.cleanup) {
     try {
@@ -109,9 +113,10 @@ export async function mount() {
   }
   const { route, params } = found;
   if (!route.public && !state.me && !(await loadMe())) {
-    navigate(`/login/?next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
+    if (!stale()) navigate(`/login/?next=${encodeURIComponent(location.pathname + location.search)}`, { replace: true });
     return;
   }
+  if (stale()) return;
   let project = null;
   let role = null;
   try {
@@ -120,10 +125,12 @@ export async function mount() {
       role = roleIn(state.me, project);
     }
   } catch (e) {
+    if (stale()) return;
     renderHeader(null, null, null);
     clear(root).append(h("section.page", {}, h("h1", {}, "Project not available"), message(e.message, "error")));
     return;
   }
+  if (stale()) return;
   document.title = `${route.title}${project ? " · " + project.name : ""} · Anomaly inspection`;
   document.body.classList.toggle("full", !!route.full);
   renderHeader(project, role, route.nav);
@@ -133,9 +140,16 @@ export async function mount() {
     return;
   }
   const mod = await route.page();
+  if (stale()) return;
   const ctx = { params, me: state.me, project, role, navigate, setLeaveGuard, query: new URLSearchParams(location.search), refreshMe: loadMe };
   try {
-    state.cleanup = (await mod.render(root, ctx)) || null;
+    const cleanup = (await mod.render(root, ctx)) || null;
+    // Overtaken while it loaded: undo its listeners now, the newer page owns `cleanup`.
+    if (stale()) {
+      if (cleanup) cleanup();
+      return;
+    }
+    state.cleanup = cleanup;
   } catch (e) {
     console.error(e);
     root.append(message(`This page failed to load: ${e.message}`, "error"));
@@ -159,8 +173,9 @@ window.addEventListener("popstate", () => {
   }
   mount();
 });
+// A session that ends while the app is in use (logged out elsewhere, expired) leads to login.
 window.addEventListener("api:unauthenticated", () => {
-  if (location.pathname.startsWith("/login")) return;
+  if (!state.me || location.pathname.startsWith("/login")) return;
   state.me = null;
   state.guard = null;
   navigate(`/login/?next=${encodeURIComponent(location.pathname)}`, { replace: true });
