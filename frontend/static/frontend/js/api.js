@@ -114,11 +114,9 @@ export const api = {
   },
   imageFileUrl: (id) => `/api/images/${id}/file`,
   thumbnailUrl: (id) => `/api/images/${id}/thumbnail`,
-  maskUrl: (id) => `/api/images/${id}/mask.png`,
 
   // annotations
   labelClasses: (projectId) => all(`/api/projects/${projectId}/label-classes/`),
-  createLabelClass: (projectId, body) => request("POST", `/api/projects/${projectId}/label-classes/`, { json: body }),
   annotations: (imageId) => request("GET", `/api/images/${imageId}/annotations/`),
   saveAnnotations: (imageId, payload) => request("PUT", `/api/images/${imageId}/annotations/`, { json: payload }),
   startImport: (projectId, file, format, onProgress) => {
@@ -147,7 +145,6 @@ export const api = {
 
   // review
   reviewQueue: (projectId, query) => page(`/api/projects/${projectId}/review-queue/`, query),
-  prediction: (id) => request("GET", `/api/predictions/${id}/`),
   imagePredictions: (imageId) => all(`/api/images/${imageId}/predictions/`),
   heatmapUrl: (id) => `/api/predictions/${id}/heatmap.png`,
   review: (predictionId, verdict, comment) =>

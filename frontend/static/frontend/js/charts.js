@@ -42,17 +42,6 @@ export function histogramBars(edges, normal, anomalous, box = CHART) {
   return { bars, xScale: sx, maxCount };
 }
 
-/** Bins scores into `bins` equal bins over [lo, hi]; used when the server sends raw scores. */
-export function binScores(scores, lo, hi, bins) {
-  const counts = new Array(bins).fill(0);
-  const span = hi - lo || 1;
-  for (const s of scores) {
-    const k = Math.min(bins - 1, Math.max(0, Math.floor(((s - lo) / span) * bins)));
-    counts[k] += 1;
-  }
-  return counts;
-}
-
 // --- DOM rendering (browser only) -------------------------------------------
 
 function el(name, attrs = {}, text) {

@@ -135,10 +135,3 @@ export function ringSelfIntersects(ring) {
   }
   return false;
 }
-
-/** Axis-aligned bounds {x0, y0, x1, y1} of a ring. */
-export function ringBounds(ring) {
-  const xs = ring.map((p) => p[0]);
-  const ys = ring.map((p) => p[1]);
-  return { x0: Math.min(...xs), y0: Math.min(...ys), x1: Math.max(...xs), y1: Math.max(...ys) };
-}

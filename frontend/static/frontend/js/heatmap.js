@@ -42,10 +42,6 @@ export function scoreToLevel(score, vmin, vmax) {
   return Math.max(0, Math.min(256, level));
 }
 
-export function levelToScore(level, vmin, vmax) {
-  return vmin + (level / 255) * (vmax - vmin);
-}
-
 /**
  * Levels of a heatmap from RGBA pixels as a browser decodes a grey PNG (R=G=B).
  * @param {Uint8ClampedArray} rgba length 4*N

@@ -4,6 +4,7 @@
 // it draws what it is given and emits pointer events in image coordinates.
 
 import * as vt from "../view_transform.js";
+import { levelsFromRgba } from "../heatmap.js";
 
 const LAYERS = ["image", "overlay", "region", "shapes"];
 
@@ -248,9 +249,7 @@ export async function decodeLevels(blob) {
   c.height = bmp.height;
   const ctx = c.getContext("2d", { willReadFrequently: true });
   ctx.drawImage(bmp, 0, 0);
-  const rgba = ctx.getImageData(0, 0, bmp.width, bmp.height).data;
+  const levels = levelsFromRgba(ctx.getImageData(0, 0, bmp.width, bmp.height).data);
   bmp.close();
-  const levels = new Uint8Array(rgba.length / 4);
-  for (let i = 0; i < levels.length; i++) levels[i] = rgba[i * 4];
   return { levels, width: c.width, height: c.height };
 }

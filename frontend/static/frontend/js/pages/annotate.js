@@ -8,7 +8,7 @@ import { AnnotationState } from "../annotation_state.js";
 import { LayeredViewer } from "../canvas/viewer.js";
 import { drawAnnotations, drawMask } from "../canvas/shapes.js";
 import { TOOLS } from "../tools/index.js";
-import { ringSelfIntersects } from "../geometry.js";
+import { polygonArea, ringSelfIntersects } from "../geometry.js";
 import { can } from "../roles.js";
 
 /** Predicted polygons as [{outer, holes}] whether the API sends rings or polygon objects. */
@@ -136,7 +136,7 @@ export async function render(root, { project, role, params, setLeaveGuard, query
       const cls = classes.find((c) => c.id === p.label_class) || { name: "default class" };
       return h("li", { class: i === state.selected ? "selected" : "" },
         h("span.swatch", { style: `background:${view.colours.get(p.label_class) || "#f00"}` }),
-        h("button.link", { type: "button", style: "color:inherit", onclick: () => state.select(i) }, `${cls.name} · ${p.polygon.outer.length} vertices${p.polygon.holes.length ? ` · ${p.polygon.holes.length} hole(s)` : ""}${p.source === "prediction" ? " · predicted" : ""}`));
+        h("button.link", { type: "button", style: "color:inherit", onclick: () => state.select(i) }, `${cls.name} · ${p.polygon.outer.length} vertices${p.polygon.holes.length ? ` · ${p.polygon.holes.length} hole(s)` : ""} · ${Math.round(polygonArea(p.polygon))} px²${p.source === "prediction" ? " · predicted" : ""}`));
     }));
     drawMask(maskCanvas, state.polygons, size[0], size[1]);
   }
