@@ -6,13 +6,13 @@ from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpResponse
 from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects import selectors, services
-from projects.api.pagination import paginate
+from projects.api.pagination import Pagination, paginate
 from projects.api.serializers import ImageListQuery, ImageOut, ImageUpdateIn, UploadIn, UploadOut
 from projects.errors import ApplicationError, PayloadTooLarge
 from projects.permissions import ANNOTATE, MANAGE, get_image_for, get_project_for, require_role
@@ -37,12 +37,10 @@ def blob_response(request, *, data_loader, etag: str, content_type: str, filenam
 
 
 class ProjectImageListView(APIView):
+    pagination_class = Pagination  # also tells the schema that the list is paginated
     parser_classes = [MultiPartParser, FormParser, JSONParser]
 
-    @extend_schema(
-        parameters=[ImageListQuery, OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
-        responses={200: ImageOut(many=True)},
-    )
+    @extend_schema(parameters=[ImageListQuery], responses={200: ImageOut(many=True)})
     def get(self, request, project_id):
         project = get_project_for(request.user, project_id)
         query = ImageListQuery(data=request.query_params)

@@ -9,6 +9,7 @@ class Pagination(PageNumberPagination):
 
 
 def paginate(view, queryset, serializer_class, **serializer_kwargs):
-    paginator = Pagination()
+    paginator = getattr(view, "pagination_class", None) or Pagination
+    paginator = paginator()
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True, **serializer_kwargs).data)

@@ -7,7 +7,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects import selectors, services
-from projects.api.pagination import paginate
+from projects.api.pagination import Pagination, paginate
 from projects.api.serializers import (
     AuditEventOut,
     MemberAddIn,
@@ -28,6 +28,7 @@ def _parse(serializer_class, data, **kwargs):
 
 
 class ProjectListView(APIView):
+    pagination_class = Pagination  # also tells the schema that the list is paginated
     @extend_schema(responses={200: ProjectOut(many=True)})
     def get(self, request):
         roles = selectors.roles_of(request.user)
@@ -61,6 +62,7 @@ class ProjectDetailView(APIView):
 
 
 class MemberListView(APIView):
+    pagination_class = Pagination  # also tells the schema that the list is paginated
     @extend_schema(responses={200: MemberOut(many=True)})
     def get(self, request, project_id):
         project = get_project_for(request.user, project_id)
@@ -98,6 +100,7 @@ class ProjectStatsView(APIView):
 
 
 class AuditEventListView(APIView):
+    pagination_class = Pagination  # also tells the schema that the list is paginated
     @extend_schema(responses={200: AuditEventOut(many=True)})
     def get(self, request, project_id):
         project = get_project_for(request.user, project_id, roles=MANAGE, action="read the audit log")
