@@ -42,6 +42,13 @@ def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charli
     b.goto(f"/projects/{project.pk}/")
     page.wait_for_selector("#counts")
     b.screenshot("dashboard-inspector")
+    # The image browser's "flagged" filter shows what the active model flagged.
+    flagged = Prediction.objects.filter(image__project=project, flagged=True).count()
+    assert 0 < flagged < 24
+    b.goto(f"/projects/{project.pk}/images/?flagged=true")
+    page.wait_for_selector("#image-grid .thumb")
+    assert page.locator("#image-grid .thumb").count() == flagged
+    assert page.locator("#image-grid .badge.flagged").count() == flagged
     page.click("nav a[data-nav=review]")
     page.wait_for_selector("#review-stage[data-ready=true]")
 

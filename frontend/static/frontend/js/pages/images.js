@@ -10,10 +10,11 @@ const FILTERS = {
   split: ["", "train", "val", "test", "unassigned"],
   state: ["", "unlabeled", "normal", "anomalous"],
   annotated: ["", "true", "false"],
+  flagged: ["", "true", "false"],
 };
 const BATCH = 16; // files per upload request: progress stays fine-grained and one bad file fails little
 
-export async function render(root, { project, role, query, navigate }) {
+export async function render(root, { project, role, query }) {
   const page = h("section.page");
   root.append(page);
   const filters = Object.fromEntries(Object.keys(FILTERS).map((k) => [k, query.get(k) || ""]));
@@ -46,7 +47,18 @@ export async function render(root, { project, role, query, navigate }) {
       h("div.meta", {},
         h("span.name", { title: img.original_name }, img.original_name),
         h("span.row", {}, h("span.badge", {}, img.split), h("span.badge." + img.state, {}, img.state),
-          img.annotated ? h("span.badge", {}, "annotated") : null)));
+          img.annotated ? h("span.badge", {}, "annotated") : null,
+          img.flagged ? h("span.badge.flagged", {}, "flagged") : null)));
+  }
+
+  // "Flagged" is a property of the active model's predictions, so that filter reads the
+  // review queue (which carries each image) and applies split/state to its pages here.
+  async function flaggedPage(promise) {
+    const data = await promise;
+    const results = data.results
+      .map((p) => ({ ...p.image, flagged: p.flagged }))
+      .filter((img) => (!filters.split || img.split === filters.split) && (!filters.state || img.state === filters.state));
+    return { results, next: data.next, count: null };
   }
 
   async function show(pagePromise, append) {
@@ -56,18 +68,19 @@ export async function render(root, { project, role, query, navigate }) {
       grid.append(...data.results.map(card));
       nextUrl = data.next;
       more.hidden = !nextUrl;
-      count.textContent = `${data.count ?? data.results.length} images`;
+      count.textContent = data.count != null ? `${data.count} images` : `${grid.querySelectorAll(".thumb").length} images shown (active model's predictions)`;
       if (!append && !data.results.length) grid.append(message("No image matches these filters.", "info"));
     } catch (e) {
       grid.replaceChildren(message(e.message, "error"));
     }
   }
   function reload() {
-    const q = Object.fromEntries(Object.entries(filters).filter(([, v]) => v));
+    if (filters.flagged) return show(flaggedPage(api.reviewQueue(project.id, { flagged: filters.flagged })), false);
+    const q = Object.fromEntries(Object.entries(filters).filter(([k, v]) => v && k !== "flagged"));
     return show(api.images(project.id, q), false);
   }
   function loadMore() {
-    if (nextUrl) show(api.pageAt(nextUrl), true);
+    if (nextUrl) show(filters.flagged ? flaggedPage(api.pageAt(nextUrl)) : api.pageAt(nextUrl), true);
   }
   await reload();
 }
