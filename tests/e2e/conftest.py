@@ -28,10 +28,6 @@ VIEWPORT = {"width": 1280, "height": 800}
 
 pytestmark = pytest.mark.e2e
 
-# Playwright's sync API keeps an asyncio loop running in this thread, which makes
-# Django refuse ORM calls from test code and fixtures ("async context"). The loop is
-# only Playwright's plumbing; the ORM use here is plain synchronous test set-up.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(items):
@@ -44,8 +40,13 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.postgres)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
+    """Chromium for one test module. Playwright's sync API keeps an asyncio loop running
+    in this thread while it is open, and Django refuses ORM calls under a running loop
+    ("async context"); the loop is only Playwright's plumbing and the ORM calls here are
+    plain synchronous test code, so the guard is lifted exactly while a browser is open
+    (module scope: the rest of the suite runs with the guard in place)."""
     if not Path(CHROMIUM).exists():
         reason = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium)"
         if IN_CI:
@@ -57,10 +58,18 @@ def browser():
         if IN_CI:
             pytest.fail(f"CI=true: playwright is not installed ({exc})", pytrace=False)
         pytest.skip(f"playwright is not installed ({exc})")
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            yield browser
+            browser.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 class BrowserPage:
