@@ -73,6 +73,7 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
 
     page.click("#activate")
     page.wait_for_selector("#versions-table .badge.active")
+    page.wait_for_selector("#activate:disabled")  # the detail was redrawn for the active version
     assert ModelVersion.objects.get(project=project).is_active
 
     # A new threshold: typed, applied, stored (the histogram's marker follows it live).
