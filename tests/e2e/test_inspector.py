@@ -67,6 +67,32 @@ def test_review_queue_by_keyboard_with_heatmap(open_page, project, alice, charli
     )
     assert overlay_alpha > 1000, "the overlay canvas is empty"
 
+    # Zoom (wheel) and pan (drag) move the overlay with the image: the drawn areas of both
+    # layers keep the same bounds.
+    def layer_bounds():
+        return page.evaluate(
+            """() => ['image', 'overlay'].map(name => {
+                 const c = document.querySelector(`canvas[data-layer=${name}]`);
+                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                 let x0 = c.width, y0 = c.height, x1 = -1, y1 = -1;
+                 for (let y = 0; y < c.height; y += 2) for (let x = 0; x < c.width; x += 2) {
+                   if (d[(y * c.width + x) * 4 + 3] > 0) { x0 = Math.min(x0, x); y0 = Math.min(y0, y); x1 = Math.max(x1, x); y1 = Math.max(y1, y); }
+                 }
+                 return [x0, y0, x1, y1];
+               })"""
+        )
+    before = layer_bounds()
+    box = stage.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.6)
+    page.mouse.wheel(0, 200)  # zoom out: the image stays inside the stage, bounds are informative
+    page.mouse.down()
+    page.mouse.move(box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5, steps=4)
+    page.mouse.up()
+    image_bounds, overlay_bounds = layer_bounds()
+    assert image_bounds == overlay_bounds, "overlay drifted from the image"
+    assert image_bounds != before[0], "zoom/pan changed nothing"
+    page.keyboard.press("f")  # fit again
+
     # Threshold slider: lowest value -> the whole image is the region; highest -> almost nothing.
     page.focus("#threshold")
     page.keyboard.press("Home")
