@@ -39,7 +39,12 @@ def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, 
     inspector.goto(f"/projects/{project.pk}/images/")
     inspector.page.wait_for_selector("#image-grid .thumb")
     assert inspector.page.locator("#dropzone").count() == 0, "only admins upload"
-    inspector.check_clean(allow=("status of 403", "status of 401"))  # me before logging in, the wrong password
+    inspector.page.click("#logout")
+    inspector.page.wait_for_selector("form.login")
+    inspector.goto(f"/projects/{project.pk}/review/")
+    inspector.page.wait_for_selector("form.login")  # logged out: back to the login page
+    assert "next=" in inspector.page.url
+    inspector.check_clean(allow=("status of 403", "status of 401"))  # me while logged out, the wrong password
 
     annotator = open_page()
     annotator.login("bob")
