@@ -150,18 +150,38 @@ def _progress_printer(label: str, quiet: bool):
     return progress
 
 
-def run_one(protocol: Protocol, name: str, root: Path, config: dict, quiet: bool = False) -> dict:
+def run_one(
+    protocol: Protocol,
+    name: str,
+    root: Path,
+    config: dict,
+    quiet: bool = False,
+    load: Path | None = None,
+    save_dir: Path | None = None,
+) -> dict:
     from ml.metrics import evaluate
 
     train, test = protocol.load(root)
-    pipeline = registry.create(name, config)
     label = f"{protocol.key}/{name}"
-    print(f"[{label}] fit on {len(train)} images, config {json.dumps(config)}", file=sys.stderr, flush=True)
-    train_samples = list(train)
-    started = time.perf_counter()
-    pipeline.fit(train_samples, None, _progress_printer(label, quiet))
-    fit_seconds = time.perf_counter() - started
-    del train_samples
+    if load is not None:
+        # A model trained earlier (another run, another machine): evaluate only;
+        # its fit time is the one recorded in the artifact.
+        pipeline = registry.load(load)
+        if pipeline.name != name:
+            raise SystemExit(f"{load} holds a {pipeline.name!r} model, not {name!r}")
+        fit_seconds = float(pipeline.meta.get("fit_seconds", float("nan")))
+        print(f"[{label}] loaded {load}", file=sys.stderr, flush=True)
+    else:
+        pipeline = registry.create(name, config)
+        print(f"[{label}] fit on {len(train)} images, config {json.dumps(config)}", file=sys.stderr, flush=True)
+        train_samples = list(train)
+        started = time.perf_counter()
+        pipeline.fit(train_samples, None, _progress_printer(label, quiet))
+        fit_seconds = time.perf_counter() - started
+        del train_samples
+        if save_dir is not None:
+            save_dir.mkdir(parents=True, exist_ok=True)
+            pipeline.save(save_dir / f"{protocol.key}-{name}.pt")
 
     test_samples = list(test)
     images = [s.image for s in test_samples]
@@ -220,6 +240,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--config", default="{}", help='per-pipeline config overrides as JSON, e.g. \'{"unet": {"base_channels": 32}}\''
     )
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--save-models", type=Path, default=None, help="save each fitted model as DIR/<protocol>-<pipeline>.pt")
+    parser.add_argument(
+        "--load",
+        action="append",
+        default=[],
+        metavar="PROTOCOL:PIPELINE=PATH",
+        help="evaluate this saved model instead of fitting (repeatable), e.g. mpdd_supervised:unet=model.pt",
+    )
     parser.add_argument("--quiet", action="store_true", help="no training progress on stderr")
     args = parser.parse_args(argv)
 
@@ -235,6 +263,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown protocol {unknown[0]!r}; known: {', '.join(p.key for p in PROTOCOLS)}")
     overrides = json.loads(args.config)
+    loads = {}
+    for spec in args.load:
+        key, _, path = spec.partition("=")
+        if ":" not in key or not path:
+            parser.error(f"--load expects PROTOCOL:PIPELINE=PATH, got {spec!r}")
+        loads[key] = Path(path)
 
     rows = []
     for protocol in PROTOCOLS:
@@ -253,7 +287,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.epochs is not None and "epochs" in properties:
                 config["epochs"] = args.epochs
             config.update(overrides.get(name, {}))
-            rows.append(run_one(protocol, name, root, config, args.quiet))
+            load = loads.get(f"{protocol.key}:{name}")
+            rows.append(run_one(protocol, name, root, config, args.quiet, load, args.save_models))
 
     print(markdown_table(rows))
     if args.json:
