@@ -61,8 +61,8 @@ class PatchCorePipeline(Pipeline):
                 embeddings.append(self._embed(batch).cpu())
                 progress("features", min(1.0, (i + 1) * cfg.batch_size / len(images)), None)
         embedding = torch.cat(embeddings)  # (N, D, h, w)
-        patches_per_image = embedding.shape[2] * embedding.shape[3]
-        features = PatchCoreModel.flatten(embedding)
+        grid = tuple(embedding.shape[2:])
+        features = PatchCoreModel.flatten(embedding)  # (N * h * w, D)
         del embeddings, embedding
         chosen = greedy_coreset(
             features.to(self.device),
@@ -73,25 +73,25 @@ class PatchCorePipeline(Pipeline):
             progress=lambda fraction: progress("coreset", fraction, None),
         )
         self.model.set_memory_bank(features[chosen].to(self.device))
-        self.meta.update(
-            {
-                "train_images": len(images),
-                "memory_bank_size": int(chosen.numel()),
-                "patches_per_image": patches_per_image,
-            }
-        )
-        # chosen // patches_per_image: the training image each bank row came from (leave-one-out calibration).
-        self._calibrate(train, val, chosen // patches_per_image, progress)
+        self.meta.update({"train_images": len(images), "memory_bank_size": int(chosen.numel())})
+        self._calibrate(train, val, features, grid, chosen, progress)
 
     def _calibrate(
-        self, train: Sequence[Sample], val: Sequence[Sample] | None, bank_sources: torch.Tensor, progress: ProgressFn
+        self,
+        train: Sequence[Sample],
+        val: Sequence[Sample] | None,
+        features: torch.Tensor,
+        grid: tuple[int, int],
+        chosen: torch.Tensor,
+        progress: ProgressFn,
     ) -> None:
         """Threshold on anomaly-map values per ``threshold_policy`` (ml.thresholds).
 
         Normal evidence comes from ``val`` when it has usable images; else from
         up to ``calibration_images`` training images, each scored against the
         memory bank without the rows it contributed (its own patches would
-        otherwise score near zero and make the threshold far too low).
+        otherwise score near zero and make the threshold far too low). Their
+        patch features are reused from ``features`` (N * h * w, D), not recomputed.
         """
         cfg: PatchCoreConfig = self.config
         usable = [s for s in (val or []) if s.mask is not None or s.label == 0]
@@ -99,18 +99,22 @@ class PatchCorePipeline(Pipeline):
             maps = list(self.predict([s.image for s in usable]).maps)
             masks = [s.mask for s in usable]
         else:
+            per_image = grid[0] * grid[1]
+            sources = chosen // per_image  # the training image each bank row came from
             count = min(len(train), cfg.calibration_images)
             picks = np.random.default_rng(cfg.seed).choice(len(train), size=count, replace=False)
             maps, masks = [], []
             full_bank = self.model.memory_bank
             try:
                 with torch.inference_mode():
-                    for step, index in enumerate(picks):
-                        keep = (bank_sources != int(index)).to(full_bank.device)
+                    for step, index in enumerate(int(i) for i in picks):
+                        keep = (sources != index).to(full_bank.device)
                         if not bool(keep.any()):
                             break
                         self.model.set_memory_bank(full_bank[keep])
-                        maps.append(self._predict_batch([train[int(index)].image])[0][0])
+                        rows = features[index * per_image : (index + 1) * per_image].to(self.device)
+                        embedding = rows.view(1, *grid, -1).permute(0, 3, 1, 2)
+                        maps.extend(self._maps(embedding, [train[index].image])[0])
                         masks.append(None)
                         progress("calibrate", (step + 1) / max(1, count), None)
             finally:
@@ -124,9 +128,9 @@ class PatchCorePipeline(Pipeline):
         with autocast(self.device):
             return self.model.embed(x).float()
 
-    def _predict_batch(self, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], torch.Tensor]:
-        """Maps at input resolution and image scores for one batch."""
-        patch_scores, image_scores = self.model.score_embedding(self._embed(images))
+    def _maps(self, embedding: torch.Tensor, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], torch.Tensor]:
+        """Patch features (N, D, h, w) of ``images`` -> maps at input resolution and image scores."""
+        patch_scores, image_scores = self.model.score_embedding(embedding)
         maps = upsample(patch_scores, self.config.image_size)
         maps = gaussian_blur(maps, self.config.blur_sigma)
         return maps_to_input_sizes(maps, images), image_scores.float().cpu()
@@ -140,7 +144,7 @@ class PatchCorePipeline(Pipeline):
         maps: list[np.ndarray] = []
         scores: list[torch.Tensor] = []
         for batch in batches(images, self.config.batch_size):
-            batch_maps, batch_scores = self._predict_batch(batch)
+            batch_maps, batch_scores = self._maps(self._embed(batch), batch)
             maps.extend(batch_maps)
             scores.append(batch_scores)
         out_maps = stack_if_same_size(maps)

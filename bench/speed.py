@@ -1,0 +1,202 @@
+"""Inference speed and memory of the feature-based pipelines, against the bare backbone.
+
+    python bench/speed.py                 # CPU (and CUDA when present): img/s at batch 1 and 16, peak memory
+    python bench/speed.py --fit-scaling   # also PatchCore fit seconds for 54, 200 and 700 images
+
+Every measurement runs in its own process so peak RSS belongs to one model.
+Throughput is the forward pass on (N, 3, 256, 256) tensors in [0, 1]
+including anomaly-map generation (upsampling, PatchCore's blur), the same
+scope as the peer figures in BENCHMARKS.md; ``predict`` adds conversion from
+uint8 images and maps back to numpy. The bare backbone row is the full
+EfficientNet-Lite0 forward pass (classifier included) in the same run: on a
+shared machine only ratios measured together mean much.
+
+Models are fitted on ``mpdd_metal_plate/train/good`` when the shared datasets
+are present (so DFR's PCA latent size is the real one), else on synthetic
+surfaces from :mod:`ml.data.synthetic`. Fit-scaling rows use synthetic images.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+SIZE = 256
+
+
+def _datasets_dir() -> Path | None:
+    for path in (os.environ.get("DATASETS_DIR"), ROOT.parent / "shared" / "datasets", "/work/shared/datasets"):
+        if path and (Path(path) / "mpdd_metal_plate").is_dir():
+            return Path(path)
+    return None
+
+
+def _train_images(count: int, seed: int = 0):
+    from ml.data.synthetic import generate
+
+    return generate(count, 0, size=SIZE, seed=seed)
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def prepare(folder: Path) -> str:
+    """Fit patchcore and dfr once and save them under ``folder``; returns where the data came from."""
+    from ml import registry
+
+    datasets = _datasets_dir()
+    if datasets is not None:
+        from ml.data.datasets import MVTecDataset
+
+        train, source = list(MVTecDataset(datasets / "mpdd_metal_plate", "train")), "mpdd_metal_plate/train/good"
+    else:
+        train, source = _train_images(54), "54 synthetic images"
+    for name, config in (("patchcore", {}), ("dfr", {"epochs": 1})):
+        pipeline = registry.create(name, {**config, "device": "cpu"})
+        pipeline.fit(train)
+        pipeline.save(folder / f"{name}.pt")
+    return source
+
+
+def measure(model: str, device: str, batch: int, folder: Path, repeats: int) -> dict:
+    """One row: images/s of the tensor forward pass (and of ``predict``) plus peak memory."""
+    import numpy as np
+    import torch
+
+    from ml import registry
+    from ml.components.backbones import load_efficientnet_lite0, normalize
+    from ml.components.features import gaussian_blur, upsample
+
+    dev = torch.device(device)
+    images = [s.image for s in _train_images(batch, seed=7)]
+    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).float().div(255).to(dev)
+    pipeline = None
+    if model == "backbone":
+        net = load_efficientnet_lite0().to(dev)
+
+        def forward():
+            return net(normalize("efficientnet_lite0", x))
+
+    else:
+        pipeline = registry.load(folder / f"{model}.pt")
+        pipeline.device = dev
+        pipeline.model.to(dev)
+        pipeline.config.batch_size = batch
+        if model == "patchcore":
+            pipeline.model.set_memory_bank(pipeline.model.memory_bank.to(dev))
+
+            def forward():
+                patch_scores, scores = pipeline.model.score_embedding(pipeline.model.embed(x).float())
+                return gaussian_blur(upsample(patch_scores, SIZE), pipeline.config.blur_sigma), scores
+
+        else:
+
+            def forward():
+                return upsample(pipeline.model(x), SIZE)
+
+    def timed(fn) -> float:
+        with torch.inference_mode():
+            fn()  # warm-up: lazy initialisation, allocator, oneDNN kernels
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+            start = time.perf_counter()
+            for _ in range(repeats):
+                fn()
+            if dev.type == "cuda":
+                torch.cuda.synchronize()
+        return repeats * batch / (time.perf_counter() - start)
+
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    row = {"model": model, "device": device, "batch": batch, "forward_img_s": timed(forward)}
+    row["predict_img_s"] = timed(lambda: pipeline.predict(images)) if pipeline is not None else None
+    row["peak_rss_mb"] = _peak_rss_mb()
+    row["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20 if dev.type == "cuda" else None
+    return row
+
+
+def fit_time(count: int) -> dict:
+    from ml.pipelines.patchcore import PatchCorePipeline
+
+    train = _train_images(count, seed=11)
+    pipeline = PatchCorePipeline({"device": "cpu"})
+    start = time.perf_counter()
+    pipeline.fit(train)
+    return {
+        "images": count,
+        "fit_s": time.perf_counter() - start,
+        "memory_bank": pipeline.meta["memory_bank_size"],
+        "peak_rss_mb": _peak_rss_mb(),
+    }
+
+
+def _child(args: list[str]) -> dict:
+    out = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise SystemExit(f"measurement {' '.join(args)} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", default="auto", help="cpu, cuda or auto (cpu, plus cuda when present)")
+    parser.add_argument("--batches", default="1,16")
+    parser.add_argument("--repeats", type=int, default=0, help="timed batches per row (default: 16 at batch 1, 4 otherwise)")
+    parser.add_argument("--fit-scaling", action="store_true", help="also time PatchCore fit on 54, 200 and 700 images")
+    parser.add_argument("--fit-sizes", default="54,200,700")
+    parser.add_argument("--_measure", nargs=5, help=argparse.SUPPRESS)
+    parser.add_argument("--_fit", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+
+    if args._measure:
+        model, device, batch, folder, repeats = args._measure
+        print(json.dumps(measure(model, device, int(batch), Path(folder), int(repeats))))
+        return
+    if args._fit:
+        print(json.dumps(fit_time(args._fit)))
+        return
+
+    import torch
+
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.devices == "auto" else args.devices.split(",")
+    batches = [int(b) for b in args.batches.split(",")]
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
+          f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        print(f"fitting patchcore and dfr on {prepare(folder)} ...\n", flush=True)
+        rows = []
+        for device in devices:
+            for batch in batches:
+                repeats = args.repeats or (16 if batch == 1 else 4)
+                for model in ("backbone", "patchcore", "dfr"):
+                    rows.append(_child(["--_measure", model, device, str(batch), str(folder), str(repeats)]))
+    print("| model | device | batch | forward img/s | % of backbone | predict img/s | peak RSS MB | CUDA peak MB |")
+    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        base = next(r for r in rows if r["model"] == "backbone" and r["device"] == row["device"] and r["batch"] == row["batch"])
+        share = 100.0 * row["forward_img_s"] / base["forward_img_s"]
+        predict = f"{row['predict_img_s']:.1f}" if row["predict_img_s"] else "-"
+        cuda = f"{row['cuda_peak_mb']:.0f}" if row["cuda_peak_mb"] else "-"
+        print(f"| {row['model']} | {row['device']} | {row['batch']} | {row['forward_img_s']:.1f} | {share:.0f}% | "
+              f"{predict} | {row['peak_rss_mb']:.0f} | {cuda} |")
+    if args.fit_scaling:
+        print("\n| PatchCore fit (CPU) | images | memory bank | fit s | peak RSS MB |")
+        print("|---|---|---|---|---|")
+        for count in (int(c) for c in args.fit_sizes.split(",")):
+            row = _child(["--_fit", str(count)])
+            print(f"| synthetic 256x256 | {row['images']} | {row['memory_bank']} | {row['fit_s']:.1f} | {row['peak_rss_mb']:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
