@@ -1,0 +1,164 @@
+"""DFR pipeline: regional features, PCA latent size, autoencoder training,
+anomaly maps, threshold calibration, save/load."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
+from ml.components.calibration import calibrate
+from ml.components.features import batches, images_to_tensor, maps_to_input_sizes, stack_if_same_size, upsample
+from ml.components.runtime import autocast, resolve_device, seed_everything
+from ml.pipelines.dfr.config import DESCRIPTION, SUPERVISION, DFRConfig
+from ml.pipelines.dfr.torch_model import DFRModel, reconstruction_error
+from ml.registry import register
+
+
+def pca_latent_dim(features: torch.Tensor, variance: float) -> int:
+    """Smallest number of principal components of (M, C) samples explaining ``variance`` (Appendix B)."""
+    centered = features.double() - features.double().mean(dim=0, keepdim=True)
+    eigenvalues = torch.linalg.eigvalsh(centered.T @ centered).flip(0).clamp_min(0)
+    explained = eigenvalues.cumsum(0) / eigenvalues.sum().clamp_min(1e-12)
+    return int(torch.searchsorted(explained, torch.tensor(variance, dtype=explained.dtype)).item()) + 1
+
+
+@register
+class DFRPipeline(Pipeline):
+    name = "dfr"
+    supervision = SUPERVISION
+    config_class = DFRConfig
+    description = DESCRIPTION
+
+    def __init__(self, config=None):
+        super().__init__(config)
+        cfg: DFRConfig = self.config
+        self.device = resolve_device(cfg.device)
+        self.model = DFRModel(
+            cfg.backbone, cfg.feature_layers(), cfg.weights_path, cfg.reflection_padding, cfg.region_size
+        ).to(self.device)
+
+    def _features(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        x = images_to_tensor(images, self.config.image_size).to(self.device)
+        with autocast(self.device):
+            return self.model.generator(x).float()
+
+    # --- learning ------------------------------------------------------------------
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None, progress: ProgressFn = no_progress) -> None:
+        """Train the autoencoder on regional features of the normal ``train`` images (section IV-A 4)."""
+        cfg: DFRConfig = self.config
+        if not train:
+            raise ValueError("dfr needs at least one normal training image")
+        images = [s.image for s in train]
+        check_images(images)
+        generator = seed_everything(cfg.seed)
+
+        # The backbone and the regional feature generator are frozen (section IV-A 4), so the
+        # regional features of the training images are computed once and reused every epoch.
+        chunks = []
+        with torch.no_grad():
+            for i, batch in enumerate(batches(images, cfg.batch_size)):
+                chunks.append(self._features(batch).contiguous())
+                progress("features", min(1.0, (i + 1) * cfg.batch_size / len(images)), None)
+        features = torch.cat(chunks)  # (N, c_o, h, w)
+        del chunks
+
+        latent_dim = cfg.latent_dim or self._pca_latent_dim(features, generator)
+        autoencoder = self.model.build_autoencoder(latent_dim).to(self.device)
+        self.meta.update({"train_images": len(images), "feature_channels": int(features.shape[1]), "latent_dim": latent_dim})
+        optimizer = torch.optim.Adam(autoencoder.parameters(), lr=cfg.learning_rate)
+        autoencoder.train()
+        loss_value = float("nan")
+        for epoch in range(cfg.epochs):
+            order = torch.randperm(len(features), generator=generator)
+            total, count = 0.0, 0
+            for start in range(0, len(order), cfg.batch_size):
+                batch = self._training_regions(features[order[start : start + cfg.batch_size]], generator)
+                # Eq. 4: the L2 distance between each regional feature and its reconstruction,
+                # averaged over regions and images.
+                loss = reconstruction_error(batch, autoencoder(batch)).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach()) * len(batch)
+                count += len(batch)
+            loss_value = total / count
+            progress("train", (epoch + 1) / cfg.epochs, {"loss": loss_value, "epoch": epoch + 1})
+        autoencoder.eval()
+        self.meta["final_loss"] = loss_value
+        self._calibrate(features, val, progress)
+
+    def _training_regions(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """(B, c_o, h, w) -> (B * r, c_o, 1, 1): ``regions_per_image`` random regions of each image.
+
+        The 1x1 autoencoder treats regions independently, so this only thins
+        out the per-step sample; every region is still seen over the epochs.
+        """
+        per_image = self.config.regions_per_image
+        b, c, h, w = batch.shape
+        if per_image is None or per_image >= h * w:
+            return batch
+        picks = torch.rand(b, h * w, generator=generator).argsort(dim=1)[:, :per_image].to(batch.device)
+        flat = batch.flatten(2)  # (B, c_o, h*w)
+        chosen = flat.gather(2, picks.unsqueeze(1).expand(b, c, per_image))
+        return chosen.permute(0, 2, 1).reshape(b * per_image, c, 1, 1)
+
+    def _pca_latent_dim(self, features: torch.Tensor, generator: torch.Generator) -> int:
+        cfg: DFRConfig = self.config
+        flat = features.permute(0, 2, 3, 1).reshape(-1, features.shape[1])
+        if len(flat) > cfg.pca_samples:
+            flat = flat[torch.randperm(len(flat), generator=generator)[: cfg.pca_samples]]
+        return pca_latent_dim(flat.cpu(), cfg.pca_variance)
+
+    def _calibrate(self, train_features: torch.Tensor, val: Sequence[Sample] | None, progress: ProgressFn) -> None:
+        """Threshold per ``threshold_policy``: from ``val`` when it has usable images, else from the
+        training images, as the paper estimates it from an accepted FPR on normal data (section III-D)."""
+        usable = [s for s in (val or []) if s.mask is not None or s.label == 0]
+        if usable:
+            maps = list(self.predict([s.image for s in usable]).maps)
+            masks = [s.mask for s in usable]
+        else:
+            maps = []
+            with torch.inference_mode():
+                for batch in batches(train_features, self.config.batch_size):
+                    regional = self.model.anomaly_map(batch)
+                    maps.extend(m.cpu().numpy() for m in upsample(regional, self.config.image_size))
+            masks = [None] * len(maps)
+        calibrate(self, maps, masks)
+        progress("calibrate", 1.0, {"threshold": float(self.threshold)} if self.threshold is not None else None)
+
+    # --- inference -----------------------------------------------------------------
+    @torch.inference_mode()
+    def predict(self, images: Sequence[np.ndarray]) -> Predictions:
+        """Anomaly maps (eq. 5, bilinearly upsampled to each input's size); image score = the map's maximum."""
+        check_images(images)
+        if self.model.autoencoder is None:
+            raise RuntimeError("dfr is not fitted: call fit() or load a saved model first")
+        self.model.eval()
+        maps: list[np.ndarray] = []
+        for batch in batches(images, self.config.batch_size):
+            regional = self.model.anomaly_map(self._features(batch))
+            maps.extend(maps_to_input_sizes(upsample(regional, self.config.image_size), batch))
+        out_maps = stack_if_same_size(maps)
+        # The paper defines no image score; the map's maximum makes one threshold serve
+        # both the verdict and the mask (an image is anomalous exactly when its mask is non-empty).
+        scores = np.array([float(m.max()) for m in maps], dtype=np.float32)
+        masks = None
+        if self.threshold is not None:
+            masks = out_maps > self.threshold if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
+        return Predictions(scores=scores, maps=out_maps, masks=masks)
+
+    # --- persistence ---------------------------------------------------------------
+    def state_tensors(self) -> dict:
+        if self.model.autoencoder is None:
+            raise RuntimeError("dfr is not fitted: nothing to save")
+        return {
+            "latent_dim": int(self.model.autoencoder.latent_dim),
+            "autoencoder": {k: v.detach().cpu() for k, v in self.model.autoencoder.state_dict().items()},
+        }
+
+    def load_state_tensors(self, state: dict) -> None:
+        autoencoder = self.model.build_autoencoder(int(state["latent_dim"]))
+        autoencoder.load_state_dict(state["autoencoder"])
+        autoencoder.to(self.device).eval()
