@@ -47,6 +47,14 @@ def _train_images(count: int, seed: int = 0):
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process. ``ru_maxrss`` survives exec (it would report the
+    parent's peak), so Linux's per-address-space high-water mark is read first."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
