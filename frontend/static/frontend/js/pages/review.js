@@ -32,13 +32,15 @@ export async function render(root, { project }) {
   const nextBtn = h("button", { type: "button", id: "next", "aria-keyshortcuts": "J ArrowRight", onclick: () => go(index + 1) }, "Next ", h("kbd", {}, "J"), " ▶");
   const showHeat = h("input", { type: "checkbox", id: "show-heatmap", checked: true, onchange: () => viewer.setOverlayStyle({ visible: showHeat.checked }) });
   const opacity = h("input", { type: "range", id: "heatmap-opacity", min: 0, max: 1, step: 0.05, value: 0.5, oninput: () => viewer.setOverlayStyle({ opacity: +opacity.value }) });
-  const cmap = h("select", { id: "colour-map", onchange: () => { overlays.clear(); showCurrent(false); } }, COLOUR_MAPS.map((c) => h("option", { value: c, selected: c === "jet" }, c)));
+  // After a choice in a select, keys go back to the viewer (a focused select would eat J/K).
+  const backToViewer = () => viewer.canvases.shapes.focus({ preventScroll: true });
+  const cmap = h("select", { id: "colour-map", onchange: () => { overlays.clear(); showCurrent(false); backToViewer(); } }, COLOUR_MAPS.map((c) => h("option", { value: c, selected: c === "jet" }, c)));
   const showRegion = h("input", { type: "checkbox", id: "show-region", checked: true, onchange: () => viewer.setRegion(viewer.region, showRegion.checked) });
   const threshold = h("input", { type: "range", id: "threshold", min: 0, max: 1, step: 0.001, value: 0.5, oninput: () => drawRegion() });
   const thresholdValue = h("output", { id: "threshold-value", for: "threshold" }, "–");
   const resetThreshold = h("button", { type: "button", id: "threshold-reset", onclick: () => { setThresholdSlider(current()); drawRegion(); } }, "Model threshold");
 
-  const queueFilter = h("select", { id: "queue-filter", onchange: () => restart() },
+  const queueFilter = h("select", { id: "queue-filter", onchange: () => restart().then(backToViewer) },
     h("option", { value: "" }, "flagged and unreviewed first"),
     h("option", { value: "unreviewed" }, "not reviewed yet"),
     h("option", { value: "flagged" }, "flagged only"),
