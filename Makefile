@@ -5,6 +5,11 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.requirements-installed
 
+# Idle OpenMP threads sleep instead of spinning: on a small shared CPU, spinning
+# workers made torch work in the web server, worker and tests several times slower.
+OMP_WAIT_POLICY ?= PASSIVE
+export OMP_WAIT_POLICY
+
 .PHONY: demo test venv migrate web worker worker-gpu worker-cpu beat test-unit test-integration test-e2e bench frontend
 
 $(STAMP): requirements.txt
