@@ -10,6 +10,10 @@ class InspectionConfig(AppConfig):
         from inspection.services.inference import inference_on_upload
         from projects import demo, hooks
 
+        # Register the training/inference tasks in every process (Celery's
+        # autodiscovery is lazy): eager mode looks them up by name.
+        from inspection import tasks  # noqa: F401
+
         # New uploads of a project with an active model are predicted automatically.
         if inference_on_upload not in hooks.images_uploaded:
             hooks.register_images_uploaded(inference_on_upload)
