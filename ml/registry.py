@@ -44,6 +44,11 @@ def names() -> list[str]:
     return sorted(set(_BUILTIN) | set(_REGISTERED))
 
 
+def builtin_names() -> list[str]:
+    """The pipelines this library ships (plug-ins registered at run time excluded)."""
+    return sorted(_BUILTIN)
+
+
 def get(name: str) -> type["Pipeline"]:
     if name in _REGISTERED:
         return _REGISTERED[name]

@@ -79,7 +79,14 @@ def test_demo_serves_the_project_runs_jobs_and_stops_on_ctrl_c(tmp_path):
         try:
             demo.wait(timeout=60)
         finally:
-            leftovers = subprocess.run(["pgrep", "-g", str(demo.pid)], capture_output=True, text=True).stdout.split()
+            # The demo's own group, plus its children by what their command lines name
+            # (the worker's schedule file lies in tmp_path, runserver names the port).
+            leftovers = sorted(
+                set(subprocess.run(["pgrep", "-g", str(demo.pid)], capture_output=True, text=True).stdout.split())
+                | set(subprocess.run(["pgrep", "-f", str(tmp_path)], capture_output=True, text=True).stdout.split())
+                | set(subprocess.run(["pgrep", "-f", f"runserver --noreload 127.0.0.1:{port}"],
+                                     capture_output=True, text=True).stdout.split())
+            )
             for pid in leftovers:
                 os.kill(int(pid), signal.SIGKILL)
     assert "demo stopped" in log_path.read_text()

@@ -61,11 +61,14 @@ class Command(BaseCommand):
         env = dict(os.environ, DJANGO_DEBUG=os.environ.get("DJANGO_DEBUG", "1"), PYTHONUNBUFFERED="1")
         schedule = str(Path(settings.VAR_DIR) / "celerybeat-schedule")
         children = {
-            "web": subprocess.Popen([sys.executable, manage, "runserver", "--noreload", f"{host}:{port}"], env=env),
+            # Each child leads its own process group, so stopping it also stops what
+            # it started (the worker's embedded beat process) and nothing is left behind.
+            "web": subprocess.Popen([sys.executable, manage, "runserver", "--noreload", f"{host}:{port}"], env=env,
+                                    start_new_session=True),
             "worker": subprocess.Popen(
                 [sys.executable, "-m", "celery", "-A", "config", "worker", "-B", "--schedule", schedule,
                  "-Q", "default,gpu", "--pool", "solo", "--loglevel", "INFO", "-n", "demo@%h"],
-                env=env, cwd=settings.BASE_DIR,
+                env=env, cwd=settings.BASE_DIR, start_new_session=True,
             ),
         }
         logins = ", ".join(f"{name} / {demo_password(name)}" for name, _ in DEMO_USERS)
@@ -94,12 +97,22 @@ class Command(BaseCommand):
     @staticmethod
     def _stop_all(children: dict[str, subprocess.Popen]) -> None:
         for child in children.values():
-            if child.poll() is None:
-                child.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + 15
+            _signal_group(child, signal.SIGTERM)
+        deadline = time.monotonic() + 20
         for child in children.values():
             try:
                 child.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
+                pass
+        # Whatever is still alive in a child's group (a stuck task, the beat
+        # process of a worker that went first) is killed.
+        for child in children.values():
+            _signal_group(child, signal.SIGKILL)
+            child.wait()
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
