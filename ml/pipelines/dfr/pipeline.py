@@ -9,7 +9,14 @@ import torch
 
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
 from ml.components.calibration import calibrate
-from ml.components.features import batches, images_to_tensor, maps_to_input_sizes, stack_if_same_size, upsample
+from ml.components.features import (
+    batches,
+    gaussian_blur,
+    images_to_tensor,
+    maps_to_input_sizes,
+    stack_if_same_size,
+    upsample,
+)
 from ml.components.runtime import autocast, resolve_device, seed_everything
 from ml.pipelines.dfr.config import DESCRIPTION, SUPERVISION, DFRConfig
 from ml.pipelines.dfr.torch_model import DFRModel, reconstruction_error
@@ -122,16 +129,20 @@ class DFRPipeline(Pipeline):
             maps = []
             with torch.inference_mode():
                 for batch in batches(train_features, self.config.batch_size):
-                    regional = self.model.anomaly_map(batch)
-                    maps.extend(m.cpu().numpy() for m in upsample(regional, self.config.image_size))
+                    maps.extend(m.cpu().numpy() for m in self._working_maps(self.model.anomaly_map(batch)))
             masks = [None] * len(maps)
         calibrate(self, maps, masks)
         progress("calibrate", 1.0, {"threshold": float(self.threshold)} if self.threshold is not None else None)
 
     # --- inference -----------------------------------------------------------------
+    def _working_maps(self, regional: torch.Tensor) -> torch.Tensor:
+        """Regional map (N, h, w) -> (N, S, S): bilinear upsampling (section III-D), then the
+        optional Gaussian smoothing (``blur_sigma``, not in the paper)."""
+        return gaussian_blur(upsample(regional, self.config.image_size), self.config.blur_sigma)
+
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray]) -> Predictions:
-        """Anomaly maps (eq. 5, bilinearly upsampled to each input's size); image score = the map's maximum."""
+        """Anomaly maps (eq. 5, upsampled and smoothed, at each input's size); image score = the map's maximum."""
         check_images(images)
         if self.model.autoencoder is None:
             raise RuntimeError("dfr is not fitted: call fit() or load a saved model first")
@@ -139,7 +150,7 @@ class DFRPipeline(Pipeline):
         maps: list[np.ndarray] = []
         for batch in batches(images, self.config.batch_size):
             regional = self.model.anomaly_map(self._features(batch))
-            maps.extend(maps_to_input_sizes(upsample(regional, self.config.image_size), batch))
+            maps.extend(maps_to_input_sizes(self._working_maps(regional), batch))
         out_maps = stack_if_same_size(maps)
         # The paper defines no image score; the map's maximum makes one threshold serve
         # both the verdict and the mask (an image is anomalous exactly when its mask is non-empty).
