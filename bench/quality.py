@@ -284,6 +284,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             properties = info["config_schema"]["properties"]
             config = {"image_size": args.image_size}
+            if name == "dfr":  # the paper's defaults are GPU work; see ml/pipelines/dfr/config.py
+                from ml.pipelines.dfr.config import CPU_RECIPE
+
+                config.update(CPU_RECIPE)
             if args.epochs is not None and "epochs" in properties:
                 config["epochs"] = args.epochs
             config.update(overrides.get(name, {}))

@@ -69,7 +69,9 @@ def prepare(folder: Path) -> str:
         train, source = list(MVTecDataset(datasets / "mpdd_metal_plate", "train")), "mpdd_metal_plate/train/good"
     else:
         train, source = _train_images(54), "54 synthetic images"
-    for name, config in (("patchcore", {}), ("dfr", {"epochs": 1})):
+    from ml.pipelines.dfr.config import CPU_RECIPE
+
+    for name, config in (("patchcore", {}), ("dfr", {**CPU_RECIPE, "epochs": 1})):
         pipeline = registry.create(name, {**config, "device": "cpu"})
         pipeline.fit(train)
         pipeline.save(folder / f"{name}.pt")
