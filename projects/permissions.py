@@ -79,14 +79,33 @@ def get_project_for(user, project_id, *, roles: tuple[str, ...] = READ, action: 
     return project
 
 
+def get_owned_for(
+    user,
+    queryset: QuerySet,
+    pk,
+    *,
+    noun: str,
+    roles: tuple[str, ...] = READ,
+    action: str | None = None,
+    project=lambda obj: obj.project,
+):
+    """Load one row of a project-owned model by id for ``user``.
+
+    A missing row and an outsider get the same 404 ("<noun> not found"), so an
+    outsider cannot tell which; a member without one of ``roles`` gets 403.
+    ``project(obj)`` says which project the row belongs to.
+    """
+    try:
+        obj = queryset.get(pk=int(pk))
+    except (queryset.model.DoesNotExist, TypeError, ValueError):
+        raise NotFound(f"{noun} not found") from None
+    try:
+        require_role(user, project(obj), *roles, action=action)
+    except NotFound:
+        raise NotFound(f"{noun} not found") from None
+    return obj
+
+
 def get_image_for(user, image_id, *, roles: tuple[str, ...] = READ, action: str | None = None) -> Image:
     """Load an image (with its project) by id for ``user``, with the same rules as projects."""
-    try:
-        image = Image.objects.select_related("project").get(pk=int(image_id))
-    except (Image.DoesNotExist, TypeError, ValueError):
-        raise NotFound("image not found") from None
-    try:
-        require_role(user, image.project, *roles, action=action)
-    except NotFound:
-        raise NotFound("image not found") from None
-    return image
+    return get_owned_for(user, Image.objects.select_related("project"), image_id, noun="image", roles=roles, action=action)

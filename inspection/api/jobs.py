@@ -20,23 +20,16 @@ from rest_framework.views import APIView
 from inspection import selectors
 from inspection.api.serializers import JobSerializer
 from inspection.api.util import paginated
-from projects.errors import NotFound
 from projects.jobs import job_cancel
 from projects.models import Job
-from projects.permissions import MANAGE, READ, get_project_for, project_role, require_role
+from projects.permissions import MANAGE, READ, get_owned_for, get_project_for, project_role
 
 
 def job_for(user, job_id, *, roles=READ, action: str | None = None) -> Job:
     """A job by id for ``user``: 404 for outsiders and missing jobs, 403 for the wrong role."""
-    try:
-        job = Job.objects.select_related("project", "requested_by").get(pk=int(job_id))
-    except (Job.DoesNotExist, TypeError, ValueError):
-        raise NotFound("job not found") from None
-    try:
-        require_role(user, job.project, *roles, action=action)
-    except NotFound:
-        raise NotFound("job not found") from None
-    return job
+    return get_owned_for(
+        user, Job.objects.select_related("project", "requested_by"), job_id, noun="job", roles=roles, action=action
+    )
 
 
 def _is_admin(user, job: Job) -> bool:

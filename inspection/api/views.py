@@ -23,32 +23,20 @@ from inspection.api.serializers import (
 from inspection.api.util import paginated, query_bool
 from inspection.models import ModelVersion, Prediction
 from inspection.services import inference, model_versions, retraining, reviews, training
-from projects.errors import ApplicationError, NotFound
-from projects.permissions import MANAGE, READ, REVIEW, get_image_for, get_project_for, require_role
+from projects.errors import ApplicationError
+from projects.permissions import MANAGE, READ, REVIEW, get_image_for, get_owned_for, get_project_for
 
 
 def _model_version_for(user, pk, *, roles=READ, action: str | None = None) -> ModelVersion:
-    try:
-        model_version = ModelVersion.objects.select_related("project", "snapshot", "created_by").get(pk=int(pk))
-    except (ModelVersion.DoesNotExist, TypeError, ValueError):
-        raise NotFound("model version not found") from None
-    try:
-        require_role(user, model_version.project, *roles, action=action)
-    except NotFound:
-        raise NotFound("model version not found") from None
-    return model_version
+    queryset = ModelVersion.objects.select_related("project", "snapshot", "created_by")
+    return get_owned_for(user, queryset, pk, noun="model version", roles=roles, action=action)
 
 
 def _prediction_for(user, pk, *, roles=READ, action: str | None = None) -> Prediction:
-    try:
-        prediction = selectors.predictions_with_reviews(Prediction.objects.filter(pk=int(pk))).select_related("image__project").get()
-    except (Prediction.DoesNotExist, TypeError, ValueError):
-        raise NotFound("prediction not found") from None
-    try:
-        require_role(user, prediction.image.project, *roles, action=action)
-    except NotFound:
-        raise NotFound("prediction not found") from None
-    return prediction
+    queryset = selectors.predictions_with_reviews(Prediction.objects.all()).select_related("image__project")
+    return get_owned_for(
+        user, queryset, pk, noun="prediction", roles=roles, action=action, project=lambda p: p.image.project
+    )
 
 
 REVIEW_RESULT = inline_serializer("ReviewResult", {"review": ReviewSerializer(), "prediction": PredictionSerializer()})
