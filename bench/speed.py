@@ -115,16 +115,20 @@ def measure(model: str, device: str, batch: int, folder: Path, repeats: int) -> 
                 return upsample(pipeline.model(x), SIZE)
 
     def timed(fn) -> float:
+        """Images/s from the median time of ``repeats`` calls: on a shared machine a
+        neighbour's burst slows single calls, and the median ignores those."""
+        times = []
         with torch.inference_mode():
             fn()  # warm-up: lazy initialisation, allocator, oneDNN kernels
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-            start = time.perf_counter()
             for _ in range(repeats):
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                start = time.perf_counter()
                 fn()
-            if dev.type == "cuda":
-                torch.cuda.synchronize()
-        return repeats * batch / (time.perf_counter() - start)
+                if dev.type == "cuda":
+                    torch.cuda.synchronize()
+                times.append(time.perf_counter() - start)
+        return batch / float(np.median(times))
 
     if dev.type == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -161,7 +165,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", default="auto", help="cpu, cuda or auto (cpu, plus cuda when present)")
     parser.add_argument("--batches", default="1,16")
-    parser.add_argument("--repeats", type=int, default=0, help="timed batches per row (default: 16 at batch 1, 4 otherwise)")
+    parser.add_argument("--repeats", type=int, default=0, help="timed batches per row (default: 32 at batch 1, 8 otherwise)")
     parser.add_argument("--fit-scaling", action="store_true", help="also time PatchCore fit on 54, 200 and 700 images")
     parser.add_argument("--fit-sizes", default="54,200,700")
     parser.add_argument("--_measure", nargs=5, help=argparse.SUPPRESS)
@@ -188,7 +192,7 @@ def main() -> None:
         rows = []
         for device in devices:
             for batch in batches:
-                repeats = args.repeats or (16 if batch == 1 else 4)
+                repeats = args.repeats or (32 if batch == 1 else 8)
                 for model in ("backbone", "patchcore", "dfr"):
                     rows.append(_child(["--_measure", model, device, str(batch), str(folder), str(repeats)]))
     print("| model | device | batch | forward img/s | % of backbone | predict img/s | peak RSS MB | CUDA peak MB |")
