@@ -106,6 +106,22 @@ class Pipeline(ABC):
     def predict(self, images: Sequence[np.ndarray]) -> Predictions:
         """Score ``images`` (each (H, W, 3) uint8). Maps come back at input resolution."""
 
+    def _predictions(self, scores: Sequence[float] | np.ndarray, maps: list[np.ndarray]) -> Predictions:
+        """Assemble what ``predict`` returns from per-image scores and (H_i, W_i) maps:
+        maps stacked to (N, H, W) when they share a size (an empty (0, S, S) array for
+        no images), masks = map > threshold once the pipeline has a threshold."""
+        if not maps:
+            size = self.config.image_size
+            out_maps: np.ndarray | list[np.ndarray] = np.zeros((0, size, size), np.float32)
+        elif all(m.shape == maps[0].shape for m in maps):
+            out_maps = np.stack(maps)
+        else:
+            out_maps = maps
+        masks = None
+        if self.threshold is not None:
+            masks = out_maps > self.threshold if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
+        return Predictions(scores=np.asarray(scores, dtype=np.float32), maps=out_maps, masks=masks)
+
     # --- persistence -------------------------------------------------------------
     @abstractmethod
     def state_tensors(self) -> dict[str, Any]:

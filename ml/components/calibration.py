@@ -18,6 +18,15 @@ from ml import thresholds
 from ml.data.io import binarize_mask
 
 
+def validation_evidence(pipeline, val: Sequence | None) -> tuple[list[np.ndarray], list[np.ndarray | None]] | None:
+    """Anomaly maps and masks of the ``val`` samples that can calibrate a threshold
+    (those with a mask, or labelled normal), or None when there are none."""
+    usable = [s for s in (val or []) if s.mask is not None or s.label == 0]
+    if not usable:
+        return None
+    return list(pipeline.predict([s.image for s in usable]).maps), [s.mask for s in usable]
+
+
 def calibrate(pipeline, maps: Sequence[np.ndarray], masks: Sequence[np.ndarray | None]) -> None:
     """Set ``pipeline.threshold``, ``pipeline.normalization`` and ``meta['threshold_source']``.
 

@@ -70,13 +70,6 @@ def maps_to_input_sizes(maps: torch.Tensor, images: Sequence[np.ndarray]) -> lis
     return out
 
 
-def stack_if_same_size(maps: list[np.ndarray]) -> np.ndarray | list[np.ndarray]:
-    """One (N, H, W) array when every map has the same size (the usual case), else the list."""
-    if maps and all(m.shape == maps[0].shape for m in maps):
-        return np.stack(maps)
-    return maps
-
-
 def align_to_grid(feature: torch.Tensor, grid: int) -> torch.Tensor:
     """Bring an (N, C, h, w) map onto a (grid, grid) lattice.
 

@@ -8,13 +8,12 @@ import numpy as np
 import torch
 
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
-from ml.components.calibration import calibrate
+from ml.components.calibration import calibrate, validation_evidence
 from ml.components.features import (
     batches,
     gaussian_blur,
     images_to_tensor,
     maps_to_input_sizes,
-    stack_if_same_size,
     upsample,
 )
 from ml.components.runtime import autocast, resolve_device, seed_everything
@@ -121,10 +120,9 @@ class DFRPipeline(Pipeline):
     def _calibrate(self, train_features: torch.Tensor, val: Sequence[Sample] | None, progress: ProgressFn) -> None:
         """Threshold per ``threshold_policy``: from ``val`` when it has usable images, else from the
         training images, as the paper estimates it from an accepted FPR on normal data (section III-D)."""
-        usable = [s for s in (val or []) if s.mask is not None or s.label == 0]
-        if usable:
-            maps = list(self.predict([s.image for s in usable]).maps)
-            masks = [s.mask for s in usable]
+        evidence = validation_evidence(self, val)
+        if evidence is not None:
+            maps, masks = evidence
         else:
             maps = []
             with torch.inference_mode():
@@ -151,14 +149,9 @@ class DFRPipeline(Pipeline):
         for batch in batches(images, self.config.batch_size):
             regional = self.model.anomaly_map(self._features(batch))
             maps.extend(maps_to_input_sizes(self._working_maps(regional), batch))
-        out_maps = stack_if_same_size(maps)
         # The paper defines no image score; the map's maximum makes one threshold serve
         # both the verdict and the mask (an image is anomalous exactly when its mask is non-empty).
-        scores = np.array([float(m.max()) for m in maps], dtype=np.float32)
-        masks = None
-        if self.threshold is not None:
-            masks = out_maps > self.threshold if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
-        return Predictions(scores=scores, maps=out_maps, masks=masks)
+        return self._predictions([float(m.max()) for m in maps], maps)
 
     # --- persistence ---------------------------------------------------------------
     def state_tensors(self) -> dict:

@@ -8,14 +8,13 @@ import numpy as np
 import torch
 
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
-from ml.components.calibration import calibrate
+from ml.components.calibration import calibrate, validation_evidence
 from ml.components.coreset import greedy_coreset
 from ml.components.features import (
     batches,
     gaussian_blur,
     images_to_tensor,
     maps_to_input_sizes,
-    stack_if_same_size,
     upsample,
 )
 from ml.components.runtime import autocast, resolve_device, seed_everything
@@ -94,10 +93,9 @@ class PatchCorePipeline(Pipeline):
         patch features are reused from ``features`` (N * h * w, D), not recomputed.
         """
         cfg: PatchCoreConfig = self.config
-        usable = [s for s in (val or []) if s.mask is not None or s.label == 0]
-        if usable:
-            maps = list(self.predict([s.image for s in usable]).maps)
-            masks = [s.mask for s in usable]
+        evidence = validation_evidence(self, val)
+        if evidence is not None:
+            maps, masks = evidence
         else:
             per_image = grid[0] * grid[1]
             sources = chosen // per_image  # the training image each bank row came from
@@ -147,12 +145,7 @@ class PatchCorePipeline(Pipeline):
             batch_maps, batch_scores = self._maps(self._embed(batch), batch)
             maps.extend(batch_maps)
             scores.append(batch_scores)
-        out_maps = stack_if_same_size(maps)
-        masks = None
-        if self.threshold is not None:
-            masks = out_maps > self.threshold if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
-        score_array = torch.cat(scores).numpy().astype(np.float32) if scores else np.zeros(0, np.float32)
-        return Predictions(scores=score_array, maps=out_maps, masks=masks)
+        return self._predictions(torch.cat(scores).numpy() if scores else [], maps)
 
     # --- persistence ---------------------------------------------------------------
     def state_tensors(self) -> dict:

@@ -20,6 +20,7 @@ import torch
 from torch.nn import functional as F
 
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
+from ml.components.calibration import validation_evidence
 from ml.components.runtime import autocast, resolve_device, seed_everything
 from ml.config import ConfigError
 from ml.data.io import binarize_mask, resize_image, resize_mask
@@ -261,12 +262,10 @@ class UNetPipeline(Pipeline):
         threshold, source = None, "no validation images"
         if cfg.threshold_policy == "manual":
             threshold, source = float(cfg.manual_threshold), "manual"
-        elif val:
-            usable = [s for s in val if s.mask is not None or s.label == 0]
-            if usable:
-                maps = [np.asarray(m) for m in self.predict([s.image for s in usable]).maps]
-                truths = [binary_mask(s.mask) if s.mask is not None else np.zeros(m.shape, bool) for s, m in zip(usable, maps)]
-                threshold, source = thresholds.calibrate_pixels(cfg.threshold_policy, maps, truths, fpr=cfg.threshold_fpr)
+        elif (evidence := validation_evidence(self, val)) is not None:
+            maps = [np.asarray(m) for m in evidence[0]]
+            truths = [binary_mask(mask) if mask is not None else np.zeros(m.shape, bool) for m, mask in zip(maps, evidence[1])]
+            threshold, source = thresholds.calibrate_pixels(cfg.threshold_policy, maps, truths, fpr=cfg.threshold_fpr)
         if threshold is None:
             threshold, source = 0.5, f"default 0.5 ({source})"
         self.threshold = float(threshold)
@@ -296,14 +295,7 @@ class UNetPipeline(Pipeline):
                 h, w = image.shape[:2]
                 full = F.interpolate(logits[i : i + 1], size=(h, w), mode="bilinear", align_corners=False)
                 maps.append(torch.sigmoid(full)[0, 0].cpu().numpy().astype(np.float32))
-        same_size = len({m.shape for m in maps}) <= 1
-        out_maps: np.ndarray | list[np.ndarray] = (
-            np.stack(maps) if same_size and maps else (maps if maps else np.zeros((0, size, size), np.float32))
-        )
-        masks = None
-        if self.threshold is not None:
-            masks = (out_maps > self.threshold) if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
-        return Predictions(scores=np.asarray(scores, dtype=np.float32), maps=out_maps, masks=masks)
+        return self._predictions(scores, maps)
 
     # --- persistence ---------------------------------------------------------------------
     def state_tensors(self) -> dict[str, Any]:
