@@ -24,6 +24,7 @@ not stored twice; they are counted as duplicates and their annotations ignored.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import tempfile
 from collections import Counter
@@ -54,7 +55,7 @@ from projects.errors import ApplicationError, PayloadTooLarge
 from projects.jobs import JobContext, job_create
 from projects.models import Image, Job, Project
 from projects.services import image_create
-from projects.uploads import BadFile, check_image, expand_zip
+from projects.uploads import BadFile, CheckedImage, check_image, expand_zip
 
 IMPORT_FORMATS = ("mvtec", "via", "coco", "labelme")
 IMPORT_TASK = "annotations.import_dataset"
@@ -253,7 +254,7 @@ def dataset_import(
         items = dataset_read(folder, fmt)
     except FormatError as exc:
         raise ApplicationError(f"malformed {fmt} dataset: {exc}") from None
-    _check_images(items, progress)
+    checked_images = _check_images(items, progress)
     progress("saving", 0.0)
     created: list[Image] = []
     duplicates: list[str] = []
@@ -261,11 +262,16 @@ def dataset_import(
     counts: Counter[str] = Counter()
     with transaction.atomic():
         label_classes: dict[str, Any] = {}
-        for index, item in enumerate(items):
+        for index, (item, checked) in enumerate(zip(items, checked_images)):
             if check_cancelled is not None and index % 20 == 0:
                 check_cancelled()
+            # The bytes are read again rather than kept from the check: a large import
+            # would otherwise hold every image in memory; the decode is not repeated.
+            data = item.path.read_bytes()
+            if hashlib.sha256(data).hexdigest() != checked.sha256:
+                raise ApplicationError(f"{item.name}: the file changed while it was being imported")
             image, is_new = image_create(
-                project=project, name=item.name, data=item.path.read_bytes(), uploaded_by=actor,
+                project=project, checked=dataclasses.replace(checked, data=data), uploaded_by=actor,
                 split=item.split, state=item.state,
             )
             if not is_new:  # same bytes already in the project, or earlier in this import
@@ -295,20 +301,25 @@ def dataset_import(
     return summary
 
 
-def _check_images(items: list[ImportItem], progress: Progress) -> None:
+def _check_images(items: list[ImportItem], progress: Progress) -> list[CheckedImage]:
     """Decode every image before the transaction opens: live progress for the slow part, and
-    one error listing every bad file instead of stopping at the first."""
+    one error listing every bad file instead of stopping at the first. Returns what the check
+    learnt of each image (size, type, sha256) without its bytes."""
+    checked: list[CheckedImage] = []
     bad: list[BadFile] = []
     for index, item in enumerate(items):
         outcome = check_image(item.name, item.path.read_bytes(), max_pixels=settings.MAX_IMAGE_PIXELS)
         if isinstance(outcome, BadFile):
             bad.append(outcome)
+        else:
+            checked.append(dataclasses.replace(outcome, data=b""))
         progress("checking images", (index + 1) / len(items))
     if bad:
         names = "; ".join(f"{b.name}: {b.error}" for b in bad[:5])
         more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
         raise ApplicationError(f"{len(bad)} bad image(s), nothing was saved: {names}{more}",
                                details={"bad_files": [b.as_dict() for b in bad]})
+    return checked
 
 
 def _checked_regions(project: Project, image: Image, item: ImportItem, label_classes: dict, actor) -> list[PolygonInput]:

@@ -228,20 +228,17 @@ def _image_row(project: Project, item: CheckedImage, *, uploaded_by, split: str,
 
 
 def image_create(
-    *, project: Project, name: str, data: bytes, uploaded_by, split: str = Image.Split.UNASSIGNED,
+    *, project: Project, checked: CheckedImage, uploaded_by, split: str = Image.Split.UNASSIGNED,
     state: str = Image.State.UNLABELED,
 ) -> tuple[Image, bool]:
-    """One checked image for importers: ``(image, created)``; an image with the same
-    bytes already in the project is returned with ``created=False``. Raises
-    ApplicationError naming ``name`` when the bytes are not a usable image.
-    Records no audit event (the import that calls it records one)."""
-    outcome = check_image(name, data, max_pixels=settings.MAX_IMAGE_PIXELS)
-    if isinstance(outcome, BadFile):
-        raise ApplicationError(f"{outcome.name}: {outcome.error}", details={"bad_files": [outcome.as_dict()]})
-    existing = Image.objects.filter(project=project, sha256=outcome.sha256).first()
+    """One image for importers, already accepted by ``projects.uploads.check_image``:
+    ``(image, created)``; an image with the same bytes already in the project is
+    returned with ``created=False``. Records no audit event (the import that calls
+    it records one)."""
+    existing = Image.objects.filter(project=project, sha256=checked.sha256).first()
     if existing is not None:
         return existing, False
-    return _image_row(project, outcome, uploaded_by=uploaded_by, split=split, state=state), True
+    return _image_row(project, checked, uploaded_by=uploaded_by, split=split, state=state), True
 
 
 def image_update(*, image: Image, actor, split: str | None = None, state: str | None = None) -> Image:
