@@ -108,6 +108,10 @@ LOGIN_URL = "/login/"
 # --- Uploads and image limits ---------------------------------------------------
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
+# Polygon bounds, checked on the raw input before any geometry work (400 naming the limit).
+ANNOTATION_MAX_VERTICES_PER_RING = env_int("ANNOTATION_MAX_VERTICES_PER_RING", 10_000, minimum=3)
+ANNOTATION_MAX_RINGS_PER_POLYGON = env_int("ANNOTATION_MAX_RINGS_PER_POLYGON", 50, minimum=1)
+ANNOTATION_MAX_POLYGONS_PER_IMAGE = env_int("ANNOTATION_MAX_POLYGONS_PER_IMAGE", 500, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 # Many images per request are fine (zip archives are the way for thousands).
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_UPLOAD_FILES", 1000, minimum=1)
