@@ -101,7 +101,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "prediction", "reviewer", "verdict", "comment", "created_at"]
+        fields = ["id", "prediction", "reviewer", "verdict", "comment", "effect", "created_at"]
         read_only_fields = fields
 
 
