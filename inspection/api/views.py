@@ -1,7 +1,6 @@
 """Training, model versions, inference, predictions, the review queue and retraining policy."""
 from __future__ import annotations
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.response import Response
@@ -23,6 +22,7 @@ from inspection.api.serializers import (
 from inspection.api.util import paginated, query_bool
 from inspection.models import ModelVersion, Prediction
 from inspection.services import inference, model_versions, retraining, reviews, training
+from projects.api.http import etag_response
 from projects.errors import ApplicationError
 from projects.permissions import MANAGE, READ, REVIEW, get_image_for, get_owned_for, get_project_for
 
@@ -134,15 +134,15 @@ class PredictionHeatmapView(APIView):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         prediction = _prediction_for(request.user, pk)
-        etag = f'"{prediction.heatmap.name}"'
-        if request.headers.get("If-None-Match") == etag:
-            return HttpResponse(status=304)
-        with prediction.heatmap.open("rb") as handle:
-            response = HttpResponse(handle.read(), content_type="image/png")
-        response["ETag"] = etag
+
+        def load() -> bytes:
+            with prediction.heatmap.open("rb") as handle:
+                return handle.read()
+
+        response = etag_response(request, etag=prediction.heatmap.name, load=load, content_type="image/png",
+                                 cache={"private": True, "max_age": 3600})
         response["X-Heatmap-Min"] = repr(prediction.heatmap_min)
         response["X-Heatmap-Max"] = repr(prediction.heatmap_max)
-        response["Cache-Control"] = "private, max-age=3600"
         return response
 
 
