@@ -283,6 +283,9 @@ CELERY_TASK_ROUTES = {
 }
 # Time limits per task kind (seconds): the soft limit fails the job with a
 # reason; the hard one, a minute later, kills a stuck worker process.
+# Backbone weights files a training config may name (config.weights_path): only
+# files inside this folder, so an admin's config cannot open other server paths.
+INSPECTION_WEIGHTS_DIR = Path(env_str("INSPECTION_WEIGHTS_DIR", str(VAR_DIR / "weights")))
 INSPECTION_TRAINING_SOFT_TIME_LIMIT = env_int("INSPECTION_TRAINING_SOFT_TIME_LIMIT", 4 * 3600, minimum=10)
 INSPECTION_INFERENCE_SOFT_TIME_LIMIT = env_int("INSPECTION_INFERENCE_SOFT_TIME_LIMIT", 3600, minimum=10)
 # Beat: fail jobs whose worker died; start trainings that retraining policies ask for.

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from inspection.models import ModelVersion, Prediction, Review, RetrainPolicy
+from projects.api.parsers import INT64_MAX
 from projects.models import Job
 
 
@@ -48,8 +49,12 @@ class TrainingRequestSerializer(serializers.Serializer):
 
 
 class InferenceRequestSerializer(serializers.Serializer):
-    image_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_null=True)
-    model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    # Bounded so that one request cannot build an unbounded IN (...) query.
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=INT64_MAX), required=False, allow_null=True,
+        max_length=10_000,
+    )
+    model_version = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False, allow_null=True)
 
 
 class ThresholdSerializer(serializers.Serializer):

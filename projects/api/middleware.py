@@ -48,7 +48,8 @@ class ApiGuardMiddleware:
       ``MAX_UPLOAD_BYTES`` for signed-in callers.
     * Answers errors outside DRF's reach on ``/api/`` with ``{"error", "details"}``:
       unhandled exceptions (500, logged with the traceback), unknown URLs (404),
-      Django's own refusals of oversized or malformed requests (413/400).
+      Django's own refusals of oversized or malformed requests (413/400), and
+      errors that non-JSON renderers drew in their own format.
     """
 
     def __init__(self, get_response):
@@ -70,8 +71,12 @@ class ApiGuardMiddleware:
                 413, {"limit": limit},
             )
         response = self.get_response(request)
-        if response.status_code == 404 and not _is_json(response):
-            return error_response("not found", 404)
+        if response.status_code >= 400 and not _is_json(response):
+            # Django's own pages (unknown URL, CSRF failure) and non-JSON renderers (the
+            # schema's YAML, the docs page's HTML) answer errors in their format.
+            message = getattr(response, "data", None) or {}
+            detail = message.get("error") if isinstance(message, dict) else None
+            return error_response(detail or response.reason_phrase.lower(), response.status_code)
         return response
 
     @staticmethod
