@@ -336,6 +336,11 @@ def _checked_regions(project: Project, image: Image, item: ImportItem, label_cla
     return checked
 
 
+def demo_data_import(*, project: Project, folder: Path, actor) -> dict[str, Any]:
+    """The demo's data source (``projects.demo``): an MVTec-layout folder."""
+    return dataset_import(project=project, folder=folder, fmt="mvtec", actor=actor)
+
+
 # --- archives and jobs ---------------------------------------------------------------
 
 def archive_unpack(data: bytes, folder: Path, *, name: str = "archive.zip") -> None:

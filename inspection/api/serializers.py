@@ -92,7 +92,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         snapshot = model_version.snapshot
         if snapshot is None:
             return None
-        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary, "images": len(snapshot.images)}
+        count = getattr(model_version, "snapshot_image_count", None)  # the list selector counts in SQL
+        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary,
+                "images": len(snapshot.images) if count is None else count}
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):

@@ -13,6 +13,7 @@ from projects import selectors, services
 from projects.api.http import etag_response
 from projects.api.parsers import BoundedJSONParser
 from projects.api.pagination import Pagination, paginate
+from projects.api.query import query_bool
 from projects.api.serializers import ImageListQuery, ImageOut, ImageUpdateIn, UploadIn, UploadOut
 from projects.errors import ApplicationError, PayloadTooLarge
 from projects.permissions import ANNOTATE, MANAGE, get_image_for, get_project_for, require_role
@@ -32,7 +33,7 @@ class ProjectImageListView(APIView):
         query = ImageListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         filters = dict(query.validated_data)
-        filters["annotated"] = selectors.parse_bool("annotated", filters.get("annotated"))
+        filters["annotated"] = query_bool(request, "annotated")
         return paginate(self, selectors.image_list(project=project, **filters), ImageOut)
 
     @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
