@@ -9,6 +9,7 @@ so people who type their password right are never locked out by it.
 """
 from __future__ import annotations
 
+import hashlib
 import time
 
 from django.conf import settings
@@ -32,7 +33,9 @@ class SignInFailureThrottle(BaseThrottle):
         keys = [f"sign-in-failures:ip:{BaseThrottle().get_ident(request)}"]
         username = request.data.get("username") if hasattr(request.data, "get") else None
         if isinstance(username, str) and username:
-            keys.append(f"sign-in-failures:user:{username.strip().lower()[:150]}")
+            # Hashed: usernames may hold any characters; cache keys may not.
+            digest = hashlib.sha256(username.strip().lower().encode("utf-8", "surrogatepass")).hexdigest()
+            keys.append(f"sign-in-failures:user:{digest}")
         return keys
 
     @staticmethod

@@ -17,9 +17,10 @@ import pytest
 from django.db import transaction
 from django.urls import URLResolver, get_resolver
 
+from tests.unit.inspection.conftest import API_PERSONAS as PERSONAS
+
 pytestmark = pytest.mark.django_db
 
-PERSONAS = ("staff", "admin", "annotator", "inspector", "outsider", "anonymous")
 A = 403  # anonymous
 
 # (url name, method): statuses for (staff, admin, annotator, inspector, outsider, anonymous)
@@ -111,45 +112,6 @@ def test_every_endpoint_has_a_row():
     declared = {(name, method) for name, _route, view in api_endpoints() for method in methods_of(view)}
     assert declared - set(MATRIX) == set(), "endpoints without a row in MATRIX"
     assert set(MATRIX) - declared == set(), "rows for endpoints that no longer exist"
-
-
-@pytest.fixture
-def clients(alice, bob, charlie, dave, staff_user):
-    from rest_framework.test import APIClient
-
-    made = {}
-    for persona, user in zip(PERSONAS, (staff_user, alice, bob, charlie, dave, None)):
-        client = APIClient()
-        if user is not None:
-            client.force_authenticate(user=user)
-        made[persona] = client
-    return made
-
-
-@pytest.fixture
-def targets(trained, project, bob, alice):
-    """An object of every kind the URLs name."""
-    from annotations.models import LabelClass
-    from inspection.models import Prediction
-    from projects.models import Job
-    from projects.storage import save_bytes
-
-    model_version, data = trained
-    image = data["test_defect"][0]
-    export = Job.objects.create(project=project, kind="export", status="succeeded", params={"format": "coco"},
-                                requested_by=alice)
-    export.output_file.name = save_bytes(b"PK\x05\x06" + b"\x00" * 18)
-    export.save()
-    return {
-        "project_id": project.pk,
-        "user_id": bob.pk,
-        "image_id": image.pk,
-        "label_class_id": LabelClass.objects.get(project=project).pk,
-        "job_id": export.pk,
-        "model_version": model_version.pk,
-        "prediction": Prediction.objects.get(image=image, model_version=model_version).pk,
-        "training_job": model_version.job_id,
-    }
 
 
 def _url(name: str, route: str, targets: dict) -> str:
