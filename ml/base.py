@@ -153,7 +153,7 @@ class Pipeline(ABC):
             raise ValueError(f"not a model artifact of this library (format {artifact.get('format')!r})")
         if artifact.get("pipeline") != cls.name:
             raise ValueError(f"artifact is for pipeline {artifact.get('pipeline')!r}, not {cls.name!r}")
-        pipeline = cls(artifact["config"])
+        pipeline = cls(cls.config_class.from_artifact_dict(artifact["config"]))
         pipeline.threshold = artifact.get("threshold")
         pipeline.normalization = dict(artifact.get("normalization") or {})
         pipeline.meta = dict(artifact.get("meta") or {})
@@ -174,6 +174,7 @@ class Pipeline(ABC):
             "supervision": cls.supervision,
             "description": cls.description,
             "config_schema": cls.config_class.json_schema(),
+            "presets": cls.config_class.preset_table(),
         }
 
 

@@ -43,6 +43,7 @@ class JobSerializer(serializers.ModelSerializer):
 
 class TrainingRequestSerializer(serializers.Serializer):
     pipeline = serializers.CharField()
+    preset = serializers.CharField(required=False, allow_null=True, default=None, max_length=50)
     config = serializers.JSONField(required=False, default=dict)
     activate = serializers.BooleanField(required=False, default=False)
 
@@ -78,7 +79,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "project", "number", "pipeline", "config", "threshold", "threshold_policy", "normalization", "metrics",
+            "id", "project", "number", "pipeline", "preset", "config", "threshold", "threshold_policy", "normalization", "metrics",
             "snapshot", "job", "is_active", "created_by", "created_at", "activated_at",
         ]
         read_only_fields = fields
@@ -92,7 +93,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     class Meta(ModelVersionSerializer.Meta):
-        fields = ModelVersionSerializer.Meta.fields + ["curves"]
+        fields = ModelVersionSerializer.Meta.fields + ["curves", "training"]
         read_only_fields = fields
 
 

@@ -24,7 +24,7 @@ from ml.data.synthetic import generate
 SIZE = 64  # working resolution for the contract: small keeps the whole file well under a minute
 # Smallest settings that still exercise each pipeline's real code path; keys a
 # pipeline does not have are simply not passed.
-FAST = {"image_size": SIZE, "batch_size": 4, "epochs": 2, "base_channels": 8, "coreset_ratio": 0.5}
+FAST = {"image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5, "encoder": "plain"}
 
 
 def _pipeline_class(name: str) -> type[Pipeline]:
@@ -164,3 +164,36 @@ def test_registry_schema_is_json_serialisable():
         properties = entry["config_schema"]["properties"]
         assert properties["image_size"]["default"] == 256
         assert entry["config_schema"]["additionalProperties"] is False
+
+
+def _preset_cases():
+    return [(name, preset) for name in registry.builtin_names() for preset in registry.presets(name)]
+
+
+@pytest.mark.parametrize("name,preset", _preset_cases())
+def test_every_preset_validates_fits_and_predicts_on_tiny_data(name, preset):
+    """Each named preset is a valid config and trains; only the size and the budget are shrunk."""
+    cls = _pipeline_class(name)
+    properties = registry.describe(name)["config_schema"]["properties"]
+    tiny = {k: v for k, v in {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5}.items() if k in properties}
+    config = registry.validate_config(name, tiny, preset)
+    preset_values = registry.presets(name)[preset]["config"]
+    for key, value in preset_values.items():
+        if key not in tiny:
+            assert config[key] == value, f"{name}/{preset}: {key}"
+    pipeline = cls(config)
+    train, val = _train_val(cls)
+    pipeline.fit(train, val)
+    preds = pipeline.predict(_test_images())
+    assert np.asarray(preds.maps).shape == (2, 72, 100)
+    assert np.all(np.isfinite(preds.scores))
+
+
+def test_presets_are_in_the_schema_and_an_unknown_one_is_refused():
+    for name in registry.builtin_names():
+        described = registry.describe(name)
+        assert "default" in described["presets"]
+        assert described["config_schema"]["presets"] == described["presets"]
+        with pytest.raises(ConfigError) as err:
+            registry.validate_config(name, {}, "no-such-preset")
+        assert err.value.key == "preset" and "default" in str(err.value)
