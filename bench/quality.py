@@ -3,7 +3,8 @@
 Usage (from the repository root)::
 
     .venv/bin/python bench/quality.py                       # everything that fits
-    .venv/bin/python bench/quality.py --pipelines unet --datasets-only mpdd_supervised --epochs 30
+    .venv/bin/python bench/quality.py --pipelines unet --datasets-only mpdd_supervised --max-steps 600
+    .venv/bin/python bench/quality.py --pipelines dfr --preset paper
     .venv/bin/python bench/quality.py --json var/quality.json
 
 Protocols (../shared/datasets/README.md), all at a working size of 256x256;
@@ -22,9 +23,11 @@ resolution):
 - ``crackforest``: no official split; the first 80 images by file name train,
   the remaining 38 evaluate. Supervised pipelines.
 
-No validation set is handed to ``fit``: thresholded metrics (IoU, Dice,
-accuracy...) use the threshold the pipeline calibrated on its own (the U-Net's
-is 0.5 without validation data), never an oracle chosen on the test set.
+No validation set is handed to ``fit``: pipelines that train weights hold back
+their own validation split from the training images (the shared training loop:
+stratified, seeded, 15%), which decides early stopping and calibrates the
+threshold; thresholded metrics (IoU, Dice, accuracy...) use that threshold,
+never an oracle chosen on the test set.
 Fit seconds are wall time of ``fit``; inference images/s is wall time of
 ``predict`` over the test images (reading excluded).
 
@@ -144,7 +147,7 @@ def _progress_printer(label: str, quiet: bool):
         if quiet or (now - last[0] < 10 and fraction < 1.0):
             return
         last[0] = now
-        shown = ", ".join(f"{k} {v:.4g}" for k, v in (metrics or {}).items() if k in ("epoch", "loss", "epoch_loss"))
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in (metrics or {}).items() if k in ("step", "epoch", "loss") or k.startswith("val_"))
         print(f"  [{label}] {stage} {fraction * 100:5.1f}% {shown}", file=sys.stderr, flush=True)
 
     return progress
@@ -205,6 +208,7 @@ def run_one(
         "fit_seconds": fit_seconds,
         "images_per_second": len(images) / predict_seconds if predict_seconds > 0 else float("nan"),
         "config": pipeline.config.to_dict(),
+        "training": {k: v for k, v in (pipeline.meta.get("training") or {}).items() if k != "curves"},
     }
     print(
         f"[{label}] fit {fit_seconds:.0f} s, pixel F1-max {metrics.get('pixel_f1_max', float('nan')):.4f}, "
@@ -234,7 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--datasets-only", default="", help=f"comma-separated protocols: {', '.join(p.key for p in PROTOCOLS)} (default: all)"
     )
-    parser.add_argument("--epochs", type=int, default=None, help="override the epochs of pipelines that have them")
+    parser.add_argument("--preset", default=None, help="named preset of every pipeline run (default, paper, fast); default: default")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the step budget of pipelines that train weights")
     parser.add_argument("--image-size", type=int, default=256)
     parser.add_argument(
         "--config", default="{}", help='per-pipeline config overrides as JSON, e.g. \'{"unet": {"base_channels": 32}}\''
@@ -284,13 +289,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             properties = info["config_schema"]["properties"]
             config = {"image_size": args.image_size}
-            if name == "dfr":  # the paper's defaults are GPU work; see ml/pipelines/dfr/config.py
-                from ml.pipelines.dfr.config import CPU_RECIPE
-
-                config.update(CPU_RECIPE)
-            if args.epochs is not None and "epochs" in properties:
-                config["epochs"] = args.epochs
+            if args.max_steps is not None and "max_steps" in properties:
+                config["max_steps"] = args.max_steps
             config.update(overrides.get(name, {}))
+            config = registry.validate_config(name, config, args.preset)
             load = loads.get(f"{protocol.key}:{name}")
             rows.append(run_one(protocol, name, root, config, args.quiet, load, args.save_models))
 
