@@ -77,7 +77,7 @@ function lineChart(title, yLabel, pts, { xMax, markStep = null, className = "ser
   const xDomain = [0, Math.max(xMax || 0, ...xs, 1)];
   const yDomain = domainOf(ys);
   const box = CHART;
-  svg.append(el("rect", { x: box.left, y: box.top, width: box.width - box.left - box.right, height: box.height - box.top - box.bottom, class: "chart-frame" }));
+  svg.append(el("rect", { x: box.left, y: box.top, width: box.width - box.left - box.right, height: box.height - box.top - box.bottom, class: "chart-bg" }));
   svg.append(el("path", { d: curvePath(xs, ys, { xDomain, yDomain }), class: `chart-line ${className}` }));
   const sx = linearScale(xDomain[0], xDomain[1], box.left, box.width - box.right);
   if (markStep != null) {
