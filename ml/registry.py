@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 _BUILTIN: dict[str, tuple[str, str]] = {
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
+    "seg_ood": ("ml.pipelines.seg_ood", "SegOODPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}
