@@ -1,7 +1,7 @@
 """Reads of the inspection app that need more than a ``.get``."""
 from __future__ import annotations
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet, Subquery
+from django.db.models import BooleanField, Exists, ExpressionWrapper, Func, IntegerField, OuterRef, Q, QuerySet, Subquery
 
 from inspection.models import ModelVersion, Prediction, Review
 from projects.errors import ApplicationError
@@ -67,5 +67,23 @@ def project_jobs(*, project: Project, kind: str | None = None, status: str | Non
     return queryset
 
 
+class JSONArrayLength(Func):
+    """Length of a JSON array column, computed by the database (SQLite and Postgres)."""
+
+    function = "json_array_length"
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return super().as_sql(compiler, connection, function="jsonb_array_length", **extra)
+
+
 def model_versions(*, project: Project) -> QuerySet[ModelVersion]:
-    return ModelVersion.objects.filter(project=project).select_related("snapshot", "job").order_by("-number")
+    """The project's model versions, newest first, for the list: one query for any number of
+    versions; curves and the snapshot's image list (large, not sent) stay in the database."""
+    return (
+        ModelVersion.objects.filter(project=project)
+        .select_related("snapshot", "created_by")
+        .defer("curves", "snapshot__images")
+        .annotate(snapshot_image_count=JSONArrayLength("snapshot__images"))
+        .order_by("-number")
+    )

@@ -36,23 +36,3 @@ def emit_images_uploaded(*, project_id: int, image_ids: list[int]) -> None:
             fn(project_id=project_id, image_ids=list(image_ids))
         except Exception:
             logger.exception("images_uploaded hook %r failed for project %s", fn, project_id)
-
-
-# ``project_stats``: callables ``fn(*, project) -> dict`` whose keys are merged into
-# GET /api/projects/{id}/stats/ (the inspection app adds the active model and the
-# review backlog). Registered the same way, from ``AppConfig.ready()``.
-project_stats: list[Callable[..., dict]] = []
-
-
-def register_project_stats(fn: Callable[..., dict]) -> Callable[..., dict]:
-    if fn in project_stats:
-        raise ValueError(f"{fn!r} is already registered for project_stats")
-    project_stats.append(fn)
-    return fn
-
-
-def collect_project_stats(*, project) -> dict:
-    merged: dict = {}
-    for fn in list(project_stats):
-        merged.update(fn(project=project))
-    return merged

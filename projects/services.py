@@ -23,6 +23,7 @@ from PIL import ImageOps
 from projects import hooks
 from projects.audit import audit_record
 from projects.errors import ApplicationError, Conflict, PayloadTooLarge
+from projects.filenames import clean_file_name
 from projects.models import Image, Membership, Project
 from projects.uploads import BadFile, CheckedImage, check_image, expand_zip, is_zip
 
@@ -220,7 +221,7 @@ def image_upload(
 def _image_row(project: Project, item: CheckedImage, *, uploaded_by, split: str, state: str) -> Image:
     image = Image(
         project=project, sha256=item.sha256, width=item.width, height=item.height, content_type=item.content_type,
-        split=split, state=state, original_name=item.name[-500:], uploaded_by=uploaded_by,
+        split=split, state=state, original_name=clean_file_name(item.name), uploaded_by=uploaded_by,
     )
     image.file.save(item.sha256, ContentFile(item.data, name=item.sha256), save=False)
     image.save()

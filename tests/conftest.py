@@ -299,3 +299,13 @@ def celery_worker(transactional_db, tmp_path):
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Sign-in throttle counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

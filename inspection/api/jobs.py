@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from inspection import selectors
 from inspection.api.serializers import JobSerializer
-from inspection.api.util import paginated
+from projects.api.pagination import paginate
 from projects.jobs import job_cancel
 from projects.models import Job
 from projects.permissions import MANAGE, READ, get_owned_for, get_project_for, project_role
@@ -73,7 +73,7 @@ class ProjectJobListView(APIView):
             project=project, kind=request.query_params.get("kind") or None, status=request.query_params.get("status") or None
         ).select_related("requested_by")
         context = {"log_from": 10**9, "show_traceback": project_role(request.user, project) in MANAGE}
-        return paginated(request, self, jobs, JobSerializer, context=context)
+        return paginate(self, jobs, JobSerializer, context=context)
 
 
 class EventStreamRenderer(renderers.BaseRenderer):

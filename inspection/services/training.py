@@ -40,10 +40,25 @@ def pipeline_config_validate(name: str, config: Any, preset: str | None = None) 
     from ml.config import ConfigError
 
     try:
-        return registry.validate_config(name, config, preset)
+        validated = registry.validate_config(name, config, preset)
     except ConfigError as exc:
         key = exc.key if exc.key in ("config", "preset") else f"config.{exc.key}"
         raise ApplicationError(f"{key}: {exc.message}", details={"key": key}) from None
+    return _weights_inside_folder(validated)
+
+
+def _weights_inside_folder(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``weights_path`` must name a file in INSPECTION_WEIGHTS_DIR; it is stored resolved, so the
+    worker loads exactly the checked file. Outside, missing and not-a-file get one message (no oracle)."""
+    from ml.components.weights import WeightsPathRefused, weights_file_in
+
+    if not config.get("weights_path"):
+        return config
+    try:
+        path = weights_file_in(settings.INSPECTION_WEIGHTS_DIR, config["weights_path"])
+    except WeightsPathRefused as exc:
+        raise ApplicationError(f"config.weights_path: {exc}", details={"key": "config.weights_path"}) from None
+    return {**config, "weights_path": str(path)}
 
 
 def _has_mask():

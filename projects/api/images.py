@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
-from django.http import HttpResponse
-from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects import selectors, services
+from projects.api.http import etag_response
+from projects.api.parsers import BoundedJSONParser
 from projects.api.pagination import Pagination, paginate
+from projects.api.query import query_bool
 from projects.api.serializers import ImageListQuery, ImageOut, ImageUpdateIn, UploadIn, UploadOut
 from projects.errors import ApplicationError, PayloadTooLarge
 from projects.permissions import ANNOTATE, MANAGE, get_image_for, get_project_for, require_role
@@ -22,23 +23,9 @@ from projects.permissions import ANNOTATE, MANAGE, get_image_for, get_project_fo
 IMMUTABLE = {"private": True, "max_age": 7 * 24 * 3600, "immutable": True}
 
 
-def blob_response(request, *, data_loader, etag: str, content_type: str, filename: str | None = None) -> HttpResponse:
-    """Serve bytes with a strong ETag; ``If-None-Match`` with the same tag gets 304 without loading them."""
-    quoted = f'"{etag}"'
-    if quoted in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(data_loader(), content_type=content_type)
-        if filename:
-            response["Content-Disposition"] = f'inline; filename="{filename}"'
-    response["ETag"] = quoted
-    patch_cache_control(response, **IMMUTABLE)
-    return response
-
-
 class ProjectImageListView(APIView):
     pagination_class = Pagination  # also tells the schema that the list is paginated
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(parameters=[ImageListQuery], responses={200: ImageOut(many=True)})
     def get(self, request, project_id):
@@ -46,7 +33,7 @@ class ProjectImageListView(APIView):
         query = ImageListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         filters = dict(query.validated_data)
-        filters["annotated"] = selectors.parse_bool("annotated", filters.get("annotated"))
+        filters["annotated"] = query_bool(request, "annotated")
         return paginate(self, selectors.image_list(project=project, **filters), ImageOut)
 
     @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
@@ -118,15 +105,17 @@ class ImageFileView(APIView):
             with image.file.open("rb") as stored:
                 return stored.read()
 
-        return blob_response(request, data_loader=load, etag=image.sha256, content_type=image.content_type,
-                             filename=image.original_name.rsplit("/", 1)[-1].replace('"', ""))
+        return etag_response(request, etag=image.sha256, load=load, content_type=image.content_type,
+                             cache=IMMUTABLE, filename=image.original_name)
 
 
 class ImageThumbnailView(APIView):
     @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None})
     def get(self, request, image_id):
         image = get_image_for(request.user, image_id)
-        if image.thumbnail and f'"{image.thumbnail.name}"' == request.headers.get("If-None-Match", "").strip():
-            return blob_response(request, data_loader=bytes, etag=image.thumbnail.name, content_type="image/jpeg")
+        if image.thumbnail:
+            # Known key: a revalidation gets its 304 without reading the thumbnail.
+            return etag_response(request, etag=image.thumbnail.name, content_type="image/jpeg", cache=IMMUTABLE,
+                                 load=lambda: services.image_thumbnail(image=image)[0])
         data, key = services.image_thumbnail(image=image)
-        return blob_response(request, data_loader=lambda: data, etag=key, content_type="image/jpeg")
+        return etag_response(request, etag=key, load=lambda: data, content_type="image/jpeg", cache=IMMUTABLE)

@@ -109,7 +109,12 @@ class AuditEventOut(serializers.ModelSerializer):
 
 class CredentialsIn(serializers.Serializer):
     username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=1024)
+
+
+class PasswordChangeIn(serializers.Serializer):
+    old_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=1024)
+    new_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=1024)
 
 
 class MeOut(serializers.Serializer):

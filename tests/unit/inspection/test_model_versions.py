@@ -83,3 +83,39 @@ def test_members_read_model_versions_outsiders_do_not(trained, bob_api, charlie_
     assert charlie_api.get(f"/api/projects/{model_version.project_id}/model-versions/").status_code == 200
     assert dave_api.get(f"/api/model-versions/{model_version.pk}/").status_code == 404
     assert dave_api.get(f"/api/projects/{model_version.project_id}/model-versions/").status_code == 404
+
+
+def _clone_versions(model_version, n):
+    """``n`` more versions like ``model_version``, each with a job carrying a long log and big curves."""
+    for k in range(n):
+        job = Job.objects.create(project=model_version.project, kind="training", status="succeeded",
+                                 log=[f"line {i}" for i in range(2000)])
+        ModelVersion.objects.create(
+            project=model_version.project, number=model_version.number + 1 + k, pipeline=model_version.pipeline,
+            config=model_version.config, artifact=model_version.artifact.name, threshold=model_version.threshold,
+            metrics=model_version.metrics, curves={"roc": list(range(5000))}, snapshot=model_version.snapshot,
+            job=job, created_by=model_version.created_by,
+        )
+
+
+def test_the_model_version_list_costs_the_same_queries_for_any_number_of_versions(
+    trained, project, charlie_api, django_assert_max_num_queries, django_assert_num_queries
+):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    model_version, _ = trained
+    url = f"/api/projects/{project.pk}/model-versions/"
+    with CaptureQueriesContext(connection) as one:
+        first = charlie_api.get(url).json()
+    _clone_versions(model_version, 6)
+    with CaptureQueriesContext(connection) as seven:
+        body = charlie_api.get(url, {"page_size": 5}).json()
+    assert body["count"] == 7 and len(body["results"]) == 5  # ?page_size is honoured here too
+    assert len(seven.captured_queries) == len(one.captured_queries), [q["sql"] for q in seven.captured_queries]
+    listed = next(q["sql"] for q in seven.captured_queries if 'FROM "inspection_modelversion"' in q["sql"]
+                  and "LIMIT" in q["sql"])
+    columns = listed.split(" FROM ")[0]
+    assert '"curves"' not in columns and '"log"' not in columns, columns
+    assert '"inspection_datasetsnapshot"."images"' not in columns.replace('("inspection_datasetsnapshot"."images")', "")
+    assert body["results"][-1]["snapshot"]["images"] == first["results"][0]["snapshot"]["images"] > 0
