@@ -199,6 +199,15 @@ CELERY_TASK_IGNORE_RESULT = True
 JOB_PROGRESS_MIN_INTERVAL = 1.0
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 15, minimum=0)
 JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 300, minimum=10)
+# Broker outages (projects.jobs): a request that starts a job checks the broker
+# first (this many seconds at most) and answers 503 when it does not answer; a
+# job whose message could not be sent after commit is sent again by the beat
+# sweep once it is this old; a job no worker started within the last limit is
+# failed with a reason (so none stays queued forever).
+JOB_BROKER_TIMEOUT_SECONDS = env_int("JOB_BROKER_TIMEOUT_SECONDS", 2, minimum=1)
+JOB_RESEND_AFTER_SECONDS = env_int("JOB_RESEND_AFTER_SECONDS", 30, minimum=1)
+JOB_QUEUED_MAX_SECONDS = env_int("JOB_QUEUED_MAX_SECONDS", 6 * 3600, minimum=10)
+CELERY_BROKER_CONNECTION_TIMEOUT = JOB_BROKER_TIMEOUT_SECONDS
 CELERY_TASK_ROUTES = {
     "inspection.tasks.train_model": {"queue": "gpu"},
     "inspection.tasks.run_inference": {"queue": "gpu"},
@@ -210,6 +219,7 @@ INSPECTION_INFERENCE_SOFT_TIME_LIMIT = env_int("INSPECTION_INFERENCE_SOFT_TIME_L
 # Beat: fail jobs whose worker died; start trainings that retraining policies ask for.
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "inspection.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "sweep-queued-jobs": {"task": "projects.tasks.sweep_queued_jobs", "schedule": 60.0},
     "check-retraining": {"task": "inspection.tasks.check_retraining", "schedule": 120.0},
     "collect-blobs": {"task": "projects.tasks.collect_blobs", "schedule": 24 * 3600.0},
 }

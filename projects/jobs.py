@@ -5,6 +5,13 @@ and runs through :func:`run_job`:
 
 * :func:`job_create` inserts the row and, after the transaction commits, sends
   the Celery task named by the caller with the job id as its only argument.
+  Row and message succeed or fail together from the caller's view: with
+  ``broker="required"`` (requests) an unreachable broker is found before the
+  row is written and the caller gets :class:`BrokerUnavailable` (503, nothing
+  saved); a send that still fails after commit (and a short retry) leaves the
+  row ``queued`` with ``enqueued_at`` empty, an outbox entry that
+  :func:`jobs_sweep_queued` (beat) sends again, or fails with a reason once it
+  is older than ``JOB_QUEUED_MAX_SECONDS``. No job stays queued forever.
 * The task calls ``run_job(job_id, work)``. It claims the row with a
   conditional ``UPDATE ... WHERE status = 'queued'`` (a second delivery of the
   same task finds nothing to claim and returns), then calls ``work(ctx)``.
@@ -33,7 +40,7 @@ from typing import Any, Callable
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ml.base import Cancelled
@@ -51,6 +58,35 @@ class JobCancelled(Cancelled):
     """Raised inside a job's work when its cancel flag is set."""
 
 
+class BrokerUnavailable(ApplicationError):
+    """The job queue (the Celery broker) cannot be reached: the API answers 503."""
+
+    status = 503
+
+
+def _broker_is_real() -> bool:
+    """False for eager mode and the in-process transports (nothing to reach)."""
+    return not settings.CELERY_TASK_ALWAYS_EAGER and not settings.CELERY_BROKER_URL.startswith(("filesystem", "memory"))
+
+
+def broker_check() -> None:
+    """Raise :class:`BrokerUnavailable` unless the broker answers now (a fresh connection
+    and, for Redis, a PING; a few milliseconds on a local network)."""
+    if not _broker_is_real():
+        return
+    from config.celery import app
+
+    try:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=settings.JOB_BROKER_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("broker unreachable: %s", exc)
+        raise BrokerUnavailable(
+            "the job queue (broker) is unreachable; nothing was saved, try again in a moment",
+            details={"reason": "broker_unavailable"},
+        ) from None
+
+
 def job_create(
     *,
     kind: str,
@@ -60,32 +96,61 @@ def job_create(
     params: dict[str, Any] | None = None,
     input_file: bytes | None = None,
     input_name: str = "input",
+    broker: str = "required",
 ) -> Job:
     """Insert a queued job and send ``task_name(job.id)`` once the transaction commits.
 
     ``input_file`` (bytes, e.g. an uploaded archive) is stored in the blob
     storage. Records a ``job.create`` audit event for ``requested_by``.
+    ``broker="required"``: refuse with :class:`BrokerUnavailable` (503) before
+    writing anything when the broker does not answer (requests, so that the
+    caller's whole transaction rolls back); ``"outbox"``: write the job anyway
+    and let :func:`jobs_sweep_queued` deliver it (work started by a job or by
+    beat, where there is no one to answer 503 to).
     """
     if kind not in Job.Kind.values:
         raise ApplicationError(f"unknown job kind {kind!r}; known: {', '.join(Job.Kind.values)}")
+    if broker not in ("required", "outbox"):
+        raise ValueError(f"broker: expected 'required' or 'outbox', got {broker!r}")
+    if broker == "required":
+        broker_check()
     with transaction.atomic():
-        job = Job(kind=kind, project=project, requested_by=requested_by, params=params or {})
+        job = Job(kind=kind, project=project, requested_by=requested_by, params=params or {}, task_name=task_name)
         if input_file is not None:
             job.input_file.save(input_name, ContentFile(input_file, name=input_name), save=False)
         job.save()
         audit_record(requested_by, "job.create", job, project, {"kind": kind, "task": task_name})
-        transaction.on_commit(lambda: _enqueue(task_name, job.id))
+        transaction.on_commit(lambda: job_enqueue(job))
     return job
 
 
-def _enqueue(task_name: str, job_id: int) -> None:
+def job_enqueue(job: Job) -> bool:
+    """Send the job's task (a short retry included) and stamp ``enqueued_at``; False when
+    the broker could not be reached: the job stays queued for :func:`jobs_sweep_queued`."""
     from config.celery import app
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # Eager mode (a developer convenience): run in-process through the registered task.
-        app.tasks[task_name].apply(args=[job_id])
-    else:
-        app.send_task(task_name, args=[job_id])
+        Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+        app.tasks[job.task_name].apply(args=[job.pk])
+        return True
+    try:
+        if _broker_is_real():
+            with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+                app.send_task(job.task_name, args=[job.pk], connection=conn, retry=True, retry_policy=ENQUEUE_RETRY)
+        else:
+            app.send_task(job.task_name, args=[job.pk])
+    except Exception as exc:
+        logger.warning("job %s: could not reach the broker (%s); the queued-job sweep will send it again", job.pk, exc)
+        return False
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(enqueued_at=now)
+    job.enqueued_at = now
+    return True
+
+
+# A short retry: the request that committed the job waits at most about a second.
+ENQUEUE_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
 
 
 def job_claim(job_id: int) -> Job | None:
@@ -285,6 +350,43 @@ def job_cancel(*, job: Job, by) -> Job:
             raise Conflict(f"job {job.pk} already {job.status}", details={"status": job.status})
     job.refresh_from_db()
     return job
+
+
+def jobs_sweep_queued(*, resend_after_s: float | None = None, max_age_s: float | None = None) -> dict[str, int]:
+    """Outbox sweep (beat): deliver queued jobs whose message was never sent, and fail
+    queued jobs that no worker started within ``max_age_s`` (a lost message, no worker
+    for their queue, or a broker down for that long) with a reason.
+
+    Returns ``{"resent": n, "failed": m}``. Sending twice is harmless: the runner
+    claims a job with a conditional update, so a second message finds nothing to do.
+    """
+    resend_after_s = settings.JOB_RESEND_AFTER_SECONDS if resend_after_s is None else resend_after_s
+    max_age_s = settings.JOB_QUEUED_MAX_SECONDS if max_age_s is None else max_age_s
+    now = timezone.now()
+    failed = Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=now - timedelta(seconds=max_age_s)).update(
+        status=Job.Status.FAILED,
+        finished_at=now,
+        eta_seconds=None,
+        error=f"not started within {int(max_age_s)} s: the job queue (broker) or the workers for it were unavailable",
+    )
+    resent = 0
+    unsent = Job.objects.filter(
+        status=Job.Status.QUEUED, enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=resend_after_s)
+    ).exclude(task_name="")
+    for job in unsent.order_by("created_at")[:500]:
+        if not job_enqueue(job):
+            break  # the broker is still down: the next sweep tries again
+        resent += 1
+    return {"resent": resent, "failed": failed}
+
+
+def jobs_live_q() -> Q:
+    """Queued or running jobs the sweeps will leave alone (a running one that beats, a
+    queued one within its limit): what waits for a job to finish waits only for these."""
+    now = timezone.now()
+    beating = Q(status=Job.Status.RUNNING, heartbeat_at__gte=now - timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS))
+    waiting = Q(status=Job.Status.QUEUED, created_at__gte=now - timedelta(seconds=settings.JOB_QUEUED_MAX_SECONDS))
+    return beating | waiting
 
 
 def jobs_sweep_stale(max_age_s: float | None = None) -> int:

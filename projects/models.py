@@ -100,6 +100,7 @@ class Job(models.Model):
         EXPORT = "export"
         TRAINING = "training"
         INFERENCE = "inference"
+        REDRAW = "redraw"  # predicted regions redrawn after a threshold change
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -129,6 +130,10 @@ class Job(models.Model):
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    task_name = models.CharField(max_length=200, blank=True, help_text="The Celery task that runs the job.")
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the task was handed to the broker; empty: not yet (the outbox sweep sends it)."
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -175,8 +175,9 @@ def image_upload(
     image, over MAX_IMAGE_PIXELS, unsafe or non-image zip entry) nothing is
     saved and the ApplicationError lists every bad file in ``details``.
     Images whose bytes are already in the project (same sha256), or repeated in
-    the batch, are reported as duplicates and not stored twice. After commit the
-    ``images_uploaded`` hooks run (automatic prediction with the active model).
+    the batch, are reported as duplicates and not stored twice. The
+    ``images_uploaded`` hooks run in the same transaction (automatic prediction with the
+    active model; an unreachable job queue refuses the upload with 503).
     """
     if split not in Image.Split.values:
         raise ApplicationError(f"split: {split!r} is not one of {', '.join(Image.Split.values)}")
@@ -213,7 +214,9 @@ def image_upload(
         })
         image_ids = [image.pk for image in created]
         if image_ids:
-            transaction.on_commit(lambda: hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids))
+            # Inside the transaction: the inference job a hook makes commits with the images, and a
+            # hook that refuses (job queue unreachable: 503) refuses the upload, nothing saved.
+            hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids, refusable=True)
     return UploadResult(created=created, duplicates=duplicates)
 
 

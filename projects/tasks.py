@@ -1,9 +1,16 @@
 """Celery tasks of the ground floor: thin, they call a service."""
 from celery import shared_task
 
+from projects.jobs import jobs_sweep_queued
 from projects.services import blob_collect_garbage
 
 
 @shared_task(name="projects.tasks.collect_blobs", soft_time_limit=1800, time_limit=1900)
 def collect_blobs() -> int:
     return blob_collect_garbage()
+
+
+@shared_task(name="projects.tasks.sweep_queued_jobs", soft_time_limit=60, time_limit=90)
+def sweep_queued_jobs() -> dict:
+    """Beat: send jobs whose message never reached the broker; fail those queued too long."""
+    return jobs_sweep_queued()
