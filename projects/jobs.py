@@ -39,7 +39,7 @@ from typing import Any, Callable
 
 from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -170,12 +170,29 @@ def job_claim(job_id: int) -> Job | None:
 
 
 def _finish(job_id: int, status: str, **fields: Any) -> bool:
-    """Running -> terminal, conditionally; False when the job had already left running."""
-    return bool(
-        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-            status=status, finished_at=timezone.now(), eta_seconds=None, **fields
+    """Running -> terminal, conditionally; False when the job had already left running.
+
+    The work may have failed because the database connection broke (a restarted
+    server, a terminated backend): the write is then retried once on a fresh
+    connection, so the job still ends with its reason instead of waiting for the
+    stale-heartbeat sweep.
+    """
+
+    def write() -> bool:
+        return bool(
+            Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+                status=status, finished_at=timezone.now(), eta_seconds=None, **fields
+            )
         )
-    )
+
+    try:
+        return write()
+    except DatabaseError:
+        if connection.in_atomic_block:
+            raise
+        logger.warning("job %s: database connection lost; reconnecting to record its end", job_id)
+        connection.close()
+        return write()
 
 
 class JobContext:
@@ -226,11 +243,15 @@ class JobContext:
 
     def log(self, line: str) -> None:
         """Append a log line; it is written with the next progress write or at the end."""
-        self._log.append(f"{_stamp()} {line}")
+        self.note(line)
         now = self._clock()
         if self._last_write is None or now - self._last_write >= self.min_interval:
             self._write()
             self._last_write = now
+
+    def note(self, line: str) -> None:
+        """Append a log line without writing (the runner's last words go with the final update)."""
+        self._log.append(f"{_stamp()} {line}")
 
     def check_cancelled(self) -> None:
         if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
@@ -275,9 +296,11 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.interval):
-                Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
-        except Exception:  # a lost beat only risks a false "worker lost"; never kill the job for it
-            logger.exception("heartbeat of job %s failed", self.job_id)
+                try:
+                    Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+                except Exception:  # a lost beat only risks a false "worker lost"; never kill the job for it
+                    logger.exception("heartbeat of job %s failed; reconnecting", self.job_id)
+                    connection.close()  # a broken connection is replaced at the next beat
         finally:
             connection.close()
 
@@ -300,14 +323,14 @@ def run_job(job_id: int, work: Callable[[JobContext], dict[str, Any] | None]) ->
     try:
         result = work(ctx)
     except Cancelled:
-        ctx.log("cancelled")
+        ctx.note("cancelled")
         _finish(job_id, Job.Status.CANCELLED, error="cancelled on request", **ctx.pending_fields())
     except ApplicationError as exc:
-        ctx.log(f"failed: {exc.message}")
+        ctx.note(f"failed: {exc.message}")
         _finish(job_id, Job.Status.FAILED, error=exc.message, traceback=traceback_module.format_exc(), **ctx.pending_fields())
     except Exception as exc:
         logger.exception("job %s failed", job_id)
-        ctx.log(f"failed: {exc}")
+        ctx.note(f"failed: {exc}")
         _finish(
             job_id, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}",
             traceback=traceback_module.format_exc(), **ctx.pending_fields(),
@@ -318,7 +341,7 @@ def run_job(job_id: int, work: Callable[[JobContext], dict[str, Any] | None]) ->
                 traceback=traceback_module.format_exc(), **ctx.pending_fields())
         raise
     else:
-        ctx.log("done")
+        ctx.note("done")
         try:
             json.dumps(result or {})
         except (TypeError, ValueError) as exc:  # checked first: a failed UPDATE would poison an outer transaction
