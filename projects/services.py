@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import logging
 from typing import Iterable
 
 import numpy as np
@@ -25,6 +26,8 @@ from projects.audit import audit_record
 from projects.errors import ApplicationError, Conflict, PayloadTooLarge
 from projects.models import Image, Membership, Project
 from projects.uploads import BadFile, CheckedImage, check_image, expand_zip, is_zip
+
+logger = logging.getLogger(__name__)
 
 PROJECT_FIELDS = ("name", "description", "kind", "image_size")
 
@@ -214,6 +217,7 @@ def image_upload(
         })
         image_ids = [image.pk for image in created]
         if image_ids:
+            transaction.on_commit(lambda: image_thumbnails_enqueue(image_ids=image_ids))
             # Inside the transaction: the inference job a hook makes commits with the images, and a
             # hook that refuses (job queue unreachable: 503) refuses the upload, nothing saved.
             hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids, refusable=True)
@@ -272,17 +276,17 @@ def image_delete(*, image: Image, actor) -> None:
 
 
 THUMBNAIL_SIZE = 256
+THUMBNAIL_TASK = "projects.tasks.make_thumbnails"
+THUMBNAIL_BATCH = 100
 
 
-def image_thumbnail(*, image: Image) -> tuple[bytes, str]:
-    """``(jpeg_bytes, key)`` of the image's thumbnail (longest side 256 px), made
-    on first request and kept as a blob; the key (sha256) serves as ETag."""
-    if image.thumbnail:
-        try:
-            with image.thumbnail.open("rb") as stored:
-                return stored.read(), image.thumbnail.name
-        except FileNotFoundError:
-            pass
+def image_thumbnail_make(*, image: Image) -> str:
+    """Render and store the image's thumbnail (JPEG, longest side 256 px); returns its key.
+
+    Decoding a large original takes seconds, so this runs in the ``make_thumbnails``
+    task (queued after an upload commits, or by the first request that found none),
+    never in a request. Content-addressed: running it twice stores nothing new.
+    """
     with image.file.open("rb") as original, PILImage.open(original) as picture:
         picture.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # JPEG: decode at reduced size
         small = ImageOps.exif_transpose(picture)
@@ -296,7 +300,46 @@ def image_thumbnail(*, image: Image) -> tuple[bytes, str]:
     data = buffer.getvalue()
     image.thumbnail.save("thumbnail.jpg", ContentFile(data, name="thumbnail.jpg"), save=False)
     Image.objects.filter(pk=image.pk).update(thumbnail=image.thumbnail.name)
-    return data, image.thumbnail.name
+    return image.thumbnail.name
+
+
+def image_thumbnails_make(*, image_ids: list[int]) -> int:
+    """Task body: thumbnails of those of ``image_ids`` that have none (deleted images and
+    unreadable originals are skipped); returns how many were made."""
+    made = 0
+    for image in Image.objects.filter(pk__in=image_ids, thumbnail=""):
+        try:
+            image_thumbnail_make(image=image)
+        except (FileNotFoundError, OSError, ValueError) as exc:
+            logger.warning("no thumbnail for image %s: %s", image.pk, exc)
+            continue
+        made += 1
+    return made
+
+
+def image_thumbnails_enqueue(*, image_ids: list[int]) -> None:
+    """Queue ``make_thumbnails`` for ``image_ids`` (in batches). Never fails its caller: with the
+    broker unreachable the images keep their placeholder until a later request queues them again."""
+    from config.celery import app
+
+    for start in range(0, len(image_ids), THUMBNAIL_BATCH):
+        batch = list(image_ids[start : start + THUMBNAIL_BATCH])
+        try:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                app.tasks[THUMBNAIL_TASK].apply(args=[batch])
+            else:
+                app.send_task(THUMBNAIL_TASK, args=[batch], retry=False)
+        except Exception as exc:
+            logger.warning("could not queue thumbnails of %d image(s): %s", len(batch), exc)
+            return
+
+
+def image_thumbnail_request(*, image: Image) -> None:
+    """A request found no thumbnail: queue one, at most once a minute per image and web process."""
+    from django.core.cache import cache
+
+    if cache.add(f"thumbnail-requested:{image.pk}", True, timeout=60):
+        image_thumbnails_enqueue(image_ids=[image.pk])
 
 
 # --- blobs ------------------------------------------------------------------------

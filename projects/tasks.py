@@ -2,7 +2,7 @@
 from celery import shared_task
 
 from projects.jobs import jobs_sweep_queued
-from projects.services import blob_collect_garbage
+from projects.services import blob_collect_garbage, image_thumbnails_make
 
 
 @shared_task(name="projects.tasks.collect_blobs", soft_time_limit=1800, time_limit=1900)
@@ -14,3 +14,9 @@ def collect_blobs() -> int:
 def sweep_queued_jobs() -> dict:
     """Beat: send jobs whose message never reached the broker; fail those queued too long."""
     return jobs_sweep_queued()
+
+
+@shared_task(name="projects.tasks.make_thumbnails", acks_late=True, soft_time_limit=600, time_limit=660)
+def make_thumbnails(image_ids: list[int]) -> int:
+    """Thumbnails of new images (``default`` queue), so no request decodes an original."""
+    return image_thumbnails_make(image_ids=image_ids)

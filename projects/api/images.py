@@ -122,11 +122,29 @@ class ImageFileView(APIView):
                              filename=image.original_name.rsplit("/", 1)[-1].replace('"', ""))
 
 
+# Shown while a thumbnail is being made: a grey square the size of one (never cached).
+THUMBNAIL_PLACEHOLDER = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 256 256">'
+    b'<rect width="256" height="256" fill="#d9dce1"/></svg>'
+)
+
+
 class ImageThumbnailView(APIView):
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None})
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (202, "image/svg+xml"): OpenApiTypes.BINARY, 304: None})
     def get(self, request, image_id):
+        """The thumbnail (JPEG, longest side 256 px). Thumbnails are made by a task after the
+        upload; until then: 202 with a placeholder and ``Retry-After`` (and the task is queued
+        again): an original is never decoded inside a request."""
         image = get_image_for(request.user, image_id)
-        if image.thumbnail and f'"{image.thumbnail.name}"' == request.headers.get("If-None-Match", "").strip():
-            return blob_response(request, data_loader=bytes, etag=image.thumbnail.name, content_type="image/jpeg")
-        data, key = services.image_thumbnail(image=image)
-        return blob_response(request, data_loader=lambda: data, etag=key, content_type="image/jpeg")
+        if not image.thumbnail:
+            services.image_thumbnail_request(image=image)
+            response = HttpResponse(THUMBNAIL_PLACEHOLDER, content_type="image/svg+xml", status=202)
+            response["Retry-After"] = "2"
+            response["Cache-Control"] = "no-store"
+            return response
+
+        def load() -> bytes:
+            with image.thumbnail.open("rb") as stored:
+                return stored.read()
+
+        return blob_response(request, data_loader=load, etag=image.thumbnail.name, content_type="image/jpeg")
