@@ -130,6 +130,8 @@ if STORAGE_BACKEND == "s3":
     }
 else:
     _blob_storage = {"BACKEND": "projects.storage.DatabaseBlobStorage"}
+# Blobs larger than this are stored (and read back) in pieces of this size.
+BLOB_CHUNK_BYTES = env_int("BLOB_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1024)
 STORAGES = {
     "default": _blob_storage,
     "blobs": _blob_storage,

@@ -38,7 +38,7 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -257,9 +257,11 @@ class JobContext:
         if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
             raise JobCancelled("cancelled on request")
 
-    def save_output(self, data: bytes, name: str) -> None:
-        """Store the job's output file (an export archive, for instance)."""
-        self.job.output_file.save(name, ContentFile(data, name=name), save=False)
+    def save_output(self, data: bytes | File, name: str) -> None:
+        """Store the job's output file (an export archive, for instance): bytes, or a file
+        (on disk, stored in pieces without reading it whole)."""
+        content = data if isinstance(data, File) else ContentFile(data, name=name)
+        self.job.output_file.save(name, content, save=False)
         Job.objects.filter(pk=self.job.pk).update(output_file=self.job.output_file.name)
 
     # --- internals -------------------------------------------------------------

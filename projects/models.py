@@ -12,15 +12,32 @@ def blob_storage():
 
 
 class Blob(models.Model):
-    """Content-addressed bytes: the key is the sha256 of the content, stored once."""
+    """Content-addressed bytes: the key is the sha256 of the content, stored once.
+
+    Small content sits in ``data``; content over BLOB_CHUNK_BYTES (an export archive,
+    a large model) is split over ``chunks`` BlobChunk rows, so that neither writing nor
+    reading it holds the whole of it in memory or in one field.
+    """
 
     sha256 = models.CharField(max_length=64, primary_key=True)
     data = models.BinaryField()
     size = models.BigIntegerField()
+    chunks = models.PositiveIntegerField(default=0, help_text="0: the bytes are in data; else the number of BlobChunk rows.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"blob {self.sha256[:12]} ({self.size} bytes)"
+
+
+class BlobChunk(models.Model):
+    """One piece of a large blob, in order of ``index``."""
+
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blob", "index"], name="one_chunk_per_blob_and_index")]
 
 
 class Project(models.Model):

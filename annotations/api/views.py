@@ -6,7 +6,7 @@ label classes and run imports; outsiders get 404 for everything.
 """
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -193,11 +193,17 @@ class ExportDownloadView(GenericAPIView):
         if job.status != Job.Status.SUCCEEDED or not job.output_file:
             raise Conflict(f"export {job.pk} is {job.status}; its archive is ready once it succeeded",
                            details={"status": job.status})
+        key = job.output_file.name.rsplit("/", 1)[-1]
+        if f'"{key}"' in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            return _etag_response(request, b"", key, "application/zip")
         try:
-            with job.output_file.open("rb") as fh:
-                data = fh.read()
+            archive = job.output_file.open("rb")
         except FileNotFoundError:
             raise ApplicationError("the export archive is gone; export again", status=410) from None
-        response = _etag_response(request, data, job.output_file.name.rsplit("/", 1)[-1], "application/zip")
+        # Streamed piece by piece (a large archive is stored in chunks): never whole in memory.
+        response = FileResponse(archive, content_type="application/zip")
+        response["Content-Length"] = str(job.output_file.size)
+        response["ETag"] = f'"{key}"'
+        response["Cache-Control"] = "private, no-cache"
         response["Content-Disposition"] = f'attachment; filename="{project.slug}-{job.params.get("format", "export")}-{job.pk}.zip"'
         return response
