@@ -111,7 +111,12 @@ MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 # Many images per request are fine (zip archives are the way for thousands).
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_UPLOAD_FILES", 1000, minimum=1)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Uploaded files over this size are spooled to a temporary file while the request is read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("UPLOAD_MEMORY_BYTES", 2_621_440, minimum=0)
+# Uploads of at least this many files or bytes are checked and stored by an import job
+# (202 with the job) instead of inside the request.
+UPLOAD_JOB_MIN_FILES = env_int("UPLOAD_JOB_MIN_FILES", 50, minimum=1)
+UPLOAD_JOB_MIN_BYTES = env_int("UPLOAD_JOB_MIN_BYTES", 50 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_TEMP_DIR = None
 
 # --- Blob storage ---------------------------------------------------------------

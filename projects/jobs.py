@@ -94,14 +94,14 @@ def job_create(
     requested_by,
     task_name: str,
     params: dict[str, Any] | None = None,
-    input_file: bytes | None = None,
+    input_file: bytes | File | None = None,
     input_name: str = "input",
     broker: str = "required",
 ) -> Job:
     """Insert a queued job and send ``task_name(job.id)`` once the transaction commits.
 
-    ``input_file`` (bytes, e.g. an uploaded archive) is stored in the blob
-    storage. Records a ``job.create`` audit event for ``requested_by``.
+    ``input_file`` (bytes or a file, e.g. an uploaded archive) is stored in the
+    blob storage. Records a ``job.create`` audit event for ``requested_by``.
     ``broker="required"``: refuse with :class:`BrokerUnavailable` (503) before
     writing anything when the broker does not answer (requests, so that the
     caller's whole transaction rolls back); ``"outbox"``: write the job anyway
@@ -117,7 +117,8 @@ def job_create(
     with transaction.atomic():
         job = Job(kind=kind, project=project, requested_by=requested_by, params=params or {}, task_name=task_name)
         if input_file is not None:
-            job.input_file.save(input_name, ContentFile(input_file, name=input_name), save=False)
+            content = input_file if isinstance(input_file, File) else ContentFile(input_file, name=input_name)
+            job.input_file.save(input_name, content, save=False)
         job.save()
         audit_record(requested_by, "job.create", job, project, {"kind": kind, "task": task_name})
         transaction.on_commit(lambda: job_enqueue(job))

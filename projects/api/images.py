@@ -49,10 +49,12 @@ class ProjectImageListView(APIView):
         filters["annotated"] = selectors.parse_bool("annotated", filters.get("annotated"))
         return paginate(self, selectors.image_list(project=project, **filters), ImageOut)
 
-    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut, 202: UploadOut})
     def post(self, request, project_id):
         """Upload images or zip archives of images (admins). All or nothing: with any
-        bad file nothing is saved and ``details.bad_files`` lists each one."""
+        bad file nothing is saved and ``details.bad_files`` lists each one. A large upload
+        (UPLOAD_JOB_MIN_FILES files or UPLOAD_JOB_MIN_BYTES) answers 202 with an import
+        job that does the same in a worker."""
         project = get_project_for(request.user, project_id, roles=MANAGE, action="upload images")
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.MAX_UPLOAD_BYTES:
@@ -71,12 +73,14 @@ class ProjectImageListView(APIView):
             raise ApplicationError("files: send one or more files in the multipart field 'files'")
         parsed = ImageUpdateIn(data=fields)
         parsed.is_valid(raise_exception=True)
-        result = services.image_upload(
-            project=project,
-            files=[(upload.name, upload.read()) for upload in uploads],
-            uploaded_by=request.user,
-            **parsed.validated_data,
-        )
+        # The files as Django spooled them (on disk past UPLOAD_MEMORY_BYTES): read one at a time.
+        files = [(upload.name, upload) for upload in uploads]
+        if services.upload_is_large(files=files):
+            job = services.image_upload_job_start(project=project, files=files, uploaded_by=request.user, **parsed.validated_data)
+            body = {"created": [], "duplicates": [], "job": {"id": job.pk, "kind": job.kind, "status": job.status,
+                                                             "url": f"/api/jobs/{job.pk}/"}}
+            return Response(body, status=202)
+        result = services.image_upload(project=project, files=files, uploaded_by=request.user, **parsed.validated_data)
         body = {"created": ImageOut(result.created, many=True).data, "duplicates": result.duplicates}
         return Response(body, status=201 if result.created else 200)
 
