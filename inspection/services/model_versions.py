@@ -81,7 +81,11 @@ def model_version_set_threshold(*, model_version: ModelVersion, threshold: float
         locked.threshold = threshold
         locked.threshold_policy = "manual"
         locked.save(update_fields=["threshold", "threshold_policy"])
-        Prediction.objects.filter(model_version=locked).update(
+        # Only rows that change are written: a flag that flips, or a region that can no longer exist.
+        changed = Q(flagged=True, score__lte=threshold) | Q(flagged=False, score__gt=threshold) | (
+            Q(heatmap_max__lte=threshold) & ~Q(polygons=[])
+        )
+        Prediction.objects.filter(changed, model_version=locked).update(
             flagged=ExpressionWrapper(Q(score__gt=threshold), output_field=BooleanField()),
             polygons=Case(
                 When(heatmap_max__lte=threshold, then=Value([], output_field=models.JSONField())),
@@ -109,6 +113,9 @@ def _redraw(ctx: JobContext) -> dict[str, Any]:
 
     params = ctx.job.params
     version_id = params["model_version"]
+    if ModelVersion.objects.filter(pk=version_id).values_list("threshold", flat=True).first() != params["threshold"]:
+        ctx.log("superseded by a later threshold change (or the model version was deleted)")
+        return {"model_version": version_id, "redrawn": 0, "superseded": True}
     ids = list(
         Prediction.objects.filter(model_version_id=version_id, heatmap_max__gt=params["threshold"])
         .order_by("pk").values_list("pk", flat=True)
