@@ -134,3 +134,18 @@ def second_model_version(trained, project, alice, run_job_now):
 
     job = run_job_now(training_job_start(project=project, user=alice, pipeline="test-meandiff", config={"seed": 1}))
     return ModelVersion.objects.get(job=job)
+
+
+def test_a_send_that_fails_after_commit_leaves_an_outbox_row_within_about_a_second(project, alice, broker_down,
+                                                                                  django_capture_on_commit_callbacks):
+    import time
+
+    from projects.jobs import job_create
+
+    with django_capture_on_commit_callbacks(execute=True):
+        started = time.monotonic()
+        job = job_create(kind="redraw", project=project, requested_by=alice, task_name="inspection.tasks.redraw_predictions",
+                         params={"model_version": 0, "threshold": 0.0}, broker="outbox")
+    assert time.monotonic() - started < 5  # the short retry, not Celery's default of minutes
+    job.refresh_from_db()
+    assert job.status == "queued" and job.enqueued_at is None  # the sweep will send it or fail it
