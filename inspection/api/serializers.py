@@ -166,5 +166,6 @@ class PredictionSerializer(serializers.ModelSerializer):
     def get_verdict(self, prediction: Prediction) -> str | None:
         if hasattr(prediction, "verdict"):
             return prediction.verdict
-        latest = prediction.reviews.order_by("-created_at", "-id").first()
+        # Newest first by the model's ordering (the review queue prefetches them for its page).
+        latest = next(iter(prediction.reviews.all()), None)
         return latest.verdict if latest else None

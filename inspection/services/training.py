@@ -115,11 +115,13 @@ def training_job_start(
     preset: str | None = None,
     activate: bool = False,
     reason: str = "manual",
+    broker: str = "required",
 ) -> Job:
     """Validate and queue a training job. Nothing is created when the request is refused.
 
     ``activate``: make the new model version active when training succeeds
-    (the demo and the retraining policy's ``auto_activate`` use it).
+    (the demo and the retraining policy's ``auto_activate`` use it). ``broker``: see
+    ``projects.jobs.job_create``.
     """
     description = pipeline_describe(pipeline)
     validated = pipeline_config_validate(pipeline, config, preset)
@@ -132,7 +134,9 @@ def training_job_start(
         "activate": bool(activate),
         "reason": reason,
     }
-    return job_create(kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params)
+    return job_create(
+        kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params, broker=broker
+    )
 
 
 def dataset_snapshot_take(*, project: Project, supervision: str, job: Job | None = None) -> DatasetSnapshot:
@@ -217,7 +221,7 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     if params.get("activate"):
         from inspection.services.model_versions import model_version_activate
 
-        model_version_activate(model_version=model_version, user=job.requested_by)
+        model_version_activate(model_version=model_version, user=job.requested_by, broker="outbox")
         ctx.log(f"model version {model_version.number} activated")
     return {"model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold, "metrics": outcome.metrics}
 
