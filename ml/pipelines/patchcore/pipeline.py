@@ -14,11 +14,13 @@ from ml.components.features import (
     batches,
     gaussian_blur,
     images_to_tensor,
+    join_maps,
     maps_to_input_sizes,
     upsample,
 )
 from ml.components.runtime import autocast, resolve_device, seed_everything
 from ml.components.search import auto_lists, ivf_build
+from ml.data.loader import prefetch
 from ml.pipelines.patchcore.config import DESCRIPTION, SUPERVISION, PatchCoreConfig
 from ml.pipelines.patchcore.torch_model import PatchCoreModel
 from ml.registry import register
@@ -58,8 +60,8 @@ class PatchCorePipeline(Pipeline):
         progress("features", 0.0, None)
         embeddings = []
         with torch.inference_mode():
-            for i, batch in enumerate(batches(images, cfg.batch_size)):
-                embeddings.append(self._embed(batch).cpu())
+            for i, (_, x) in enumerate(prefetch(batches(images, cfg.batch_size), self._prepare)):
+                embeddings.append(self._embed(x).cpu())
                 progress("features", min(1.0, (i + 1) * cfg.batch_size / len(images)), None)
         embedding = torch.cat(embeddings)  # (N, D, h, w)
         grid = tuple(embedding.shape[2:])
@@ -140,16 +142,22 @@ class PatchCorePipeline(Pipeline):
         progress("calibrate", 1.0, {"threshold": float(self.threshold)} if self.threshold is not None else None)
 
     # --- inference -----------------------------------------------------------------
-    def _embed(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        x = images_to_tensor(images, self.config.image_size).to(self.device)
+    def _prepare(self, images: Sequence[np.ndarray]) -> tuple[Sequence[np.ndarray], torch.Tensor]:
+        """CPU side of a batch (runs in a prefetch thread): resized (N, 3, S, S) tensor in [0, 1],
+        in pinned memory when it goes to a GPU, so the copy can overlap computation."""
+        x = images_to_tensor(images, self.config.image_size)
+        return images, (x.pin_memory() if self.device.type == "cuda" else x)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
         with autocast(self.device):
             return self.model.embed(x).float()
 
     def _maps(
         self, embedding: torch.Tensor, images: Sequence[np.ndarray], hidden: torch.Tensor | None = None
-    ) -> tuple[list[np.ndarray], torch.Tensor]:
-        """Patch features (N, D, h, w) of ``images`` -> maps at input resolution and image scores
-        (bank rows where ``hidden`` is true left out)."""
+    ) -> tuple[np.ndarray | list[np.ndarray], torch.Tensor]:
+        """Patch features (N, D, h, w) of ``images`` -> maps at input resolution ((N, H, W) when
+        the images share a size) and image scores (bank rows where ``hidden`` is true left out)."""
         patch_scores, image_scores = self.model.score_embedding(embedding, hidden)
         maps = upsample(patch_scores, self.config.image_size)
         maps = gaussian_blur(maps, self.config.blur_sigma)
@@ -161,13 +169,13 @@ class PatchCorePipeline(Pipeline):
         if self.model.memory_bank.numel() == 0:
             raise RuntimeError("patchcore is not fitted: call fit() or load a saved model first")
         self.model.eval()
-        maps: list[np.ndarray] = []
-        scores: list[torch.Tensor] = []
-        for batch in batches(images, self.config.batch_size):
-            batch_maps, batch_scores = self._maps(self._embed(batch), batch)
-            maps.extend(batch_maps)
+        parts, scores = [], []
+        # The next batches are resized in a background thread while this one is scored.
+        for batch, x in prefetch(batches(images, self.config.batch_size), self._prepare):
+            batch_maps, batch_scores = self._maps(self._embed(x), batch)
+            parts.append(batch_maps)
             scores.append(batch_scores)
-        return self._predictions(torch.cat(scores).numpy() if scores else [], maps)
+        return self._predictions(torch.cat(scores).numpy() if scores else [], join_maps(parts))
 
     # --- persistence ---------------------------------------------------------------
     def state_tensors(self) -> dict:
