@@ -28,7 +28,7 @@ def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:
 
     try:
         commit = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=False
         ).stdout.strip()
     except OSError:
         commit = ""

@@ -239,7 +239,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--config", default="{}", help='per-pipeline config overrides as JSON, e.g. \'{"unet": {"base_channels": 32}}\''
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="run every pipeline there (default: each config's own)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows (and how they were made) to this JSON file")
     parser.add_argument("--save-models", type=Path, default=None, help="save each fitted model as DIR/<protocol>-<pipeline>.pt")
     parser.add_argument(
         "--load",
@@ -284,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             properties = info["config_schema"]["properties"]
             config = {"image_size": args.image_size}
+            if args.device:
+                config["device"] = args.device
             if name == "dfr":  # the paper's defaults are GPU work; see ml/pipelines/dfr/config.py
                 from ml.pipelines.dfr.config import CPU_RECIPE
 
@@ -296,8 +299,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(markdown_table(rows))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=2))
+        from bench.common import run_info, write_json
+
+        write_json(args.json, rows, run_info("bench/quality.py", sys.argv[1:] if argv is None else list(argv)))
     return 0
 
 

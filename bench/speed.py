@@ -33,13 +33,6 @@ sys.path.insert(0, str(ROOT))
 SIZE = 256
 
 
-def _datasets_dir() -> Path | None:
-    for path in (os.environ.get("DATASETS_DIR"), ROOT.parent / "shared" / "datasets", "/work/shared/datasets"):
-        if path and (Path(path) / "mpdd_metal_plate").is_dir():
-            return Path(path)
-    return None
-
-
 def _train_images(count: int, seed: int = 0):
     from ml.data.synthetic import generate
 
@@ -62,7 +55,9 @@ def prepare(folder: Path) -> str:
     """Fit patchcore and dfr once and save them under ``folder``; returns where the data came from."""
     from ml import registry
 
-    datasets = _datasets_dir()
+    from bench.common import datasets_dir
+
+    datasets = datasets_dir()
     if datasets is not None:
         from ml.data.datasets import MVTecDataset
 
@@ -103,7 +98,6 @@ def measure(model: str, device: str, batch: int, folder: Path, repeats: int) -> 
         pipeline.model.to(dev)
         pipeline.config.batch_size = batch
         if model == "patchcore":
-            pipeline.model.set_memory_bank(pipeline.model.memory_bank.to(dev))
 
             def forward():
                 patch_scores, scores = pipeline.model.score_embedding(pipeline.model.embed(x).float())
@@ -168,6 +162,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=0, help="timed batches per row (default: 32 at batch 1, 8 otherwise)")
     parser.add_argument("--fit-scaling", action="store_true", help="also time PatchCore fit on 54, 200 and 700 images")
     parser.add_argument("--fit-sizes", default="54,200,700")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows (and how they were made) to this file")
     parser.add_argument("--_measure", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--_fit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -188,28 +183,50 @@ def main() -> None:
           f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}\n")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"fitting patchcore and dfr on {prepare(folder)} ...\n", flush=True)
+        source = prepare(folder)
+        print(f"fitted patchcore and dfr on {source}\n", flush=True)
         rows = []
         for device in devices:
             for batch in batches:
                 repeats = args.repeats or (32 if batch == 1 else 8)
                 for model in ("backbone", "patchcore", "dfr"):
                     rows.append(_child(["--_measure", model, device, str(batch), str(folder), str(repeats)]))
-    print("| model | device | batch | forward img/s | % of backbone | predict img/s | peak RSS MB | CUDA peak MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        row["source"] = source
+    print(speed_table(rows))
+    fit_rows = []
+    if args.fit_scaling:
+        fit_rows = [_child(["--_fit", str(count)]) for count in (int(c) for c in args.fit_sizes.split(","))]
+        print("\n" + fit_table(fit_rows), flush=True)
+    if args.json:
+        from bench.common import run_info, write_json
+
+        write_json(args.json, rows + fit_rows, run_info("bench/speed.py", sys.argv[1:]))
+
+
+def speed_table(rows: list[dict]) -> str:
+    """Markdown table of the throughput rows (``model`` rows; fit rows are left out)."""
+    rows = [r for r in rows if "model" in r]
+    lines = [
+        "| model | device | batch | forward img/s | % of backbone | predict img/s | peak RSS MB | CUDA peak MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         base = next(r for r in rows if r["model"] == "backbone" and r["device"] == row["device"] and r["batch"] == row["batch"])
         share = 100.0 * row["forward_img_s"] / base["forward_img_s"]
         predict = f"{row['predict_img_s']:.1f}" if row["predict_img_s"] else "-"
         cuda = f"{row['cuda_peak_mb']:.0f}" if row["cuda_peak_mb"] else "-"
-        print(f"| {row['model']} | {row['device']} | {row['batch']} | {row['forward_img_s']:.1f} | {share:.0f}% | "
-              f"{predict} | {row['peak_rss_mb']:.0f} | {cuda} |")
-    if args.fit_scaling:
-        print("\n| PatchCore fit (CPU) | images | memory bank | fit s | peak RSS MB |")
-        print("|---|---|---|---|---|")
-        for count in (int(c) for c in args.fit_sizes.split(",")):
-            row = _child(["--_fit", str(count)])
-            print(f"| synthetic 256x256 | {row['images']} | {row['memory_bank']} | {row['fit_s']:.1f} | {row['peak_rss_mb']:.0f} |", flush=True)
+        lines.append(f"| {row['model']} | {row['device']} | {row['batch']} | {row['forward_img_s']:.1f} | {share:.0f}% | "
+                     f"{predict} | {row['peak_rss_mb']:.0f} | {cuda} |")
+    return "\n".join(lines)
+
+
+def fit_table(rows: list[dict]) -> str:
+    """Markdown table of the PatchCore fit-scaling rows (``images`` rows)."""
+    lines = ["| PatchCore fit (CPU) | images | memory bank | fit s | peak RSS MB |", "|---|---|---|---|---|"]
+    for row in (r for r in rows if "images" in r):
+        lines.append(f"| synthetic 256x256 | {row['images']} | {row['memory_bank']} | {row['fit_s']:.1f} | {row['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
