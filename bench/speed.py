@@ -51,19 +51,20 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def prepare(folder: Path) -> str:
-    """Fit patchcore and dfr once and save them under ``folder``; returns where the data came from."""
+def prepare(folder: Path, synthetic: int = 0) -> str:
+    """Fit patchcore and dfr once and save them under ``folder``; returns where the data came from.
+    ``synthetic``: fit on that many synthetic images even where the shared datasets are."""
     from ml import registry
 
     from bench.common import datasets_dir
 
-    datasets = datasets_dir()
+    datasets = None if synthetic else datasets_dir()
     if datasets is not None:
         from ml.data.datasets import MVTecDataset
 
         train, source = list(MVTecDataset(datasets / "mpdd_metal_plate", "train")), "mpdd_metal_plate/train/good"
     else:
-        train, source = _train_images(54), "54 synthetic images"
+        train, source = _train_images(synthetic or 54), f"{synthetic or 54} synthetic images"
     from ml.pipelines.dfr.config import CPU_RECIPE
 
     for name, config in (("patchcore", {}), ("dfr", {**CPU_RECIPE, "epochs": 1})):
@@ -162,6 +163,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=0, help="timed batches per row (default: 32 at batch 1, 8 otherwise)")
     parser.add_argument("--fit-scaling", action="store_true", help="also time PatchCore fit on 54, 200 and 700 images")
     parser.add_argument("--fit-sizes", default="54,200,700")
+    parser.add_argument("--synthetic", type=int, default=0, help="fit the models on this many synthetic images (default: mpdd_metal_plate when present)")
     parser.add_argument("--json", type=Path, default=None, help="write the rows (and how they were made) to this file")
     parser.add_argument("--_measure", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--_fit", type=int, help=argparse.SUPPRESS)
@@ -183,7 +185,7 @@ def main() -> None:
           f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}\n")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        source = prepare(folder)
+        source = prepare(folder, args.synthetic)
         print(f"fitted patchcore and dfr on {source}\n", flush=True)
         rows = []
         for device in devices:
