@@ -50,6 +50,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows (and how they were made) to this file")
     args = parser.parse_args()
     args.config = json.loads(args.config)
+    sys.path.insert(0, str(ROOT))
+    from bench.common import run_info
+
+    run = run_info("bench/jobs.py", sys.argv[1:])  # the code as it was at the start
     if args.device == "cuda":
         import torch
 
@@ -91,10 +95,9 @@ def main() -> None:
         print(f"| {name} | {value} |")
     print(f"\n(worker log: {log_path})")
     if args.json:
-        from bench.common import run_info, write_json
+        from bench.common import write_json
 
-        run = {**run_info("bench/jobs.py", sys.argv[1:]), "setting": setting}
-        write_json(args.json, [{"measure": name, "value": value} for name, value in rows], run)
+        write_json(args.json, [{"measure": name, "value": value} for name, value in rows], {**run, "setting": setting})
 
 
 def start_worker(var_dir: Path, device: str = "auto") -> tuple[subprocess.Popen, Path]:

@@ -252,6 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no training progress on stderr")
     args = parser.parse_args(argv)
 
+    from bench.common import run_info
+
+    run = run_info("bench/quality.py", sys.argv[1:] if argv is None else list(argv))  # the code as it was at the start
     root = args.datasets or default_datasets_dir()
     if not root.is_dir():
         print(f"datasets folder {root} not found: nothing to benchmark (set DATASETS_DIR or --datasets)", file=sys.stderr)
@@ -299,9 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     print(markdown_table(rows))
     if args.json:
-        from bench.common import run_info, write_json
+        from bench.common import write_json
 
-        write_json(args.json, rows, run_info("bench/quality.py", sys.argv[1:] if argv is None else list(argv)))
+        write_json(args.json, rows, run)
     return 0
 
 

@@ -130,6 +130,7 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--json", type=Path, default=None, help="write the rows (and how they were made) to this file")
     args = parser.parse_args(argv)
+    run = run_info("bench/search.py", argv if argv is not None else sys.argv[1:])  # the code as it was at the start
 
     rows = []
     for name in args.sets.split(","):
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
         rows += measure_set(*loaded, args)
     print(markdown(rows))
     if args.json:
-        write_json(args.json, rows, run_info("bench/search.py", argv if argv is not None else sys.argv[1:]))
+        write_json(args.json, rows, run)
     return 0
 
 

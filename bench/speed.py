@@ -134,17 +134,32 @@ def measure(model: str, device: str, batch: int, folder: Path, repeats: int) -> 
     return row
 
 
-def fit_time(count: int) -> dict:
+def fit_time(count: int, repeats: int = 3) -> dict:
+    """PatchCore fitted on ``count`` synthetic images (default config): fit seconds, and how fast
+    the fitted model predicts 32 other images (median of ``repeats`` passes, batch 16)."""
+    import numpy as np
+
     from ml.pipelines.patchcore import PatchCorePipeline
 
     train = _train_images(count, seed=11)
-    pipeline = PatchCorePipeline({"device": "cpu"})
+    pipeline = PatchCorePipeline({"device": "cpu", "batch_size": 16})
     start = time.perf_counter()
     pipeline.fit(train)
+    fit_s = time.perf_counter() - start
+    del train
+    images = [s.image for s in _train_images(32, seed=13)]
+    pipeline.predict(images[:16])  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pipeline.predict(images)
+        times.append(time.perf_counter() - start)
     return {
         "images": count,
-        "fit_s": time.perf_counter() - start,
+        "fit_s": fit_s,
         "memory_bank": pipeline.meta["memory_bank_size"],
+        "search": pipeline.meta["search"],
+        "predict_img_s": len(images) / float(np.median(times)),
         "peak_rss_mb": _peak_rss_mb(),
     }
 
@@ -179,6 +194,9 @@ def main() -> None:
 
     import torch
 
+    from bench.common import run_info
+
+    run = run_info("bench/speed.py", sys.argv[1:])  # the code as it was at the start
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.devices == "auto" else args.devices.split(",")
     batches = [int(b) for b in args.batches.split(",")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
@@ -201,9 +219,9 @@ def main() -> None:
         fit_rows = [_child(["--_fit", str(count)]) for count in (int(c) for c in args.fit_sizes.split(","))]
         print("\n" + fit_table(fit_rows), flush=True)
     if args.json:
-        from bench.common import run_info, write_json
+        from bench.common import write_json
 
-        write_json(args.json, rows + fit_rows, run_info("bench/speed.py", sys.argv[1:]))
+        write_json(args.json, rows + fit_rows, run)
 
 
 def speed_table(rows: list[dict]) -> str:
@@ -225,9 +243,12 @@ def speed_table(rows: list[dict]) -> str:
 
 def fit_table(rows: list[dict]) -> str:
     """Markdown table of the PatchCore fit-scaling rows (``images`` rows)."""
-    lines = ["| PatchCore fit (CPU) | images | memory bank | fit s | peak RSS MB |", "|---|---|---|---|---|"]
+    lines = ["| PatchCore (CPU) | training images | memory bank | search | fit s | predict img/s (b16) | peak RSS MB |",
+             "|---|---|---|---|---|---|---|"]
     for row in (r for r in rows if "images" in r):
-        lines.append(f"| synthetic 256x256 | {row['images']} | {row['memory_bank']} | {row['fit_s']:.1f} | {row['peak_rss_mb']:.0f} |")
+        predict = f"{row['predict_img_s']:.1f}" if "predict_img_s" in row else "-"
+        lines.append(f"| synthetic 256x256 | {row['images']} | {row['memory_bank']} | {row.get('search', 'exact')} | "
+                     f"{row['fit_s']:.1f} | {predict} | {row['peak_rss_mb']:.0f} |")
     return "\n".join(lines)
 
 
