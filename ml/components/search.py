@@ -39,8 +39,9 @@ def ivf_build(
     Returns ``order`` (K,): the bank row at each sorted position (store
     ``bank[order]``), ``centroids`` (lists, D) and ``offsets`` (lists + 1,).
     Lloyd iterations run on a seeded random sample of at most
-    ``sample_per_list * lists`` rows, so building costs a few seconds even for
-    large banks and the same inputs give the same index.
+    ``sample_per_list * lists`` rows, so building costs under a second even for
+    large banks, and on the CPU the same inputs give the same index (a GPU's
+    atomic additions may reorder sums; the index is saved with the model anyway).
     """
     k = bank.shape[0]
     if k == 0:
