@@ -37,7 +37,8 @@ def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit or None,
         "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__} with "
-        f"{torch.get_num_threads()} threads, GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}",
+        f"{torch.get_num_threads()} threads, GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}, "
+        f"load average {os.getloadavg()[0]:.1f} at the start",
     }
 
 
