@@ -138,6 +138,7 @@ def fit_time(count: int, repeats: int = 3) -> dict:
     """PatchCore fitted on ``count`` synthetic images (default config): fit seconds, and how fast
     the fitted model predicts 32 other images (median of ``repeats`` passes, batch 16)."""
     import numpy as np
+    import torch
 
     from ml.pipelines.patchcore import PatchCorePipeline
 
