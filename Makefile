@@ -55,8 +55,10 @@ test-e2e: venv-dev frontend
 migrate: venv
 	$(PY) manage.py migrate
 
+# Sync workers: every request is short (slow work runs in jobs; the UI polls job progress).
+# Database connections are kept for a minute instead of one new Postgres backend per request.
 web: venv
-	$(VENV)/bin/gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers 2 --timeout 120
+	DB_CONN_MAX_AGE=$${DB_CONN_MAX_AGE:-60} $(VENV)/bin/gunicorn config.wsgi:application --bind 0.0.0.0:8000 --workers 2 --timeout 120
 
 # One GPU worker per GPU, concurrency 1 (training and batch inference).
 worker-gpu: venv

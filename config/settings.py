@@ -165,7 +165,12 @@ API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32, minimum=8)
 DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BYTES
 # Many images per request are fine (zip archives are the way for thousands).
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_UPLOAD_FILES", 1000, minimum=1)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Uploaded files over this size are spooled to a temporary file while the request is read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("UPLOAD_MEMORY_BYTES", 2_621_440, minimum=0)
+# Uploads of at least this many files or bytes are checked and stored by an import job
+# (202 with the job) instead of inside the request.
+UPLOAD_JOB_MIN_FILES = env_int("UPLOAD_JOB_MIN_FILES", 50, minimum=1)
+UPLOAD_JOB_MIN_BYTES = env_int("UPLOAD_JOB_MIN_BYTES", 50 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_TEMP_DIR = None
 
 # --- Blob storage ---------------------------------------------------------------
@@ -184,6 +189,8 @@ if STORAGE_BACKEND == "s3":
     }
 else:
     _blob_storage = {"BACKEND": "projects.storage.DatabaseBlobStorage"}
+# Blobs larger than this are stored (and read back) in pieces of this size.
+BLOB_CHUNK_BYTES = env_int("BLOB_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1024)
 STORAGES = {
     "default": _blob_storage,
     "blobs": _blob_storage,
@@ -279,6 +286,15 @@ CELERY_TASK_IGNORE_RESULT = True
 JOB_PROGRESS_MIN_INTERVAL = 1.0
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 15, minimum=0)
 JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 300, minimum=10)
+# Broker outages (projects.jobs): a request that starts a job checks the broker
+# first (this many seconds at most) and answers 503 when it does not answer; a
+# job whose message could not be sent after commit is sent again by the beat
+# sweep once it is this old; a job no worker started within the last limit is
+# failed with a reason (so none stays queued forever).
+JOB_BROKER_TIMEOUT_SECONDS = env_int("JOB_BROKER_TIMEOUT_SECONDS", 2, minimum=1)
+JOB_RESEND_AFTER_SECONDS = env_int("JOB_RESEND_AFTER_SECONDS", 30, minimum=1)
+JOB_QUEUED_MAX_SECONDS = env_int("JOB_QUEUED_MAX_SECONDS", 6 * 3600, minimum=10)
+CELERY_BROKER_CONNECTION_TIMEOUT = JOB_BROKER_TIMEOUT_SECONDS
 CELERY_TASK_ROUTES = {
     "inspection.tasks.train_model": {"queue": "gpu"},
     "inspection.tasks.run_inference": {"queue": "gpu"},
@@ -293,6 +309,7 @@ INSPECTION_INFERENCE_SOFT_TIME_LIMIT = env_int("INSPECTION_INFERENCE_SOFT_TIME_L
 # Beat: fail jobs whose worker died; start trainings that retraining policies ask for.
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "inspection.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "sweep-queued-jobs": {"task": "projects.tasks.sweep_queued_jobs", "schedule": 60.0},
     "check-retraining": {"task": "inspection.tasks.check_retraining", "schedule": 120.0},
     "collect-blobs": {"task": "projects.tasks.collect_blobs", "schedule": 24 * 3600.0},
 }

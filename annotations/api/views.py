@@ -6,6 +6,8 @@ label classes and run imports; outsiders get 404 for everything.
 """
 from __future__ import annotations
 
+from django.http import FileResponse, HttpResponse
+from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
@@ -27,7 +29,7 @@ from annotations.api.serializers import (
 from annotations.exporters import export_job_start
 from annotations.importers import import_job_start
 from annotations.models import LabelClass
-from projects.api.http import etag_response
+from projects.api.http import content_disposition, etag_response
 from projects.api.parsers import BoundedJSONParser
 from projects.errors import ApplicationError, Conflict, NotFound
 from projects.models import Job
@@ -186,13 +188,22 @@ class ExportDownloadView(GenericAPIView):
         if job.status != Job.Status.SUCCEEDED or not job.output_file:
             raise Conflict(f"export {job.pk} is {job.status}; its archive is ready once it succeeded",
                            details={"status": job.status})
+        key = job.output_file.name.rsplit("/", 1)[-1]
+        if f'"{key}"' in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            not_modified = HttpResponse(status=304)
+            not_modified["ETag"] = f'"{key}"'
+            patch_cache_control(not_modified, **REVALIDATE)
+            return not_modified
         try:
-            with job.output_file.open("rb") as fh:
-                data = fh.read()
+            archive = job.output_file.open("rb")
         except FileNotFoundError:
             raise ApplicationError("the export archive is gone; export again", status=410) from None
-        return etag_response(
-            request, etag=job.output_file.name.rsplit("/", 1)[-1], load=lambda: data, content_type="application/zip",
-            cache=REVALIDATE, filename=f'{project.slug}-{job.params.get("format", "export")}-{job.pk}.zip',
-            disposition="attachment",
+        # Streamed piece by piece (a large archive is stored in chunks): never whole in memory.
+        response = FileResponse(archive, content_type="application/zip")
+        response["Content-Length"] = str(job.output_file.size)
+        response["ETag"] = f'"{key}"'
+        patch_cache_control(response, **REVALIDATE)
+        response["Content-Disposition"] = content_disposition(
+            f'{project.slug}-{job.params.get("format", "export")}-{job.pk}.zip', disposition="attachment"
         )
+        return response

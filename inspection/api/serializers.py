@@ -44,6 +44,7 @@ class JobSerializer(serializers.ModelSerializer):
 
 class TrainingRequestSerializer(serializers.Serializer):
     pipeline = serializers.CharField()
+    preset = serializers.CharField(required=False, allow_null=True, default=None, max_length=50)
     config = serializers.JSONField(required=False, default=dict)
     activate = serializers.BooleanField(required=False, default=False)
 
@@ -83,7 +84,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "project", "number", "pipeline", "config", "threshold", "threshold_policy", "normalization", "metrics",
+            "id", "project", "number", "pipeline", "preset", "config", "threshold", "threshold_policy", "normalization", "metrics",
             "snapshot", "job", "is_active", "created_by", "created_at", "activated_at",
         ]
         read_only_fields = fields
@@ -99,7 +100,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     class Meta(ModelVersionSerializer.Meta):
-        fields = ModelVersionSerializer.Meta.fields + ["curves"]
+        fields = ModelVersionSerializer.Meta.fields + ["curves", "training"]
         read_only_fields = fields
 
 
@@ -165,5 +166,6 @@ class PredictionSerializer(serializers.ModelSerializer):
     def get_verdict(self, prediction: Prediction) -> str | None:
         if hasattr(prediction, "verdict"):
             return prediction.verdict
-        latest = prediction.reviews.order_by("-created_at", "-id").first()
+        # Newest first by the model's ordering (the review queue prefetches them for its page).
+        latest = next(iter(prediction.reviews.all()), None)
         return latest.verdict if latest else None

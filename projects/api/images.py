@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -36,10 +37,12 @@ class ProjectImageListView(APIView):
         filters["annotated"] = query_bool(request, "annotated")
         return paginate(self, selectors.image_list(project=project, **filters), ImageOut)
 
-    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut, 202: UploadOut})
     def post(self, request, project_id):
         """Upload images or zip archives of images (admins). All or nothing: with any
-        bad file nothing is saved and ``details.bad_files`` lists each one."""
+        bad file nothing is saved and ``details.bad_files`` lists each one. A large upload
+        (UPLOAD_JOB_MIN_FILES files or UPLOAD_JOB_MIN_BYTES) answers 202 with an import
+        job that does the same in a worker."""
         project = get_project_for(request.user, project_id, roles=MANAGE, action="upload images")
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.MAX_UPLOAD_BYTES:
@@ -58,12 +61,14 @@ class ProjectImageListView(APIView):
             raise ApplicationError("files: send one or more files in the multipart field 'files'")
         parsed = ImageUpdateIn(data=fields)
         parsed.is_valid(raise_exception=True)
-        result = services.image_upload(
-            project=project,
-            files=[(upload.name, upload.read()) for upload in uploads],
-            uploaded_by=request.user,
-            **parsed.validated_data,
-        )
+        # The files as Django spooled them (on disk past UPLOAD_MEMORY_BYTES): read one at a time.
+        files = [(upload.name, upload) for upload in uploads]
+        if services.upload_is_large(files=files):
+            job = services.image_upload_job_start(project=project, files=files, uploaded_by=request.user, **parsed.validated_data)
+            body = {"created": [], "duplicates": [], "job": {"id": job.pk, "kind": job.kind, "status": job.status,
+                                                             "url": f"/api/jobs/{job.pk}/"}}
+            return Response(body, status=202)
+        result = services.image_upload(project=project, files=files, uploaded_by=request.user, **parsed.validated_data)
         body = {"created": ImageOut(result.created, many=True).data, "duplicates": result.duplicates}
         return Response(body, status=201 if result.created else 200)
 
@@ -109,13 +114,30 @@ class ImageFileView(APIView):
                              cache=IMMUTABLE, filename=image.original_name)
 
 
+# Shown while a thumbnail is being made: a grey square the size of one (never cached).
+THUMBNAIL_PLACEHOLDER = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 256 256">'
+    b'<rect width="256" height="256" fill="#d9dce1"/></svg>'
+)
+
+
 class ImageThumbnailView(APIView):
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None})
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (202, "image/svg+xml"): OpenApiTypes.BINARY, 304: None})
     def get(self, request, image_id):
+        """The thumbnail (JPEG, longest side 256 px). Thumbnails are made by a task after the
+        upload; until then: 202 with a placeholder and ``Retry-After`` (and the task is queued
+        again): an original is never decoded inside a request."""
         image = get_image_for(request.user, image_id)
-        if image.thumbnail:
-            # Known key: a revalidation gets its 304 without reading the thumbnail.
-            return etag_response(request, etag=image.thumbnail.name, content_type="image/jpeg", cache=IMMUTABLE,
-                                 load=lambda: services.image_thumbnail(image=image)[0])
-        data, key = services.image_thumbnail(image=image)
-        return etag_response(request, etag=key, load=lambda: data, content_type="image/jpeg", cache=IMMUTABLE)
+        if not image.thumbnail:
+            services.image_thumbnail_request(image=image)
+            response = HttpResponse(THUMBNAIL_PLACEHOLDER, content_type="image/svg+xml", status=202)
+            response["Retry-After"] = "2"
+            response["Cache-Control"] = "no-store"
+            return response
+
+        def load_thumbnail() -> bytes:
+            with image.thumbnail.open("rb") as stored:
+                return stored.read()
+
+        # Known key: a revalidation gets its 304 without reading the thumbnail.
+        return etag_response(request, etag=image.thumbnail.name, load=load_thumbnail, content_type="image/jpeg", cache=IMMUTABLE)

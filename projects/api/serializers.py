@@ -97,6 +97,7 @@ class UploadIn(serializers.Serializer):
 class UploadOut(serializers.Serializer):
     created = ImageOut(many=True)
     duplicates = serializers.ListField(child=serializers.DictField())
+    job = serializers.DictField(required=False, help_text="202 only: the import job processing a large upload.")
 
 
 class AuditEventOut(serializers.ModelSerializer):

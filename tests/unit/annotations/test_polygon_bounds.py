@@ -33,30 +33,32 @@ def test_an_11k_point_ring_with_an_11k_point_hole_validates_in_well_under_a_seco
     # A small save first: the process's one-time imports (shapely, OpenCV) are not the point.
     assert _put(bob_api, image, [{"outer": [[0, 0], [9, 0], [9, 9]], "holes": [[[2, 1], [3, 1], [3, 2]]]}]).status_code == 200
     polygon = {"outer": _circle(32, 32, 30, 11_000), "holes": [_circle(32, 32, 10, 11_000)]}
-    started = time.perf_counter()
+    # CPU time of this process (client, view and geometry run here): what a neighbour's load
+    # on a shared machine does not inflate.
+    started = time.process_time()
     checked = polygons_validate(image=image, polygons=[polygon])
     mask_render(image=image, regions=[p.region for p in checked])
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0, f"validating and rasterising took {elapsed:.2f} s"
-    # The whole request (parsing, validation, storing 22k vertices, the mask) stays short too,
-    # even on a busy shared machine.
-    started = time.perf_counter()
+    elapsed = time.process_time() - started
+    assert elapsed < 1.0, f"validating and rasterising took {elapsed:.2f} s of CPU"
+    # The whole request (parsing, validation, storing 22k vertices, the mask); was 59 s of CPU.
+    started = time.process_time()
     response = _put(bob_api, image, [polygon], version=1)
+    elapsed = time.process_time() - started
     assert response.status_code == 200, response.json()
-    assert time.perf_counter() - started < 5.0
+    assert elapsed < 1.5, f"save took {elapsed:.2f} s of CPU"
     assert bob_api.get(f"/api/images/{image.pk}/mask.png").status_code == 200
 
 
 def test_a_million_point_polygon_is_refused_naming_the_limit_and_nothing_is_saved(image, bob_api):
     ring = [[k % 64, (k // 64) % 64] for k in range(1_000_000)]
     body = json.dumps({"version": 0, "polygons": [{"outer": ring}]})  # 8 MB, under API_MAX_JSON_BYTES
-    started = time.perf_counter()
+    started = time.process_time()
     response = bob_api.put(f"/api/images/{image.pk}/annotations/", body, content_type="application/json")
     assert response.status_code == 400
     body = response.json()
     assert "1000000 vertices" in body["error"] and "limit of 10000 per ring" in body["error"]
     assert body["details"]["limits"]["max_vertices_per_ring"] == 10_000
-    assert time.perf_counter() - started < 10
+    assert time.process_time() - started < 10  # checking and parsing 8 MB of JSON only; no geometry work
     assert not Annotation.objects.exists()
     assert not AnnotationSet.objects.filter(version__gt=0).exists()
 

@@ -150,12 +150,14 @@ def dataset(project, upload, alice):
 def run_job_now():
     """Run a queued job's task body in this process (what the worker would do)."""
     from inspection.services.inference import inference_job_run
+    from inspection.services.model_versions import predictions_redraw_run
     from inspection.services.training import training_job_run
     from projects.models import Job
 
+    bodies = {Job.Kind.TRAINING: training_job_run, Job.Kind.INFERENCE: inference_job_run, Job.Kind.REDRAW: predictions_redraw_run}
+
     def run(job):
-        body = training_job_run if job.kind == Job.Kind.TRAINING else inference_job_run
-        body(job_id=job.pk)
+        bodies[job.kind](job_id=job.pk)
         job.refresh_from_db()
         return job
 

@@ -2,9 +2,7 @@
 
 Endpoints come from the URL resolver, so a new endpoint (or a new method on a
 view) without a row in ``MATRIX`` fails ``test_every_endpoint_has_a_row``.
-Streaming answers (job events) are left unclosed: closing one sends
-``request_finished``, which would close the database connection mid-test on
-Postgres. Each request runs inside a savepoint that is rolled back, so a DELETE by one
+Each request runs inside a savepoint that is rolled back, so a DELETE by one
 persona does not change what the next one sees. Write requests send ``{}``: a
 persona allowed past the role check gets the validation answer (400) or the
 action's success, one refused gets 403 (a member without the role) or 404 (an
@@ -51,7 +49,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("image-detail", "PATCH"): (400, 400, 400, 403, 404, A),  # state: annotators too; {} changes nothing
     ("image-detail", "DELETE"): (204, 204, 403, 403, 404, A),
     ("image-file", "GET"): (200, 200, 200, 200, 404, A),
-    ("image-thumbnail", "GET"): (200, 200, 200, 200, 404, A),
+    # 202 + placeholder: thumbnails are made by a task after the upload (not run here).
+    ("image-thumbnail", "GET"): (202, 202, 202, 202, 404, A),
     ("image-annotations", "GET"): (200, 200, 200, 200, 404, A),
     ("image-annotations", "PUT"): (400, 400, 400, 403, 404, A),
     ("image-mask", "GET"): (200, 200, 200, 200, 404, A),
@@ -68,7 +67,6 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("pipeline-list", "GET"): (200, 200, 200, 200, 200, A),
     ("job-detail", "GET"): (200, 200, 200, 200, 404, A),
     ("job-cancel", "POST"): (409, 409, 403, 403, 404, A),  # already finished
-    ("job-events", "GET"): (200, 200, 200, 200, 404, A),
     ("project-job-list", "GET"): (200, 200, 200, 200, 404, A),
     ("training-jobs", "GET"): (200, 200, 200, 200, 404, A),
     ("training-jobs", "POST"): (400, 400, 403, 403, 404, A),
@@ -142,6 +140,10 @@ def test_every_endpoint_answers_every_persona_as_the_table_says(clients, targets
                     response = clients[persona].generic(method, url, "{}" if method != "GET" else "",
                                                         content_type="application/json")
                     got = response.status_code
+                    if getattr(response, "streaming", False):
+                        # Read through the test client's wrapper, which closes the response without
+                        # closing the test's database connection.
+                        b"".join(response.streaming_content)
                     transaction.set_rollback(True)
                 if got != status:
                     mismatches.append(f"{method} {url} as {persona}: {got}, expected {status}")
