@@ -69,3 +69,26 @@ def project_jobs(*, project: Project, kind: str | None = None, status: str | Non
 
 def model_versions(*, project: Project) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(project=project).select_related("snapshot", "job").order_by("-number")
+
+
+def active_heat(*, image) -> "np.ndarray | None":
+    """The active model's anomaly map of ``image`` in [0, 1] with its region threshold at 0.5 (the box
+    tool's GrabCut refinement, registered as an annotations heatmap provider), or None without one."""
+    import numpy as np
+
+    from inspection.heatmaps import decode_heatmap
+
+    prediction = (
+        Prediction.objects.filter(image=image, model_version__is_active=True).select_related("model_version").first()
+    )
+    if prediction is None or not prediction.heatmap:
+        return None
+    version = prediction.model_version
+    threshold = getattr(version, "region_threshold", None)
+    threshold = version.threshold if threshold is None else threshold
+    with prediction.heatmap.open("rb") as fh:
+        values = decode_heatmap(fh.read(), prediction.heatmap_min, prediction.heatmap_max)
+    lo, hi = float(prediction.heatmap_min), float(prediction.heatmap_max)
+    low = np.clip(0.5 * (values - lo) / max(threshold - lo, 1e-12), 0.0, 0.5)
+    high = np.clip(0.5 + 0.5 * (values - threshold) / max(hi - threshold, 1e-12), 0.5, 1.0)
+    return np.where(values <= threshold, low, high).astype(np.float32)

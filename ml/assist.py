@@ -117,11 +117,41 @@ def _draw_stroke(mask: np.ndarray, stroke: Stroke, dx: int, dy: int, value: int)
         cv2.line(mask, a, b, value, max(1, int(round(2 * radius))), lineType=cv2.LINE_8, shift=shift)
 
 
+def _apply(items: list[Labelled], area: Box, draw, label: object, erase: bool, width: int, height: int) -> list[Labelled]:
+    """Regions near ``area`` (of ``label`` for adding, of any label for erasing) are rasterised per label
+    inside their common box, ``draw(canvas, box, value)`` paints 255 (add) or 0 (erase) and the result is
+    traced back; regions away from ``area`` come back unchanged (same objects, same vertices)."""
+    touched = [i for i, it in enumerate(items) if (erase or it.label == label) and region_box(it.region).overlaps(area)]
+    labels: list[object] = []
+    groups: dict[int, list[int]] = {}
+    for i in touched:
+        key = next((k for k, known in enumerate(labels) if known == items[i].label), None)
+        if key is None:
+            labels.append(items[i].label)
+            key = len(labels) - 1
+        groups.setdefault(key, []).append(i)
+    if not erase and label not in labels:
+        labels.append(label)
+        groups[len(labels) - 1] = []
+    replaced: set[int] = set()
+    added: list[Labelled] = []
+    for key, members in groups.items():
+        box = area
+        for i in members:
+            box = box.union(region_box(items[i].region))
+        box = box.clipped(width, height, margin=2)
+        canvas = rasterize([_shift(items[i].region, -box.x0, -box.y0) for i in members], box.x1 - box.x0, box.y1 - box.y0)
+        draw(canvas, box, 0 if erase else 255)
+        added.extend(Labelled(_shift(r, box.x0, box.y0), labels[key]) for r in mask_to_polygons(canvas))
+        replaced.update(members)
+    return [it for i, it in enumerate(items) if i not in replaced] + added
+
+
 def paint(items: Sequence[Labelled], strokes: Sequence[Stroke], label: object, width: int, height: int) -> list[Labelled]:
     """Apply brush strokes (adding to the regions of ``label``) and eraser strokes (removing from every region).
 
     Regions a stroke does not come near are returned unchanged (same vertices);
-    the touched ones of each label are rasterised together with the strokes
+    the touched ones of each label are rasterised together with the stroke
     inside their common bounding box and traced back to polygons with holes.
     Touching regions of one label merge into one.
     """
@@ -129,52 +159,33 @@ def paint(items: Sequence[Labelled], strokes: Sequence[Stroke], label: object, w
         check_stroke(stroke)
     out = list(items)
     for stroke in strokes:
-        sbox = stroke_box(stroke).clipped(width, height)
-        if sbox.empty:
+        area = stroke_box(stroke).clipped(width, height)
+        if area.empty:
             continue
-        touched = [i for i, it in enumerate(out) if (stroke.erase or it.label == label) and region_box(it.region).overlaps(sbox)]
-        groups: dict[int, list[int]] = {}
-        labels = []
-        for i in touched:
-            key = next((k for k, l in enumerate(labels) if l == out[i].label), None)
-            if key is None:
-                labels.append(out[i].label)
-                key = len(labels) - 1
-            groups.setdefault(key, []).append(i)
-        if not stroke.erase and not any(labels[k] == label for k in groups):
-            labels.append(label)
-            groups[len(labels) - 1] = []
-        replaced: set[int] = set()
-        added: list[Labelled] = []
-        for key, members in groups.items():
-            box = sbox
-            for i in members:
-                box = box.union(region_box(out[i].region))
-            box = box.clipped(width, height, margin=2)
-            regions = [_shift(out[i].region, -box.x0, -box.y0) for i in members]
-            mask = rasterize(regions, box.x1 - box.x0, box.y1 - box.y0)
-            _draw_stroke(mask, stroke, box.x0, box.y0, 0 if stroke.erase else 255)
-            for region in mask_to_polygons(mask):
-                added.append(Labelled(_shift(region, box.x0, box.y0), labels[key]))
-            replaced.update(members)
-        out = [it for i, it in enumerate(out) if i not in replaced] + added
+        draw = lambda canvas, box, value, stroke=stroke: _draw_stroke(canvas, stroke, box.x0, box.y0, value)  # noqa: E731
+        out = _apply(out, area, draw, label, stroke.erase, width, height)
     return out
+
+
+def _blit(mask: np.ndarray, x0: int, y0: int):
+    def draw(canvas: np.ndarray, box: Box, value: int) -> None:
+        h, w = mask.shape
+        sub = canvas[y0 - box.y0 : y0 - box.y0 + h, x0 - box.x0 : x0 - box.x0 + w]
+        sub[mask[: sub.shape[0], : sub.shape[1]] > 0] = value
+
+    return draw
 
 
 def add_mask(items: Sequence[Labelled], mask: np.ndarray, x0: int, y0: int, label: object, width: int, height: int) -> list[Labelled]:
     """Union a binary ``mask`` placed at ``(x0, y0)`` into the regions of ``label`` (superpixel clicks, GrabCut)."""
-    h, w = mask.shape
-    mbox = Box(x0, y0, x0 + w, y0 + h)
-    members = [i for i, it in enumerate(items) if it.label == label and region_box(it.region).overlaps(mbox)]
-    box = mbox
-    for i in members:
-        box = box.union(region_box(items[i].region))
-    box = box.clipped(width, height, margin=2)
-    canvas = rasterize([_shift(items[i].region, -box.x0, -box.y0) for i in members], box.x1 - box.x0, box.y1 - box.y0)
-    sub = canvas[y0 - box.y0 : y0 - box.y0 + h, x0 - box.x0 : x0 - box.x0 + w]
-    sub[mask[: sub.shape[0], : sub.shape[1]] > 0] = 255
-    kept = [it for i, it in enumerate(items) if i not in set(members)]
-    return kept + [Labelled(_shift(r, box.x0, box.y0), label) for r in mask_to_polygons(canvas)]
+    area = Box(x0, y0, x0 + mask.shape[1], y0 + mask.shape[0]).clipped(width, height)
+    return _apply(list(items), area, _blit(mask, x0, y0), label, False, width, height)
+
+
+def remove_mask(items: Sequence[Labelled], mask: np.ndarray, x0: int, y0: int, width: int, height: int) -> list[Labelled]:
+    """Cut a binary ``mask`` placed at ``(x0, y0)`` out of every region."""
+    area = Box(x0, y0, x0 + mask.shape[1], y0 + mask.shape[0]).clipped(width, height)
+    return _apply(list(items), area, _blit(mask, x0, y0), None, True, width, height)
 
 
 # --- GrabCut ---------------------------------------------------------------------------------
