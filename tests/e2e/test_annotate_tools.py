@@ -224,3 +224,31 @@ def test_images_to_annotate_opens_the_queue_in_order_with_reasons(wide_page, pro
     assert f"/images/{unsure.pk}/annotate/" in page.url
     page.wait_for_selector(f"#next-image[href*='/images/{high.pk}/annotate/']")
     b.check_clean()
+
+
+def test_model_page_shows_per_kind_metrics_and_downloads_the_model(wide_page, project, alice):
+    from django.core.files.base import ContentFile
+
+    from inspection.models import ModelVersion
+
+    version = ModelVersion.objects.create(
+        project=project, number=1, pipeline="patchcore", threshold=3.0, is_active=True,
+        metrics={"image_auroc": 0.9, "aupro": 0.8, "per_kind": {
+            "crack": {"images": 4, "image_recall": 1.0, "pixel_recall": 0.7, "aupro": 0.91, "image_auroc": 1.0},
+            "stain": {"images": 3, "image_recall": 1 / 3, "pixel_recall": 0.2, "aupro": 0.45, "image_auroc": 0.6},
+        }},
+    )
+    version.artifact.save("artifact.pt", ContentFile(b"the model file"), save=True)
+    b = wide_page()
+    b.login("alice")
+    b.goto(f"/projects/{project.pk}/models/")
+    page = b.page
+    page.wait_for_selector("#per-kind tbody tr")
+    assert page.inner_text("#per-kind tr[data-kind=stain]").split("\t")[:3] == ["stain", "3", "0.33"]
+    assert page.inner_text("#per-kind tr[data-kind=crack]").split("\t")[2:5] == ["1.00", "0.70", "0.910"]
+    href = page.get_attribute("#download-model", "href")
+    response = b.api_get(href)
+    assert response.ok and response.body() == b"the model file"
+    assert "attachment" in response.headers["content-disposition"]
+    b.screenshot("model-version-per-kind")
+    b.check_clean()
