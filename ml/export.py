@@ -164,6 +164,10 @@ def export_model(pipeline: Pipeline, fmt: str, out: str | Path) -> Path:
     with warnings.catch_warnings():
         # Shape checks inside the networks become constants of the trace: the input size is fixed at S.
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        # torch marks TorchScript and the TorchScript-based ONNX exporter deprecated; both still
+        # write files that onnxruntime and torch.jit.load read, which the tests check.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
         _write(network, example, fmt, out, meta)
     return out
 
@@ -229,7 +233,9 @@ class ExportedModel:
             self._run = lambda x: self._session.run(["maps", "scores"], {"images": x})
         else:
             extra = {_TORCHSCRIPT_META: ""}
-            module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated but reads the file
+                module = torch.jit.load(str(path), map_location="cpu", _extra_files=extra)
             meta = json.loads(extra[_TORCHSCRIPT_META] or "{}")
 
             def run(x: np.ndarray) -> list[np.ndarray]:
