@@ -183,6 +183,9 @@ def test_superpixel_click_adds_a_region_inside_the_object(wide_page, project, al
     page.keyboard.press("s")
     page.mouse.click(*_screen(page, 160, 90))
     _idle(page, polygons=1)
+    page.mouse.click(*_screen(page, 140, 75))
+    _idle(page, polygons=1)  # a neighbouring superpixel joins the same polygon
+    b.screenshot("annotate-superpixel")
     area = int(_data(page, "mask-area"))
     assert 0 < area <= (RECT[2] - RECT[0] + 2) * (RECT[3] - RECT[1] + 2)
     b.check_clean()
@@ -223,6 +226,20 @@ def test_images_to_annotate_opens_the_queue_in_order_with_reasons(wide_page, pro
     page.wait_for_selector("#annotate-stage[data-ready=true]")
     assert f"/images/{unsure.pk}/annotate/" in page.url
     page.wait_for_selector(f"#next-image[href*='/images/{high.pk}/annotate/']")
+    b.check_clean()
+
+
+def test_an_empty_queue_says_so_in_a_panel(wide_page, project, alice):
+    from projects.models import Image
+
+    image = _upload(project, alice, seed=60)[0]
+    Image.objects.filter(pk=image.pk).update(state=Image.State.NORMAL)
+    b = wide_page()
+    b.login("bob")
+    b.goto(f"/projects/{project.pk}/to-annotate/")
+    panel = b.page.wait_for_selector("#queue-empty")
+    assert "Nothing left to annotate" in panel.inner_text()
+    b.screenshot("annotate-queue-empty")
     b.check_clean()
 
 

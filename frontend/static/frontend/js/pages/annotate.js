@@ -132,6 +132,7 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     const next = TOOLS.find((t) => t.id === id);
     if (!next || next === tool) return;
     detachTool();
+    view.hover = null; // the polygon tool's hover highlight would stay behind
     if (state.draft && next.id !== "polygon") state.cancelDraft();
     tool = next;
     detachTool = tool.attach(toolCtx);
