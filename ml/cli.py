@@ -154,6 +154,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ml import registry
     from ml.data import open_dataset
     from ml.metrics import METRICS, evaluation
+    from ml.metrics.per_kind import kind_from_path, per_kind_metrics
 
     pipeline = registry.load(_existing(args.model))
     data = open_dataset(args.data, split="test")
@@ -171,9 +172,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result.metrics["images_per_second"] = len(data) / seconds if seconds > 0 else float("nan")
     print(f"{pipeline.name} on {args.data} ({len(data)} images)")
     print(_table(result.metrics, {**METRICS, "images_per_second": "Inference images/s (incl. reading)"}))
+    per_kind = {}
+    if result.metrics.get("threshold") is not None:
+        kinds = [kind_from_path(data[i].name) for i in range(len(data))]
+        per_kind = per_kind_metrics(scores, maps, masks, labels, kinds, result.metrics["threshold"])
+    if per_kind:
+        print("\nper defect kind (each against the normal images)")
+        print(f"  {'kind':24} {'images':>6} {'recall':>7} {'AU-PRO':>7} {'AUROC':>7}")
+        fmt = lambda v: "    –  " if v is None else f"{v:7.3f}"  # noqa: E731
+        for kind, m in per_kind.items():
+            print(f"  {kind:24} {m['images']:>6} {fmt(m['image_recall'])} {fmt(m['aupro'])} {fmt(m['image_auroc'])}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"pipeline": pipeline.name, "metrics": result.metrics, "curves": result.curves}, indent=1))
+        report = {"pipeline": pipeline.name, "metrics": result.metrics, "curves": result.curves}
+        if per_kind:
+            report["per_kind"] = per_kind
+        args.json.write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
     return 0
 
