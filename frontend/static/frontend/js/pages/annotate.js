@@ -241,7 +241,10 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     const started = performance.now();
     try {
       const res = await api.saveAnnotations(imageId, state.toPayload());
-      state.markSaved(res.version);
+      // Polygons saved without a class got the project's default one: take the server's set so
+      // later brush strokes (in that class) merge with them.
+      if (state.polygons.some((p) => p.label_class == null)) state.load(res);
+      else state.markSaved(res.version);
       showImage({ ...image, state: res.state });
       if (!classes.length) refreshClasses();
       conflict.replaceChildren();
