@@ -27,7 +27,7 @@ from projects.errors import ApplicationError
 from projects.models import Image
 
 MAX_POLYGONS = 500
-MAX_STROKES = 50
+MAX_STROKES = 10  # the editor sends one stroke per request; each is traced inside its own crop
 SUPERPIXEL_CACHE_SECONDS = 3600
 
 heatmap_providers: list[Callable[..., np.ndarray | None]] = []
