@@ -101,20 +101,21 @@ class _DFRExport(nn.Module):
 
 
 class _UNetExport(nn.Module):
-    """ImageNet normalisation -> U-Net logits -> sigmoid map; score = mean of the top ``score_top_fraction`` pixels."""
+    """The pipeline's input normalisation -> U-Net logits -> sigmoid map; score = mean of the top
+    ``score_top_fraction`` pixels."""
 
     def __init__(self, pipeline: Pipeline):
         super().__init__()
         if pipeline.config.input != "image":
             raise ExportError(f"unet with input {pipeline.config.input!r} cannot be exported (only 'image')")
         self.model = pipeline.model
+        # The pipeline's own pre-processing (it depends on the encoder), traced as it runs in the app.
+        self.network_input = pipeline._network_input
         size = int(pipeline.config.image_size)
         self.top_k = max(1, int(round(pipeline.config.score_top_fraction * size * size)))
 
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        from ml.data.transforms import normalize_imagenet
-
-        probs = torch.sigmoid(self.model(normalize_imagenet(images)))[:, 0]
+        probs = torch.sigmoid(self.model(self.network_input(images)))[:, 0]
         return probs, probs.flatten(1).topk(self.top_k, dim=1).values.mean(dim=1)
 
 
