@@ -35,6 +35,7 @@ class ModelVersion(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
     number = models.PositiveIntegerField(help_text="1, 2, 3... per project, in creation order.")
     pipeline = models.CharField(max_length=50)
+    preset = models.CharField(max_length=50, default="default", help_text="The named preset the config started from.")
     config = models.JSONField(default=dict)
     artifact = models.FileField(storage=blob_storage, max_length=100)
     threshold = models.FloatField(help_text="Decision threshold on raw image scores and map values.")
@@ -42,6 +43,11 @@ class ModelVersion(models.Model):
     normalization = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     curves = models.JSONField(default=dict, blank=True, help_text="ROC, PR and score histograms for the UI.")
+    training = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the training loop did: steps, epochs, seconds, why it stopped, the best validation "
+        "measure and the training / validation curves.",
+    )
     snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # One model version per training job: a task that runs twice cannot add a second one.
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
@@ -100,6 +106,10 @@ class Review(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     verdict = models.CharField(max_length=20, choices=Verdict.choices)
     comment = models.TextField(blank=True)
+    effect = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the verdict changed on the image, or 'flagged' with the reason it changed nothing.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

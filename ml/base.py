@@ -22,7 +22,7 @@ from ml.config import PipelineConfig
 
 ARTIFACT_FORMAT = "anomaly-inspection-ml/1"
 
-Supervision = Literal["unsupervised", "supervised"]
+Supervision = Literal["unsupervised", "supervised", "semantic"]
 
 
 class Cancelled(Exception):
@@ -43,12 +43,15 @@ class Sample:
 
     ``label``: 0 normal, 1 anomalous, None unknown. ``mask``: (H, W) with
     anomalous pixels non-zero, or None when no pixel ground truth exists.
+    ``classes``: (H, W) uint8 class-index mask of a semantic (road-scene)
+    sample, the void index where nothing is labelled; None otherwise.
     """
 
     image: np.ndarray
     mask: np.ndarray | None = None
     label: int | None = None
     name: str = ""
+    classes: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -60,11 +63,14 @@ class Predictions:
     inputs share one size, otherwise a list of (H_i, W_i) arrays.
     ``masks``: binary masks like ``maps`` (map > threshold) when the pipeline
     has a threshold, else None.
+    ``class_maps``: for semantic pipelines, (N, H, W) uint8 predicted class
+    indices like ``maps``; None otherwise.
     """
 
     scores: np.ndarray
     maps: np.ndarray | list[np.ndarray]
     masks: np.ndarray | list[np.ndarray] | None = None
+    class_maps: np.ndarray | list[np.ndarray] | None = None
 
 
 class Pipeline(ABC):
@@ -153,7 +159,7 @@ class Pipeline(ABC):
             raise ValueError(f"not a model artifact of this library (format {artifact.get('format')!r})")
         if artifact.get("pipeline") != cls.name:
             raise ValueError(f"artifact is for pipeline {artifact.get('pipeline')!r}, not {cls.name!r}")
-        pipeline = cls(artifact["config"])
+        pipeline = cls(cls.config_class.from_artifact_dict(artifact["config"]))
         pipeline.threshold = artifact.get("threshold")
         pipeline.normalization = dict(artifact.get("normalization") or {})
         pipeline.meta = dict(artifact.get("meta") or {})
@@ -174,6 +180,7 @@ class Pipeline(ABC):
             "supervision": cls.supervision,
             "description": cls.description,
             "config_schema": cls.config_class.json_schema(),
+            "presets": cls.config_class.preset_table(),
         }
 
 

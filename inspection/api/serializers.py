@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from inspection.models import ModelVersion, Prediction, Review, RetrainPolicy
+from projects.api.parsers import INT64_MAX
 from projects.models import Job
 
 
@@ -43,13 +44,18 @@ class JobSerializer(serializers.ModelSerializer):
 
 class TrainingRequestSerializer(serializers.Serializer):
     pipeline = serializers.CharField()
+    preset = serializers.CharField(required=False, allow_null=True, default=None, max_length=50)
     config = serializers.JSONField(required=False, default=dict)
     activate = serializers.BooleanField(required=False, default=False)
 
 
 class InferenceRequestSerializer(serializers.Serializer):
-    image_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_null=True)
-    model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    # Bounded so that one request cannot build an unbounded IN (...) query.
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=INT64_MAX), required=False, allow_null=True,
+        max_length=10_000,
+    )
+    model_version = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False, allow_null=True)
 
 
 class ThresholdSerializer(serializers.Serializer):
@@ -78,7 +84,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "project", "number", "pipeline", "config", "threshold", "threshold_policy", "normalization", "metrics",
+            "id", "project", "number", "pipeline", "preset", "config", "threshold", "threshold_policy", "normalization", "metrics",
             "snapshot", "job", "is_active", "created_by", "created_at", "activated_at",
         ]
         read_only_fields = fields
@@ -87,12 +93,14 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         snapshot = model_version.snapshot
         if snapshot is None:
             return None
-        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary, "images": len(snapshot.images)}
+        count = getattr(model_version, "snapshot_image_count", None)  # the list selector counts in SQL
+        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary,
+                "images": len(snapshot.images) if count is None else count}
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     class Meta(ModelVersionSerializer.Meta):
-        fields = ModelVersionSerializer.Meta.fields + ["curves"]
+        fields = ModelVersionSerializer.Meta.fields + ["curves", "training"]
         read_only_fields = fields
 
 
@@ -101,7 +109,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "prediction", "reviewer", "verdict", "comment", "created_at"]
+        fields = ["id", "prediction", "reviewer", "verdict", "comment", "effect", "created_at"]
         read_only_fields = fields
 
 
@@ -158,5 +166,6 @@ class PredictionSerializer(serializers.ModelSerializer):
     def get_verdict(self, prediction: Prediction) -> str | None:
         if hasattr(prediction, "verdict"):
             return prediction.verdict
-        latest = prediction.reviews.order_by("-created_at", "-id").first()
+        # Newest first by the model's ordering (the review queue prefetches them for its page).
+        latest = next(iter(prediction.reviews.all()), None)
         return latest.verdict if latest else None

@@ -31,11 +31,14 @@ def inference_job_start(
     image_ids: Iterable[int] | None = None,
     only_missing: bool = False,
     reason: str = "manual",
+    broker: str = "required",
 ) -> Job:
     """Queue a batch inference job over ``image_ids`` (default: every image of the project).
 
     Without ``model_version`` the project's active model is used; with none active
     the request is refused. ``only_missing`` skips images this version already scored.
+    ``broker``: see ``projects.jobs.job_create`` (requests refuse with 503 when the job
+    queue is unreachable; work started inside a job uses the outbox).
     """
     if model_version is None:
         model_version = ModelVersion.objects.filter(project=project, is_active=True).first()
@@ -55,7 +58,9 @@ def inference_job_start(
                 f"image_ids: {len(missing)} image(s) are not in this project", details={"key": "image_ids", "missing": missing[:50]}
             )
     params = {"model_version": model_version.pk, "image_ids": ids, "only_missing": only_missing, "reason": reason}
-    return job_create(kind=Job.Kind.INFERENCE, project=project, requested_by=user, task_name=INFERENCE_TASK, params=params)
+    return job_create(
+        kind=Job.Kind.INFERENCE, project=project, requested_by=user, task_name=INFERENCE_TASK, params=params, broker=broker
+    )
 
 
 def inference_on_upload(*, project_id: int, image_ids: list[int]) -> Job | None:

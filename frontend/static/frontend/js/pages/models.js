@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { h, message, toast, fmtNumber, fmtDate } from "../dom.js";
 import { renderCurves, renderHistogram } from "../charts.js";
+import { renderTrainingCharts } from "../training_charts.js";
 import { watchJob } from "./jobwatch.js";
 import { artifactLink, perKindTable } from "./model_extras.js";
 
@@ -127,7 +128,8 @@ export async function render(root, { project, query }) {
         h("label", { for: "threshold-slider" }, "Threshold"), slider, number, apply, h("span.spacer"), infer, artifactLink(v), activate),
       perKindTable(v),
       jobBox,
-      h("details", {}, h("summary", {}, "Configuration"), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
+      renderTrainingCharts(v.training, h, { title: `v${v.number}` }),
+      h("details", {}, h("summary", {}, `Configuration (preset ${v.preset || "default"})`), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
   }
 
   await load();
