@@ -321,7 +321,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--config", default="{}", help='per-pipeline config overrides as JSON, e.g. \'{"unet": {"base_channels": 32}}\''
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="run every pipeline there (default: each config's own)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows (and how they were made) to this JSON file")
     parser.add_argument("--save-models", type=Path, default=None, help="save each fitted model as DIR/<protocol>-<pipeline>.pt")
     parser.add_argument(
         "--load",
@@ -333,6 +334,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no training progress on stderr")
     args = parser.parse_args(argv)
 
+    from bench.common import run_info
+
+    run = run_info("bench/quality.py", sys.argv[1:] if argv is None else list(argv))  # the code as it was at the start
     root = args.datasets or default_datasets_dir()
     if not root.is_dir():
         print(f"datasets folder {root} not found: nothing to benchmark (set DATASETS_DIR or --datasets)", file=sys.stderr)
@@ -366,6 +370,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             properties = info["config_schema"]["properties"]
             config = {"image_size": args.image_size}
+            if args.device:
+                config["device"] = args.device
             if args.max_steps is not None and "max_steps" in properties:
                 config["max_steps"] = args.max_steps
             config.update(overrides.get(name, {}))
@@ -379,8 +385,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(semantic_table(semantic))
     print(markdown_table([r for r in rows if "score" not in r]))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=2))
+        from bench.common import write_json
+
+        write_json(args.json, rows, run)
     return 0
 
 

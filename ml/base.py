@@ -112,13 +112,16 @@ class Pipeline(ABC):
     def predict(self, images: Sequence[np.ndarray]) -> Predictions:
         """Score ``images`` (each (H, W, 3) uint8). Maps come back at input resolution."""
 
-    def _predictions(self, scores: Sequence[float] | np.ndarray, maps: list[np.ndarray]) -> Predictions:
-        """Assemble what ``predict`` returns from per-image scores and (H_i, W_i) maps:
-        maps stacked to (N, H, W) when they share a size (an empty (0, S, S) array for
-        no images), masks = map > threshold once the pipeline has a threshold."""
-        if not maps:
+    def _predictions(self, scores: Sequence[float] | np.ndarray, maps: np.ndarray | list[np.ndarray]) -> Predictions:
+        """Assemble what ``predict`` returns from per-image scores and (H_i, W_i) maps
+        (or maps already stacked to (N, H, W)): maps stacked to (N, H, W) when they share
+        a size (an empty (0, S, S) array for no images), masks = map > threshold once the
+        pipeline has a threshold."""
+        if isinstance(maps, np.ndarray) and maps.ndim == 3:
+            out_maps = maps
+        elif len(maps) == 0:
             size = self.config.image_size
-            out_maps: np.ndarray | list[np.ndarray] = np.zeros((0, size, size), np.float32)
+            out_maps = np.zeros((0, size, size), np.float32)
         elif all(m.shape == maps[0].shape for m in maps):
             out_maps = np.stack(maps)
         else:

@@ -49,7 +49,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("image-detail", "PATCH"): (400, 400, 400, 403, 404, A),  # state: annotators too; {} changes nothing
     ("image-detail", "DELETE"): (204, 204, 403, 403, 404, A),
     ("image-file", "GET"): (200, 200, 200, 200, 404, A),
-    ("image-thumbnail", "GET"): (200, 200, 200, 200, 404, A),
+    # 202 + placeholder: thumbnails are made by a task after the upload (not run here).
+    ("image-thumbnail", "GET"): (202, 202, 202, 202, 404, A),
     ("image-annotations", "GET"): (200, 200, 200, 200, 404, A),
     ("image-annotations", "PUT"): (400, 400, 400, 403, 404, A),
     ("image-mask", "GET"): (200, 200, 200, 200, 404, A),
@@ -66,7 +67,6 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("pipeline-list", "GET"): (200, 200, 200, 200, 200, A),
     ("job-detail", "GET"): (200, 200, 200, 200, 404, A),
     ("job-cancel", "POST"): (409, 409, 403, 403, 404, A),  # already finished
-    ("job-events", "GET"): (200, 200, 200, 200, 404, A),
     ("project-job-list", "GET"): (200, 200, 200, 200, 404, A),
     ("training-jobs", "GET"): (200, 200, 200, 200, 404, A),
     ("training-jobs", "POST"): (400, 400, 403, 403, 404, A),
@@ -146,8 +146,10 @@ def test_every_endpoint_answers_every_persona_as_the_table_says(clients, targets
                     response = clients[persona].generic(method, url, "{}" if method != "GET" else "",
                                                         content_type="application/json")
                     got = response.status_code
-                    if hasattr(response, "streaming_content"):
-                        response.close()
+                    if getattr(response, "streaming", False):
+                        # Read through the test client's wrapper, which closes the response without
+                        # closing the test's database connection.
+                        b"".join(response.streaming_content)
                     transaction.set_rollback(True)
                 if got != status:
                     mismatches.append(f"{method} {url} as {persona}: {got}, expected {status}")
