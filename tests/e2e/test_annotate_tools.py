@@ -218,7 +218,6 @@ def test_images_to_annotate_opens_the_queue_in_order_with_reasons(wide_page, pro
     first_row = page.inner_text("#annotate-queue tbody tr:first-child")
     assert "model unsure" in first_row and "close to its threshold" in first_row
     assert "High anomaly score" in page.inner_text("#annotate-queue tbody tr:nth-child(2)")
-    page.wait_for_function("[...document.querySelectorAll('.queue-thumb')].every(i => i.complete && i.naturalWidth > 0)")
     b.screenshot("annotate-queue")
     b.check_labelled()
 
