@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 
 # name -> (package holding the Pipeline class and a light `config` module, class name)
 _BUILTIN: dict[str, tuple[str, str]] = {
+    "ae": ("ml.pipelines.ae", "AEPipeline"),
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),

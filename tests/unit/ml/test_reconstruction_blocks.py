@@ -1,0 +1,60 @@
+"""The distinctive building blocks of the reconstruction family (issue 11), checked
+against hand-computed values: SSIM and MS-GMS (thesis eq. 2.4-2.6, 2.9)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from ml.components.ssim import GMS_C, SSIM_C1, gms_map, mean_filter, msgms_loss, msgms_map, ssim_map
+
+
+def _step(width: int, height: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """A flat grey image and the same image with a vertical step of ``height`` at the middle column."""
+    x = torch.full((1, 3, 8, width), 0.5)
+    y = x.clone()
+    y[..., width // 2 :] += height
+    return x, y
+
+
+def test_ssim_of_two_flat_images_is_the_luminance_term():
+    x, y = torch.full((1, 3, 16, 16), 0.2), torch.full((1, 3, 16, 16), 0.4)
+    expected = (2 * 0.2 * 0.4 + SSIM_C1) / (0.2**2 + 0.4**2 + SSIM_C1)  # no variance: the contrast term is 1
+    assert torch.allclose(ssim_map(x, y), torch.full((1, 16, 16), expected), atol=1e-5)
+    assert torch.allclose(ssim_map(x, x), torch.ones(1, 16, 16), atol=1e-5)
+
+
+def test_gms_of_a_step_against_a_flat_image_is_low_only_beside_the_step():
+    x, y = _step(16, 0.3)
+    gms = gms_map(x, y)[0]
+    # Prewitt / 3: a step of 0.3 gives gradient 0.3 on the two columns beside it, 0 elsewhere.
+    expected = torch.ones(8, 16)
+    expected[:, 7:9] = GMS_C / (0.3**2 + GMS_C)
+    assert torch.allclose(gms, expected, atol=1e-5)
+
+
+def test_msgms_loss_of_a_step_matches_the_hand_computed_mean_over_four_scales():
+    width, h = 32, 0.3
+    x, y = _step(width, h)
+    per_edge = h**2 / (h**2 + GMS_C)  # 1 - GMS on the two columns beside the step
+    # Eq. 2.5: at scale l (width / 2^l, 2x2 average pooling keeps the step sharp) two columns
+    # of width / 2^l differ; average the four scales.
+    expected = sum(2 / (width / 2**l) * per_edge for l in range(4)) / 4
+    assert msgms_loss(x, y).item() == pytest.approx(expected, rel=1e-4)
+    assert msgms_loss(x, x).item() == pytest.approx(0.0, abs=1e-6)
+
+
+def test_msgms_map_is_one_where_images_agree_and_lowest_at_the_difference():
+    x, y = _step(32, 0.3)
+    m = msgms_map(x, y)[0]
+    assert m.shape == (8, 32)
+    assert torch.allclose(m[:, :4], torch.ones(8, 4), atol=1e-5)
+    assert m[0].argmin().item() in (15, 16)
+    assert torch.allclose(msgms_map(x, x), torch.ones(1, 8, 32), atol=1e-5)
+
+
+def test_mean_filter_keeps_size_and_the_mean_of_a_flat_map():
+    maps = torch.full((2, 20, 24), 3.0)
+    for size in (1, 4, 21):
+        out = mean_filter(maps, size)
+        assert out.shape == maps.shape
+        assert torch.allclose(out, maps)
