@@ -18,6 +18,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "ae": ("ml.pipelines.ae", "AEPipeline"),
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
+    "riad": ("ml.pipelines.riad", "RIADPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}

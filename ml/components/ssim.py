@@ -28,30 +28,34 @@ def _check(x: torch.Tensor, y: torch.Tensor) -> None:
         raise ValueError(f"expected two (N, C, H, W) tensors of one shape, got {tuple(x.shape)} and {tuple(y.shape)}")
 
 
-def _gaussian_window(size: int, sigma: float, channels: int, like: torch.Tensor) -> torch.Tensor:
+def _gaussian_1d(size: int, sigma: float, like: torch.Tensor) -> torch.Tensor:
     x = torch.arange(size, dtype=like.dtype, device=like.device) - (size - 1) / 2
     g = torch.exp(-0.5 * (x / sigma) ** 2)
-    g = g / g.sum()
-    return (g[:, None] * g[None, :]).expand(channels, 1, size, size).contiguous()
+    return g / g.sum()
 
 
-def _filter(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
-    """Depthwise 'same' filtering with reflected borders (clamped for tiny images)."""
-    pad = window.shape[-1] // 2
-    pad_h, pad_w = min(pad, x.shape[-2] - 1), min(pad, x.shape[-1] - 1)
-    if pad_h < pad or pad_w < pad:
-        x = F.pad(x, (pad_w, pad_w, pad_h, pad_h), mode="reflect")
-        x = F.pad(x, (pad - pad_w, pad - pad_w, pad - pad_h, pad - pad_h), mode="replicate")
-    else:
-        x = F.pad(x, (pad, pad, pad, pad), mode="reflect")
-    return F.conv2d(x, window, groups=x.shape[1])
+def _pad_same(x: torch.Tensor, pad_w: int, pad_h: int) -> torch.Tensor:
+    """Reflect padding, topped up by replication where the image is too small to reflect."""
+    rw, rh = min(pad_w, x.shape[-1] - 1), min(pad_h, x.shape[-2] - 1)
+    x = F.pad(x, (rw, rw, rh, rh), mode="reflect")
+    if rw < pad_w or rh < pad_h:
+        x = F.pad(x, (pad_w - rw, pad_w - rw, pad_h - rh, pad_h - rh), mode="replicate")
+    return x
+
+
+def _filter(x: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
+    """Separable depthwise 'same' filtering of (N, C, H, W) by the 1-D ``kernel``, reflected borders."""
+    c, k = x.shape[1], kernel.numel()
+    pad = k // 2
+    x = _pad_same(x, pad, pad)
+    x = F.conv2d(x, kernel.view(1, 1, 1, k).expand(c, 1, 1, k), groups=c)
+    return F.conv2d(x, kernel.view(1, 1, k, 1).expand(c, 1, k, 1), groups=c)
 
 
 def ssim_map(x: torch.Tensor, y: torch.Tensor, window_size: int = 11, sigma: float = 1.5) -> torch.Tensor:
     """Per-pixel SSIM (eq. 2.4) of (N, C, H, W) images, averaged over channels -> (N, H, W) in [-1, 1]."""
     _check(x, y)
-    c = x.shape[1]
-    window = _gaussian_window(window_size, sigma, c, x)
+    window = _gaussian_1d(window_size, sigma, x)
     mu_x, mu_y = _filter(x, window), _filter(y, window)
     sigma_x = _filter(x * x, window) - mu_x**2
     sigma_y = _filter(y * y, window) - mu_y**2
@@ -122,10 +126,11 @@ def mean_filter(maps: torch.Tensor, size: int) -> torch.Tensor:
     """``size`` x ``size`` mean filter of (N, H, W) maps with reflected borders (eq. 2.8's f_{s_f})."""
     if size <= 1:
         return maps
-    window = torch.full((1, 1, size, size), 1.0 / size**2, dtype=maps.dtype, device=maps.device)
     x = maps.unsqueeze(1)
-    pad = size // 2
+    box = torch.full((size,), 1.0 / size, dtype=maps.dtype, device=maps.device)
     if size % 2 == 0:  # an even window: pad one less on the far side so the size is kept
+        pad = size // 2
         x = F.pad(x, (pad, pad - 1, pad, pad - 1), mode="replicate")
-        return F.conv2d(x, window).squeeze(1)
-    return _filter(x, window).squeeze(1)
+        x = F.conv2d(x, box.view(1, 1, 1, size))
+        return F.conv2d(x, box.view(1, 1, size, 1)).squeeze(1)
+    return _filter(x, box).squeeze(1)

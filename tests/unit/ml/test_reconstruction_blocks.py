@@ -58,3 +58,31 @@ def test_mean_filter_keeps_size_and_the_mean_of_a_flat_map():
         out = mean_filter(maps, size)
         assert out.shape == maps.shape
         assert torch.allclose(out, maps)
+
+
+@pytest.mark.parametrize("cell", [2, 4, 8, 16, 24])
+def test_riad_complementary_grid_masks_cover_every_pixel_exactly_once(cell):
+    from ml.pipelines.riad.torch_model import complementary_grid_masks
+
+    masks = complementary_grid_masks(64, cell, torch.Generator().manual_seed(cell))
+    assert masks.shape == (3, 1, 64, 64)
+    assert torch.equal(masks.sum(dim=0), torch.ones(1, 64, 64))
+    # Each mask removes whole cells, about a third of the image.
+    for mask in masks:
+        assert abs(mask.sum().item() - 64 * 64 / 3) <= cell * cell
+        block = mask[0, :cell, :cell]
+        assert block.min() == block.max()
+
+
+def test_riad_rebuild_takes_each_pixel_from_the_copy_that_missed_it():
+    from ml.pipelines.riad.torch_model import RIADModel, complementary_grid_masks
+
+    model = RIADModel(base_channels=4).eval()
+    x = torch.rand(2, 3, 64, 64)
+    masks = complementary_grid_masks(64, 8, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        rebuild = model(x, masks)
+        # Every pixel's value comes from the inpainting of the copy that had it removed.
+        copy = x * (1 - masks[1])
+        expected = model.unet(copy) * masks[1]
+    assert torch.allclose(rebuild * masks[1], expected, atol=1e-5)
