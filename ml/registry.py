@@ -19,6 +19,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
     "riad": ("ml.pipelines.riad", "RIADPipeline"),
+    "smai": ("ml.pipelines.smai", "SMAIPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}

@@ -38,7 +38,11 @@ class AttentionTransfer(nn.Module):
     def affinity(self, high: torch.Tensor, hole: torch.Tensor) -> torch.Tensor:
         """(N, C, h, w) features and (N, 1, h, w) hole -> (N, hw, hw) attention of every location
         (row, query) over the locations outside the hole (columns, keys); rows sum to 1."""
-        patches = F.normalize(F.unfold(high, 3, padding=1), dim=1)  # (N, 9C, hw)
+        # 3x3 patches as nine shifted copies (F.unfold is slow on channels-last maps).
+        h, w = high.shape[-2:]
+        padded = F.pad(high, (1, 1, 1, 1))
+        shifted = [padded[..., i : i + h, j : j + w] for i in range(3) for j in range(3)]
+        patches = F.normalize(torch.cat(shifted, dim=1).flatten(2), dim=1)  # (N, 9C, hw)
         similarity = patches.transpose(1, 2) @ patches
         known = hole.flatten(1) < 0.5  # (N, hw)
         similarity = similarity.masked_fill(~known[:, None, :], -1e4)
@@ -48,9 +52,12 @@ class AttentionTransfer(nn.Module):
     def transfer(low: torch.Tensor, attention: torch.Tensor, hole: torch.Tensor, grid: int) -> torch.Tensor:
         """Fill the hole of ``low`` (N, C, r*grid, r*grid) with its r x r patches outside the hole,
         weighted by ``attention`` (N, grid^2, grid^2); ``hole`` (N, 1, r*grid, r*grid)."""
-        r = low.shape[-1] // grid
-        values = F.unfold(low, r, stride=r)  # (N, C r r, grid^2)
-        filled = F.fold(values @ attention.transpose(1, 2), low.shape[-2:], r, stride=r)
+        n, c, size = low.shape[0], low.shape[1], low.shape[-1]
+        r = size // grid
+        # Non-overlapping r x r patches by reshaping (unfold / fold are far slower on CPU).
+        values = low.reshape(n, c, grid, r, grid, r).permute(0, 1, 3, 5, 2, 4).reshape(n, c * r * r, grid * grid)
+        filled = (values @ attention.transpose(1, 2)).reshape(n, c, r, r, grid, grid)
+        filled = filled.permute(0, 1, 4, 2, 5, 3).reshape(n, c, size, size)
         return low * (1 - hole) + filled * hole
 
 

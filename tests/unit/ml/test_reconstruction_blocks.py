@@ -86,3 +86,54 @@ def test_riad_rebuild_takes_each_pixel_from_the_copy_that_missed_it():
         copy = x * (1 - masks[1])
         expected = model.unet(copy) * masks[1]
     assert torch.allclose(rebuild * masks[1], expected, atol=1e-5)
+
+
+def _smai_pipeline(**config):
+    from ml.pipelines.smai.pipeline import SMAIPipeline
+
+    torch.manual_seed(0)
+    pipeline = SMAIPipeline({"image_size": 64, "n_segments": 12, "masked_superpixels": 2, "base_channels": 4, **config})
+    pipeline.fitted = True
+    return pipeline
+
+
+def _smooth_image() -> torch.Tensor:
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, 64), torch.linspace(0, 1, 64), indexing="ij")
+    return torch.stack([xx, yy, (xx + yy) / 2]).unsqueeze(0)
+
+
+@pytest.mark.parametrize("kind", ["ssim", "l2"])
+def test_smai_batched_masking_equals_masking_superpixels_one_by_one(kind):
+    from ml.components.ssim import ssim_map
+    from ml.pipelines.smai.torch_model import holes
+
+    pipeline = _smai_pipeline(superpixels_per_pass=1, inference_batch=5, anomaly_map=kind)
+    x = _smooth_image()
+    labels = pipeline.auxiliary(x)
+    with torch.no_grad():
+        batched, score = pipeline.anomaly_maps(x, labels)
+        expected = torch.zeros(1, 64, 64)
+        count = int(labels.max()) + 1
+        assert count > 4
+        for superpixel in range(count):  # eq. 2-3 literally: mask one superpixel, restore, compare in the hole
+            hole = holes(labels[0], [[superpixel]])
+            restored = pipeline.model.inpaint(x, hole)
+            error = (x - restored).pow(2).sum(1) if kind == "l2" else 1 - ssim_map(x, restored)
+            expected += error * hole[:, 0]
+    assert torch.allclose(batched, expected, atol=1e-5)
+    assert score.item() == pytest.approx(expected.max().item(), rel=1e-5)
+
+
+def test_smai_passes_restore_every_superpixel_once_and_never_two_neighbours_together():
+    from ml.pipelines.smai.torch_model import masking_passes, neighbours
+
+    pipeline = _smai_pipeline()
+    labels = pipeline.auxiliary(_smooth_image())[0]
+    graph = neighbours(labels)
+    passes = masking_passes(labels, per_pass=3)
+    flat = [v for p in passes for v in p]
+    assert sorted(flat) == sorted(graph)
+    assert all(len(p) <= 3 for p in passes)
+    for p in passes:
+        assert not any(b in graph[a] for a in p for b in p)
+    assert len(passes) < len(graph)
