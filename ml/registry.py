@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 _BUILTIN: dict[str, tuple[str, str]] = {
     "ae": ("ml.pipelines.ae", "AEPipeline"),
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
+    "ganomaly": ("ml.pipelines.ganomaly", "GANomalyPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
     "riad": ("ml.pipelines.riad", "RIADPipeline"),
     "smai": ("ml.pipelines.smai", "SMAIPipeline"),
