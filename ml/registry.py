@@ -22,6 +22,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "riad": ("ml.pipelines.riad", "RIADPipeline"),
     "smai": ("ml.pipelines.smai", "SMAIPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
+    "utad": ("ml.pipelines.utad", "UTADPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}
 

@@ -79,8 +79,9 @@ class ReconstructionPipeline(Pipeline):
         call ``trainer.backward_step`` per optimizer and return a dict with a ``loss`` entry."""
         return self.loss(x, aux, generator)
 
-    def before_training(self, images: torch.Tensor, progress: ProgressFn) -> None:
-        """Hook for work on the training images before the loop (e.g. a first network to train)."""
+    def before_training(self, images: torch.Tensor, val_images: torch.Tensor | None, progress: ProgressFn) -> None:
+        """Hook for work before the loop (e.g. a first network to train); ``val_images``: the
+        held-back normal images, or None."""
 
     def extra_state(self) -> dict[str, Any]:
         return {}
@@ -106,7 +107,7 @@ class ReconstructionPipeline(Pipeline):
         val_aux = self.auxiliary(val_images) if val_images is not None else None
         self.meta.update({"train_images": len(train), "validation_images": len(val)})
         progress("prepare", 1.0, {"train_images": float(len(train)), "validation_images": float(len(val))})
-        self.before_training(images, progress)
+        self.before_training(images, val_images, progress)
 
         trainer = Trainer(
             cfg, self.model, device=self.device, steps_per_epoch=math.ceil(len(images) / cfg.batch_size),

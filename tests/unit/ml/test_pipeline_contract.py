@@ -24,7 +24,7 @@ from ml.data.synthetic import generate
 SIZE = 64  # working resolution for the contract: small keeps the whole file well under a minute
 # Smallest settings that still exercise each pipeline's real code path; keys a
 # pipeline does not have are simply not passed.
-FAST = {"image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5, "encoder": "plain"}
+FAST = {"image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5, "encoder": "plain", "impression_steps": 2}
 
 
 def _pipeline_class(name: str) -> type[Pipeline]:
@@ -175,7 +175,7 @@ def test_every_preset_validates_fits_and_predicts_on_tiny_data(name, preset):
     """Each named preset is a valid config and trains; only the size and the budget are shrunk."""
     cls = _pipeline_class(name)
     properties = registry.describe(name)["config_schema"]["properties"]
-    tiny = {k: v for k, v in {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5}.items() if k in properties}
+    tiny = {k: v for k, v in {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5, "impression_steps": 2}.items() if k in properties}
     config = registry.validate_config(name, tiny, preset)
     preset_values = registry.presets(name)[preset]["config"]
     for key, value in preset_values.items():

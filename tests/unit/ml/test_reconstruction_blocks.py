@@ -137,3 +137,43 @@ def test_smai_passes_restore_every_superpixel_once_and_never_two_neighbours_toge
     for p in passes:
         assert not any(b in graph[a] for a in p for b in p)
     assert len(passes) < len(graph)
+
+
+def test_adain_gives_each_channel_the_requested_mean_and_deviation():
+    from ml.pipelines.utad.torch_model import adain
+
+    torch.manual_seed(0)
+    k = torch.randn(2, 5, 16, 16) * 3 + 7
+    gamma, beta = torch.rand(2, 5) * 2 + 0.5, torch.randn(2, 5)
+    out = adain(k, gamma, beta)
+    assert torch.allclose(out.mean(dim=(2, 3)), beta, atol=1e-4)
+    assert torch.allclose(out.std(dim=(2, 3), unbiased=False), gamma, atol=1e-3)
+    # The content's spatial pattern survives: same order of values within a channel.
+    assert torch.equal(out[0, 0].flatten().argsort(), k[0, 0].flatten().argsort())
+
+
+@pytest.mark.parametrize("size", [8, 13])
+def test_inception_block_keeps_the_size_and_splits_channels_over_four_branches(size):
+    from ml.pipelines.utad.torch_model import InceptionBlock
+
+    block = InceptionBlock(6, 12)
+    out = block(torch.rand(3, 6, size, size))
+    assert out.shape == (3, 12, size, size)
+    assert [b(torch.rand(1, 6, size, size)).shape[1] for b in block.branches] == [3, 3, 3, 3]
+    with pytest.raises(ValueError, match="divisible by 4"):
+        InceptionBlock(6, 10)
+
+
+def test_utad_levels_combine_by_product_or_sum():
+    from ml.pipelines.utad.anomaly_map import error_map
+
+    torch.manual_seed(0)
+    levels = {"a": torch.rand(4, 3, 8, 8), "b": torch.rand(4, 5, 4, 4)}  # [x; x^; m; m^] of one image
+    product, total = error_map(levels, 1, 8, "product"), error_map(levels, 1, 8, "sum")
+    per_level = []
+    for f in levels.values():
+        x, xh, m, mh = f.split(1)
+        e = (x - xh).abs().mean(1) + (m - mh).abs().mean(1) + (x - m).abs().mean(1)
+        per_level.append(torch.nn.functional.interpolate(e[:, None], size=8, mode="bilinear", align_corners=False)[:, 0])
+    assert torch.allclose(product, per_level[0] * per_level[1], atol=1e-6)
+    assert torch.allclose(total, per_level[0] + per_level[1], atol=1e-6)
