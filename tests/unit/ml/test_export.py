@@ -17,7 +17,7 @@ from ml.export import ExportedModel, ExportError, export_model, is_exported
 SIZE = 64
 EXPORTABLE = ["dfr", "patchcore", "unet"]
 # Smallest settings that run each pipeline's real code; keys a pipeline does not have are not passed.
-FAST = {"image_size": SIZE, "batch_size": 4, "coreset_ratio": 0.5, "epochs": 2, "max_steps": 4, "warmup_steps": 1,
+FAST = {"image_size": SIZE, "batch_size": 4, "coreset_ratio": 0.5, "max_steps": 4, "warmup_steps": 1,
         "base_channels": 8}
 
 
