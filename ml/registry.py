@@ -18,6 +18,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
+    "vae": ("ml.pipelines.vae", "VAEPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}
 
