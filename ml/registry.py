@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 # name -> (package holding the Pipeline class and a light `config` module, class name)
 _BUILTIN: dict[str, tuple[str, str]] = {
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
+    "multilevel": ("ml.pipelines.multilevel", "MultiLevelPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
     "vae": ("ml.pipelines.vae", "VAEPipeline"),

@@ -1,0 +1,216 @@
+"""The multi-level patch anomaly detector of thesis section 4.1.2 (figures 4.3-4.6).
+
+Patch formulation (training): a 33x33 patch -> encoder of four residual
+*fundamental blocks*, a *squeeze-excitation block* and linear layers to the
+mean and (log-)variance of a latent Gaussian; an *aggregation block* turns the
+feature maps of three encoder levels into vectors (1x1 conv + ReLU, adaptive
+average pooling); a five-layer classifier reads ``[mu, logvar, v1, v2, v3]``
+and says whether the centre pixel is anomalous; a decoder (two linear + four
+3x3 convs with bilinear upsampling, sigmoid) reconstructs the patch from a
+sampled latent, as a regulariser.
+
+Dense formulation (inference), equal to the patch formulation for every pixel:
+
+- every conv of the encoder is stride 1, so its output at a pixel depends only
+  on the 17x17 neighbourhood (8 conv layers of 3x3: radius 8). A training
+  patch is therefore cut with 8 pixels of context on each side (49x49), run
+  through the blocks, and the centre 33x33 of each feature map is kept: those
+  values are exactly the values of the same pixels when the blocks run once
+  over the whole (reflection-padded) image;
+- the only operations over a patch are averages (the adaptive average pooling
+  of the SE and aggregation blocks, and the pooling that turns the SE-weighted
+  map into a vector before the linear layers). The average of a map over the
+  33x33 window centred at every pixel is a box filter, computed once per image
+  with an integral image (:func:`box_mean`);
+- the SE re-weighting commutes with the average (``mean(s * f) = s * mean(f)``
+  for per-channel weights ``s``), and every linear layer, batch norm (in eval
+  mode) and the classifier act on each pixel's vector independently, so they
+  run as one matrix product over all pixels.
+
+So the encoder runs once per image and the 65,536 "patches" of a 256x256 image
+cost one dense pass plus per-pixel matrix products. The one choice the thesis
+leaves open and this module fixes is how the encoder's 33x33xC map becomes the
+input of its two linear layers: here by average pooling (the SE block's own
+squeeze), which is what makes the dense evaluation exact; flattening the map
+would need a 33x33 convolution per pixel.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from ml.components.variational import ConvDecoder, reparameterize
+
+PATCH = 33  # thesis section 4.1.2: fixed patch size; other sizes are simulated by rescaling the image
+CONTEXT = 8  # receptive radius of the eight 3x3 convs of the four fundamental blocks
+CROP = PATCH + 2 * CONTEXT  # 49: what a training patch is cut with
+PAD = PATCH // 2 + CONTEXT  # 24: reflection padding that gives every image pixel a patch
+
+
+class FundamentalBlock(nn.Module):
+    """Two 3x3 convs (stride 1, padding 1) with batch norm + ReLU, plus the block's input (figure 4.4).
+
+    (N, C_in, H, W) -> (N, C_out, H, W). When the channel count changes, a 1x1
+    conv brings the input to ``C_out`` before the addition.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__()
+        self.body = nn.Sequential(
+            nn.Conv2d(in_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+            nn.Conv2d(out_channels, out_channels, 3, padding=1), nn.BatchNorm2d(out_channels), nn.ReLU(inplace=True),
+        )
+        self.skip = nn.Identity() if in_channels == out_channels else nn.Conv2d(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x) + self.skip(x)
+
+
+class SqueezeExcitation(nn.Module):
+    """Adaptive average pooling, then linear + ReLU and linear + sigmoid: one weight per channel (figure 4.4).
+
+    ``forward(x)``: (N, C, H, W) -> the re-weighted map. ``weights(pooled)``:
+    (B, C) channel means -> (B, C) weights in (0, 1), so the dense path can feed
+    it every pixel's window mean at once.
+    """
+
+    def __init__(self, channels: int, reduction: int = 4):
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, channels), nn.Sigmoid())
+
+    def weights(self, pooled: torch.Tensor) -> torch.Tensor:
+        return self.fc(pooled)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.weights(x.mean(dim=(2, 3)))[:, :, None, None]
+
+
+class AggregationBlock(nn.Module):
+    """Feature maps of three encoder levels -> three vectors of one size (figure 4.6).
+
+    Each level: a 1x1 conv to ``out_channels`` with ReLU, then adaptive average
+    pooling. ``forward(levels)`` -> (N, 3 * out_channels); ``dense(levels)`` ->
+    the per-pixel maps before pooling, (N, 3 * out_channels, H, W).
+    """
+
+    def __init__(self, in_channels: tuple[int, ...], out_channels: int):
+        super().__init__()
+        self.convs = nn.ModuleList(nn.Sequential(nn.Conv2d(c, out_channels, 1), nn.ReLU(inplace=True)) for c in in_channels)
+
+    def dense(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([conv(f) for conv, f in zip(self.convs, levels)], dim=1)
+
+    def forward(self, levels: list[torch.Tensor]) -> torch.Tensor:
+        return self.dense(levels).mean(dim=(2, 3))
+
+
+def mlp(sizes: list[int], last_plain: bool) -> nn.Sequential:
+    """Linear layers with batch norm + ReLU; the last one plain when ``last_plain``."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        layers.append(nn.Linear(a, b))
+        if not (last_plain and i == len(sizes) - 2):
+            layers += [nn.BatchNorm1d(b), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def pad_for_patches(x: torch.Tensor) -> torch.Tensor:
+    """Reflection-pad (N, C, H, W) by ``PAD`` on each side, so every pixel is a patch centre
+    (in steps when the image is smaller than the padding)."""
+    remaining = PAD
+    while remaining > 0:
+        step = min(remaining, x.shape[-1] - 1, x.shape[-2] - 1)
+        x = F.pad(x, (step,) * 4, mode="reflect")
+        remaining -= step
+    return x
+
+
+def box_mean(x: torch.Tensor, size: int) -> torch.Tensor:
+    """Mean over every ``size`` x ``size`` window (stride 1, no padding) of (N, C, H, W) ->
+    (N, C, H - size + 1, W - size + 1): separable running sums (each cumulative sum spans one
+    row or column only, so float32 stays accurate to ~1e-6 of the values)."""
+    def along(t: torch.Tensor, dim: int) -> torch.Tensor:
+        c = F.pad(t.cumsum(dim), (1, 0) if dim == 3 else (0, 0, 1, 0))
+        n = c.shape[dim]
+        return c.narrow(dim, size, n - size) - c.narrow(dim, 0, n - size)
+
+    return along(along(x, 2), 3) / (size * size)
+
+
+class MultiLevelPatchModel(nn.Module):
+    """Encoder, aggregation block, classifier and decoder of figure 4.3.
+
+    ``channels``: outputs of the four fundamental blocks; levels 1-3 feed the
+    aggregation block, level 4 the SE block and the latent heads.
+    """
+
+    def __init__(self, channels: tuple[int, int, int, int] = (16, 16, 32, 32), latent_dim: int = 64, aggregation_channels: int = 32, hidden: int = 128):
+        super().__init__()
+        blocks, cin = [], 3
+        for cout in channels:
+            blocks.append(FundamentalBlock(cin, cout))
+            cin = cout
+        self.blocks = nn.ModuleList(blocks)
+        self.se = SqueezeExcitation(channels[3])
+        self.to_latent = mlp([channels[3], hidden, hidden], last_plain=False)  # "two linear layers, BN + ReLU"
+        self.mu = nn.Linear(hidden, latent_dim)
+        self.logvar = nn.Linear(hidden, latent_dim)
+        self.aggregation = AggregationBlock(tuple(channels[:3]), aggregation_channels)
+        width = 2 * latent_dim + 3 * aggregation_channels
+        # Five linear layers, BN + ReLU except the last (its sigmoid is applied with the loss / at inference).
+        self.classifier = mlp([width, 128, 64, 32, 16, 1], last_plain=True)
+        self.decoder = ConvDecoder(latent_dim, PATCH, 3, channels=(32, 32, 16, 16), hidden=hidden)
+
+    def _levels(self, x: torch.Tensor) -> list[torch.Tensor]:
+        levels = []
+        for block in self.blocks:
+            x = block(x)
+            levels.append(x)
+        return levels
+
+    def _heads(self, pooled4: torch.Tensor, aggregated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(B, C4) window means of level 4 and (B, 3A) aggregated vectors -> logit (B,), mu, logvar (B, M)."""
+        h = self.to_latent(pooled4 * self.se.weights(pooled4))
+        mu, logvar = self.mu(h), self.logvar(h)
+        logit = self.classifier(torch.cat([mu, logvar, aggregated], dim=1))[:, 0]
+        return logit, mu, logvar
+
+    def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Patch formulation. ``crops``: (B, 3, 49, 49) in [0, 1], a 33x33 patch with 8 px of context.
+
+        Returns the centre pixel's anomaly logit (B,), the patch reconstruction
+        (B, 3, 33, 33), mu and logvar (B, M).
+        """
+        if crops.dim() != 4 or crops.shape[1:] != (3, CROP, CROP):
+            raise ValueError(f"expected (B, 3, {CROP}, {CROP}) patches with context, got {tuple(crops.shape)}")
+        inner = slice(CONTEXT, CONTEXT + PATCH)
+        levels = [f[:, :, inner, inner] for f in self._levels(crops)]
+        aggregated = self.aggregation(levels[:3])
+        logit, mu, logvar = self._heads(levels[3].mean(dim=(2, 3)), aggregated)
+        reconstruction = self.decoder(reparameterize(mu, logvar) if self.training else mu)
+        return logit, reconstruction, mu, logvar
+
+    def dense_logits(self, padded: torch.Tensor, stride: int = 1) -> torch.Tensor:
+        """Dense formulation. ``padded``: (N, 3, H + 48, W + 48) in [0, 1], the image reflection-padded by 24.
+
+        Returns (N, H, W): the logit of the patch centred at every pixel, equal
+        to :meth:`forward` on that pixel's 49x49 crop (in eval mode); with
+        ``stride`` s > 1 only every s-th pixel's, (N, ceil(H/s), ceil(W/s)).
+        """
+        n, _, hp, wp = padded.shape
+        h, w = hp - 2 * PAD, wp - 2 * PAD
+        if h < 1 or w < 1:
+            raise ValueError(f"expected an image padded by {PAD} on each side, got {tuple(padded.shape)}")
+        inner = (slice(None), slice(None), slice(CONTEXT, hp - CONTEXT), slice(CONTEXT, wp - CONTEXT))
+        levels = [f[inner] for f in self._levels(padded)]
+        aggregated = box_mean(self.aggregation.dense(levels[:3]), PATCH)[:, :, ::stride, ::stride]  # (N, 3A, H, W)
+        pooled4 = box_mean(levels[3], PATCH)[:, :, ::stride, ::stride]  # (N, C4, H, W)
+        h, w = pooled4.shape[-2:]
+
+        def rows(t: torch.Tensor) -> torch.Tensor:
+            return t.permute(0, 2, 3, 1).reshape(n * h * w, t.shape[1])
+
+        logit, _, _ = self._heads(rows(pooled4), rows(aggregated))
+        return logit.view(n, h, w)
