@@ -46,7 +46,18 @@ class MultiLevelConfig(TrainingConfig):
         default_factory=lambda: [0.75, 1.0, 1.25],
         metadata={"help": "Training patches are cut from the image rescaled to these multiples of image_size (scale invariance, section 4.1.2)."},
     )
-    batch_size: int = dataclasses.field(default=64, metadata={"help": "Patches per batch (half anomalous, half normal).", "minimum": 2, "maximum": 4096})
+    batch_size: int = dataclasses.field(
+        default=8, metadata={"help": "Tiles per step (half placed over an anomaly), each holding tile_size x tile_size patch centres.", "minimum": 2, "maximum": 512}
+    )
+    tile_size: int = dataclasses.field(
+        default=32, metadata={"help": "Patch centres per tile side: the patches of a tile share one encoder pass.", "minimum": 1, "maximum": 256}
+    )
+    patches_per_step: int = dataclasses.field(
+        default=512, metadata={"help": "Patches classified per step, half anomalous and half normal (balanced sampling).", "minimum": 2, "maximum": 65536}
+    )
+    decoded_patches: int = dataclasses.field(
+        default=32, metadata={"help": "Of those, how many the decoder reconstructs per step (its MSE term regularises the encoder).", "minimum": 1, "maximum": 4096}
+    )
     max_steps: int = dataclasses.field(
         default=1500, metadata={"help": "Budget of optimisation steps; validation stops earlier when it stops improving.", "minimum": 1, "maximum": 1_000_000}
     )
@@ -81,9 +92,9 @@ class MultiLevelConfig(TrainingConfig):
 MultiLevelConfig.presets = {
     "paper": {
         "description": "The thesis' best setting (section 5.3, Table 5.3 row 2): image size 256 (33x33 patches), alpha "
-        "0.001, batch 64, Adam lr 1e-3, constant rate, no early stopping; the thesis' 10 epochs over all patches "
-        "are beyond a CPU, so the budget is 3000 steps.",
-        "config": {"image_size": 256, "alpha": 0.001, "batch_size": 64, "learning_rate": 1e-3, "max_steps": 3000,
+        "0.001, 64 patches per step, Adam lr 1e-3, constant rate, no early stopping; the thesis' 10 epochs over "
+        "all patches are beyond a CPU, so the budget is 3000 steps.",
+        "config": {"image_size": 256, "alpha": 0.001, "patches_per_step": 64, "decoded_patches": 64, "learning_rate": 1e-3, "max_steps": 3000,
                    "patience": 0, "lr_schedule": "constant", "warmup_steps": 0, "base_channels": 16, "latent_dim": 64,
                    "hidden": 128, "aggregation_channels": 32},
     },

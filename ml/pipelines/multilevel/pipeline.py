@@ -28,7 +28,7 @@ from ml.data.io import binarize_mask, resize_mask
 from ml.data.splits import hold_out_validation
 from ml.pipelines.multilevel.config import DESCRIPTION, SUPERVISION, MultiLevelConfig
 from ml.pipelines.multilevel.loss import multilevel_loss
-from ml.pipelines.multilevel.sampler import BalancedPatchSampler
+from ml.pipelines.multilevel.sampler import BalancedPatchSampler, balanced_rows
 from ml.pipelines.multilevel.torch_model import CONTEXT, PATCH, MultiLevelPatchModel, pad_for_patches
 from ml.registry import register
 
@@ -42,6 +42,18 @@ def _truth(sample: Sample) -> np.ndarray:
     if sample.mask is None:
         return np.zeros(sample.image.shape[:2], dtype=bool)
     return binarize_mask(sample.mask) > 0
+
+
+def patches_at(tiles: torch.Tensor, rows: torch.Tensor, tile: int) -> torch.Tensor:
+    """The 33x33 patches (K, 3, 33, 33) around patch centres ``rows`` (indices into the B*t*t
+    centres of (B, 3, t + 48, t + 48) tiles): the decoder's reconstruction targets."""
+    out = []
+    for row in rows.tolist():
+        b, rest = divmod(row, tile * tile)
+        y, x = divmod(rest, tile)
+        # Centre (y, x) sits at (y + 24, x + 24); its patch spans 16 px each side.
+        out.append(tiles[b, :, y + CONTEXT : y + CONTEXT + PATCH, x + CONTEXT : x + CONTEXT + PATCH])
+    return torch.stack(out)
 
 
 @register
@@ -90,16 +102,18 @@ class MultiLevelPipeline(Pipeline):
 
         patches_per_epoch = sum(m.numel() for m in sampler.masks)
         trainer = Trainer(
-            cfg, self.model, device=self.device, steps_per_epoch=math.ceil(patches_per_epoch / cfg.batch_size),
+            cfg, self.model, device=self.device, steps_per_epoch=math.ceil(patches_per_epoch / (cfg.batch_size * cfg.tile_size**2)),
             progress=progress, measure="val_pixel_f1_max", higher_is_better=True, validation_source=source,
         )
-        inner = slice(CONTEXT, CONTEXT + PATCH)
 
         def train_step(step: int) -> dict[str, float]:
-            crops, labels = sampler.sample(cfg.batch_size, generator)
-            crops, labels = to_device(crops, self.device), to_device(labels, self.device)
-            logits, reconstruction, mu, logvar = self.model(crops)
-            loss, terms = multilevel_loss(logits, labels, reconstruction, crops[:, :, inner, inner], mu, logvar, cfg.alpha)
+            tiles, truth = sampler.sample(cfg.batch_size, cfg.tile_size, generator)
+            rows, labels = balanced_rows(truth, cfg.patches_per_step, generator)
+            decode = min(cfg.decoded_patches, len(rows))
+            tiles = to_device(tiles, self.device)
+            logits, reconstruction, mu, logvar = self.model.tile_forward(tiles, to_device(rows, self.device), decode)
+            targets = patches_at(tiles, rows[:decode], truth.shape[-1])
+            loss, terms = multilevel_loss(logits, to_device(labels, self.device), reconstruction, targets, mu, logvar, cfg.alpha)
             return {"loss": trainer.backward_step(loss), **terms}
 
         validate = None

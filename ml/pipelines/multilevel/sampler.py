@@ -4,8 +4,16 @@
 we extracted patches from images at various scales. [...] for each anomalous
 patch extracted, we also extracted a random image patch that did not contain
 an anomaly." A patch's label is its centre pixel's: anomalous when the centre
-lies inside an annotated region. Every batch is half anomalous and half normal
-patches, each drawn uniformly over all such pixels of all images at all scales.
+lies inside an annotated region.
+
+Patches are not cut one by one: a training step takes ``B`` tiles of T x T
+patch centres (each with the 24 px margin their 33x33 patches and the
+convolutions' context need), so the encoder's work is shared by the T*T
+patches of a tile exactly as at inference (see ``torch_model``). Half of the
+tiles are placed over a random anomalous pixel (chosen uniformly over all
+anomalous pixels of all images at all scales), the other half anywhere. Then
+:func:`balanced_rows` picks as many normal as anomalous patch centres among
+the tiles' centres: the classifier sees balanced classes.
 """
 from __future__ import annotations
 
@@ -15,17 +23,16 @@ import numpy as np
 import torch
 
 from ml.data.io import resize_image, resize_mask
-from ml.pipelines.multilevel.torch_model import CROP, pad_for_patches
+from ml.pipelines.multilevel.torch_model import PAD, pad_for_patches
 
 
 class BalancedPatchSampler:
-    """Patches with context (``CROP`` x ``CROP``, the 33x33 patch plus 8 px each side) around
-    pixels of ``images`` rescaled to each ``size * scale``.
+    """Tiles of patch centres from ``images`` rescaled to each ``size * scale``.
 
     ``images``: (H, W, 3) uint8; ``masks``: (H, W) bool, True = anomalous.
-    ``sample(n, generator)`` -> crops (n, 3, CROP, CROP) float in [0, 1] and
-    labels (n,) float: the first ``n // 2`` anomalous, the rest normal (all
-    normal when no image has an anomalous pixel).
+    ``sample(b, tile, generator)`` -> tiles (b, 3, t + 48, t + 48) float in
+    [0, 1] and the labels of their centres (b, t, t) bool, t = ``tile``
+    (smaller when an image is smaller).
     """
 
     def __init__(self, images: Sequence[np.ndarray], masks: Sequence[np.ndarray], size: int, scales: Sequence[float]):
@@ -41,37 +48,59 @@ class BalancedPatchSampler:
                 self.masks.append(small)
                 self.positives.append(small.flatten().nonzero()[:, 0].to(torch.int32))
         self.positive_counts = torch.tensor([len(p) for p in self.positives], dtype=torch.float64)
-        self.negative_counts = torch.tensor([m.numel() for m in self.masks], dtype=torch.float64) - self.positive_counts
-        if float(self.negative_counts.sum()) <= 0:
+        self.areas = torch.tensor([m.numel() for m in self.masks], dtype=torch.float64)
+        if float((self.areas - self.positive_counts).sum()) <= 0:
             raise ValueError("every pixel of every training image is anomalous: the classifier has no normal patch to learn from")
+        self.smallest_side = min(min(m.shape) for m in self.masks)
 
     @property
     def has_positives(self) -> bool:
         return float(self.positive_counts.sum()) > 0
 
-    def _crop(self, entry: int, flat: int) -> torch.Tensor:
-        w = self.masks[entry].shape[1]
-        y, x = divmod(flat, w)
-        # Centre pixel (y, x) of the unpadded image sits at (y + PAD, x + PAD): the crop starts at (y, x).
-        return self.padded[entry][:, y : y + CROP, x : x + CROP]
+    def _tile(self, entry: int, top: int, left: int, t: int) -> tuple[torch.Tensor, torch.Tensor]:
+        # Centre (y, x) sits at (y + PAD, x + PAD) in the padded image: the tile of centres
+        # [top, top + t) needs padded rows [top, top + t + 2 PAD).
+        tile = self.padded[entry][:, top : top + t + 2 * PAD, left : left + t + 2 * PAD]
+        return tile, self.masks[entry][top : top + t, left : left + t]
 
-    def sample(self, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        n_pos = n // 2 if self.has_positives else 0
-        crops, labels = [], []
-        if n_pos:
-            entries = torch.multinomial(self.positive_counts, n_pos, replacement=True, generator=generator).tolist()
-            for entry in entries:
-                pick = int(torch.randint(len(self.positives[entry]), (1,), generator=generator))
-                crops.append(self._crop(entry, int(self.positives[entry][pick])))
-                labels.append(1.0)
-        entries = torch.multinomial(self.negative_counts, n - n_pos, replacement=True, generator=generator).tolist()
-        for entry in entries:
-            mask = self.masks[entry].flatten()
-            # Rejection sampling: an entry drawn by its count of normal pixels has one, and most pixels are normal.
-            while True:
-                flat = int(torch.randint(mask.numel(), (1,), generator=generator))
-                if not mask[flat]:
-                    break
-            crops.append(self._crop(entry, flat))
-            labels.append(0.0)
-        return torch.stack(crops).float().div_(255.0), torch.tensor(labels)
+    def sample(self, b: int, tile: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        t = min(tile, self.smallest_side)
+        n_pos = b // 2 if self.has_positives else 0
+        tiles, labels = [], []
+        for i in range(b):
+            if i < n_pos:
+                entry = int(torch.multinomial(self.positive_counts, 1, generator=generator))
+                flat = int(self.positives[entry][int(torch.randint(len(self.positives[entry]), (1,), generator=generator))])
+                h, w = self.masks[entry].shape
+                y, x = divmod(flat, w)
+                # A random placement of the tile that contains (y, x).
+                dy, dx = (int(v) for v in torch.randint(t, (2,), generator=generator))
+                top, left = min(max(0, y - dy), h - t), min(max(0, x - dx), w - t)
+            else:
+                entry = int(torch.multinomial(self.areas, 1, generator=generator))
+                h, w = self.masks[entry].shape
+                top, left = (int(torch.randint(limit - t + 1, (1,), generator=generator)) for limit in (h, w))
+            pixels, truth = self._tile(entry, top, left, t)
+            tiles.append(pixels)
+            labels.append(truth)
+        return torch.stack(tiles).float().div_(255.0), torch.stack(labels)
+
+
+def balanced_rows(labels: torch.Tensor, n: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Indices into ``labels.flatten()`` of up to ``n // 2`` anomalous and as many normal patch
+    centres (all normal, ``n`` of them, when there is no anomalous one), and their labels as floats.
+
+    Anomalous first, then normal; each drawn uniformly without replacement.
+    """
+    flat = labels.flatten()
+    positives = flat.nonzero()[:, 0]
+    negatives = (~flat).nonzero()[:, 0]
+    k = min(len(positives), n // 2)
+    if k == 0:
+        k_neg = min(n, len(negatives))
+    else:
+        k_neg = min(k, len(negatives))
+    pick_pos = positives[torch.randperm(len(positives), generator=generator)[:k]]
+    pick_neg = negatives[torch.randperm(len(negatives), generator=generator)[:k_neg]]
+    rows = torch.cat([pick_pos, pick_neg])
+    return rows, torch.cat([torch.ones(len(pick_pos)), torch.zeros(len(pick_neg))])

@@ -192,25 +192,47 @@ class MultiLevelPatchModel(nn.Module):
         reconstruction = self.decoder(reparameterize(mu, logvar) if self.training else mu)
         return logit, reconstruction, mu, logvar
 
-    def dense_logits(self, padded: torch.Tensor, stride: int = 1) -> torch.Tensor:
-        """Dense formulation. ``padded``: (N, 3, H + 48, W + 48) in [0, 1], the image reflection-padded by 24.
+    def dense_features(self, padded: torch.Tensor, stride: int = 1) -> tuple[torch.Tensor, torch.Tensor, tuple[int, int, int]]:
+        """The per-patch vectors of every pixel at once. ``padded``: (N, 3, H + 48, W + 48), the
+        image reflection-padded by 24 (:func:`pad_for_patches`).
 
-        Returns (N, H, W): the logit of the patch centred at every pixel, equal
-        to :meth:`forward` on that pixel's 49x49 crop (in eval mode); with
-        ``stride`` s > 1 only every s-th pixel's, (N, ceil(H/s), ceil(W/s)).
+        Returns the window means of level 4 (N*h*w, C4), the aggregated level
+        vectors (N*h*w, 3A) and (N, h, w), with h = ceil(H / stride): the
+        inputs of :meth:`_heads` for the patch centred at every ``stride``-th pixel.
         """
         n, _, hp, wp = padded.shape
-        h, w = hp - 2 * PAD, wp - 2 * PAD
-        if h < 1 or w < 1:
+        if hp - 2 * PAD < 1 or wp - 2 * PAD < 1:
             raise ValueError(f"expected an image padded by {PAD} on each side, got {tuple(padded.shape)}")
         inner = (slice(None), slice(None), slice(CONTEXT, hp - CONTEXT), slice(CONTEXT, wp - CONTEXT))
         levels = [f[inner] for f in self._levels(padded)]
-        aggregated = box_mean(self.aggregation.dense(levels[:3]), PATCH)[:, :, ::stride, ::stride]  # (N, 3A, H, W)
-        pooled4 = box_mean(levels[3], PATCH)[:, :, ::stride, ::stride]  # (N, C4, H, W)
+        aggregated = box_mean(self.aggregation.dense(levels[:3]), PATCH)[:, :, ::stride, ::stride]
+        pooled4 = box_mean(levels[3], PATCH)[:, :, ::stride, ::stride]
         h, w = pooled4.shape[-2:]
 
         def rows(t: torch.Tensor) -> torch.Tensor:
             return t.permute(0, 2, 3, 1).reshape(n * h * w, t.shape[1])
 
-        logit, _, _ = self._heads(rows(pooled4), rows(aggregated))
-        return logit.view(n, h, w)
+        return rows(pooled4), rows(aggregated), (n, h, w)
+
+    def dense_logits(self, padded: torch.Tensor, stride: int = 1) -> torch.Tensor:
+        """Dense formulation: (N, 3, H + 48, W + 48) padded images -> (N, H, W) logits of the patch
+        centred at every pixel, equal to :meth:`forward` on that pixel's 49x49 crop (in eval mode);
+        with ``stride`` s > 1 only every s-th pixel's, (N, ceil(H/s), ceil(W/s))."""
+        pooled4, aggregated, shape = self.dense_features(padded, stride)
+        logit, _, _ = self._heads(pooled4, aggregated)
+        return logit.view(*shape)
+
+    def tile_forward(self, padded_tiles: torch.Tensor, rows: torch.Tensor, decode: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training on tiles: the dense pass over (B, 3, T + 48, T + 48) tiles, then the heads for the
+        chosen patch centres ``rows`` (indices into the B*T*T centres, row-major) and the decoder for
+        the first ``decode`` of them. Returns logits (K,), reconstructions (decode, 3, 33, 33), mu, logvar (K, M).
+
+        Sharing the encoder between the patches of a tile is exact for the
+        convolutions and poolings (see the module docstring); only the batch
+        statistics of the conv layers' batch norm are taken over tile pixels
+        instead of over separate patches.
+        """
+        pooled4, aggregated, _ = self.dense_features(padded_tiles)
+        logit, mu, logvar = self._heads(pooled4[rows], aggregated[rows])
+        reconstruction = self.decoder(reparameterize(mu[:decode], logvar[:decode]))
+        return logit, reconstruction, mu, logvar

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch.nn import functional as F
 
-from ml.pipelines.multilevel.sampler import BalancedPatchSampler
+from ml.pipelines.multilevel.sampler import BalancedPatchSampler, balanced_rows
 from ml.pipelines.multilevel.torch_model import (
     CROP, PAD, PATCH, AggregationBlock, FundamentalBlock, MultiLevelPatchModel, SqueezeExcitation, box_mean,
 )
@@ -50,6 +50,18 @@ def test_box_mean_is_the_average_over_every_window():
     torch.testing.assert_close(box_mean(x, PATCH), F.avg_pool2d(x, PATCH, stride=1), atol=1e-5, rtol=0)
 
 
+def test_tile_training_pass_classifies_the_chosen_centres_like_the_dense_pass():
+    torch.manual_seed(1)
+    model = MultiLevelPatchModel(channels=(4, 4, 8, 8), latent_dim=8, aggregation_channels=4, hidden=16).eval()
+    tiles = torch.rand(2, 3, 6 + 2 * PAD, 6 + 2 * PAD)
+    rows = torch.tensor([0, 7, 40, 71])
+    with torch.no_grad():
+        logits, reconstruction, mu, _ = model.tile_forward(tiles, rows, decode=2)
+        dense = model.dense_logits(tiles).flatten()
+    torch.testing.assert_close(logits, dense[rows])
+    assert reconstruction.shape == (2, 3, PATCH, PATCH) and mu.shape == (4, 8)
+
+
 def test_dense_inference_equals_one_pass_per_patch():
     torch.manual_seed(0)
     model = MultiLevelPatchModel(channels=(4, 4, 8, 8), latent_dim=8, aggregation_channels=4, hidden=16)
@@ -81,22 +93,34 @@ def _gradient_image(size: int) -> np.ndarray:
     return np.stack([y * 255 // (size - 1), x * 255 // (size - 1), np.full_like(y, 128)], axis=-1).astype(np.uint8)
 
 
-def test_sampler_balances_anomalous_and_normal_patches_by_their_centre_pixel():
+def test_sampler_tiles_carry_the_labels_of_their_patch_centres_and_half_cover_an_anomaly():
     size = 40
     image = _gradient_image(size)
     mask = np.zeros((size, size), bool)
     mask[10:14, 20:24] = True  # 16 anomalous pixels of 1600
     sampler = BalancedPatchSampler([image, image], [mask, np.zeros_like(mask)], size, [1.0])
+    tiles, labels = sampler.sample(8, 8, torch.Generator().manual_seed(0))
+    assert tiles.shape == (8, 3, 8 + 2 * PAD, 8 + 2 * PAD) and labels.shape == (8, 8, 8)
+    assert all(bool(labels[i].any()) for i in range(4)), "the first half of the tiles lies over an anomaly"
+    # Each centre's own pixel (at +PAD in the tile) tells where it came from: its label is the mask there.
+    centres = (tiles[:, :2, PAD : PAD + 8, PAD : PAD + 8] * 255).round()
+    rows = (centres[:, 0] * (size - 1) / 255).round().long()
+    cols = (centres[:, 1] * (size - 1) / 255).round().long()
+    inside = (rows >= 10) & (rows <= 13) & (cols >= 20) & (cols <= 23)
+    assert int((inside != labels).sum()) <= int(labels.sum()) // 4 + 2  # gradient rounding at the square's edge
+
+
+def test_balanced_rows_pick_as_many_normal_as_anomalous_patches():
+    labels = torch.zeros(2, 8, 8, dtype=torch.bool)
+    labels[1, 2:4, 3:8] = True  # 10 anomalous centres
     generator = torch.Generator().manual_seed(0)
-    crops, labels = sampler.sample(64, generator)
-    assert crops.shape == (64, 3, CROP, CROP) and float(crops.max()) <= 1.0
-    assert labels.tolist() == [1.0] * 32 + [0.0] * 32
-    centre = crops[:, :, CROP // 2, CROP // 2] * 255
-    rows = (centre[:, 0] * (size - 1) / 255).round()
-    cols = (centre[:, 1] * (size - 1) / 255).round()
-    inside = (rows >= 9) & (rows <= 14) & (cols >= 19) & (cols <= 24)  # one pixel of rounding slack
-    assert bool(inside[:32].all())
-    assert int(inside[32:].sum()) <= 2
+    rows, targets = balanced_rows(labels, 16, generator)
+    assert targets.tolist() == [1.0] * 8 + [0.0] * 8
+    assert labels.flatten()[rows].tolist() == [True] * 8 + [False] * 8
+    rows, targets = balanced_rows(labels, 64, generator)
+    assert targets.tolist() == [1.0] * 10 + [0.0] * 10 and len(set(rows.tolist())) == 20
+    rows, targets = balanced_rows(torch.zeros(1, 4, 4, dtype=torch.bool), 6, generator)
+    assert targets.tolist() == [0.0] * 6
 
 
 def test_sampler_cuts_patches_at_every_scale():
@@ -110,11 +134,12 @@ def test_sampler_cuts_patches_at_every_scale():
     assert sampler.positive_counts.tolist() == [64.0, 256.0, 1024.0]
 
 
-def test_sampler_without_anomalies_gives_normal_patches_and_says_so():
+def test_sampler_without_anomalies_gives_normal_tiles_and_says_so():
     sampler = BalancedPatchSampler([_gradient_image(32)], [np.zeros((32, 32), bool)], 32, [1.0])
     assert not sampler.has_positives
-    _, labels = sampler.sample(6, torch.Generator().manual_seed(1))
-    assert labels.tolist() == [0.0] * 6
+    tiles, labels = sampler.sample(3, 64, torch.Generator().manual_seed(1))
+    assert tiles.shape == (3, 3, 32 + 2 * PAD, 32 + 2 * PAD)  # a tile never exceeds the image
+    assert not bool(labels.any())
 
 
 def test_training_without_any_anomalous_pixel_is_refused():
