@@ -39,6 +39,11 @@ class MultiLevelConfig(TrainingConfig):
     )
     latent_dim: int = dataclasses.field(default=32, metadata={"help": "Size of the latent vector (mean and variance each).", "minimum": 2, "maximum": 1024})
     hidden: int = dataclasses.field(default=64, metadata={"help": "Width of the encoder's two linear layers.", "minimum": 8, "maximum": 1024})
+    pool_grid: Literal[1, 3, 11] = dataclasses.field(
+        default=3,
+        metadata={"help": "The encoder's last feature map is average-pooled to this grid of cells of the 33x33 patch and "
+                  "flattened before its linear layers (1: one vector per patch, which blurs where in the patch things are)."},
+    )
     aggregation_channels: int = dataclasses.field(
         default=16, metadata={"help": "Size of each of the three level vectors of the aggregation block.", "minimum": 2, "maximum": 512}
     )

@@ -72,7 +72,7 @@ class MultiLevelPipeline(Pipeline):
 
     def _build_model(self) -> MultiLevelPatchModel:
         cfg = self.config
-        return MultiLevelPatchModel(cfg.channels(), cfg.latent_dim, cfg.aggregation_channels, cfg.hidden).to(self.device)
+        return MultiLevelPatchModel(cfg.channels(), cfg.latent_dim, cfg.aggregation_channels, cfg.hidden, cfg.pool_grid).to(self.device)
 
     # --- learning ----------------------------------------------------------------------
     def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None, progress: ProgressFn = no_progress) -> None:

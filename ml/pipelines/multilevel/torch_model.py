@@ -18,10 +18,11 @@ Dense formulation (inference), equal to the patch formulation for every pixel:
   values are exactly the values of the same pixels when the blocks run once
   over the whole (reflection-padded) image;
 - the only operations over a patch are averages (the adaptive average pooling
-  of the SE and aggregation blocks, and the pooling that turns the SE-weighted
-  map into a vector before the linear layers). The average of a map over the
-  33x33 window centred at every pixel is a box filter, computed once per image
-  with an integral image (:func:`box_mean`);
+  of the SE and aggregation blocks, and the pooling of the SE-weighted map to
+  a g x g grid of 11x11 cells before the linear layers). The average of a map
+  over a window at every pixel is a box filter, computed once per image with
+  running sums (:func:`box_mean`); the cells of every pixel's window are the
+  same box means read at offsets of 11 pixels;
 - the SE re-weighting commutes with the average (``mean(s * f) = s * mean(f)``
   for per-channel weights ``s``), and every linear layer, batch norm (in eval
   mode) and the classifier act on each pixel's vector independently, so they
@@ -30,9 +31,11 @@ Dense formulation (inference), equal to the patch formulation for every pixel:
 So the encoder runs once per image and the 65,536 "patches" of a 256x256 image
 cost one dense pass plus per-pixel matrix products. The one choice the thesis
 leaves open and this module fixes is how the encoder's 33x33xC map becomes the
-input of its two linear layers: here by average pooling (the SE block's own
-squeeze), which is what makes the dense evaluation exact; flattening the map
-would need a 33x33 convolution per pixel.
+input of its two linear layers: here by average pooling to a 3x3 grid of 11x11
+cells, flattened (``pool_grid``; 1 pools the whole patch). Flattening the full
+map would need a 33x33 convolution per pixel; pooling the whole patch to one
+vector makes every pixel's vector a 33x33 box blur of its neighbours', which
+cannot place a thin crack within its window: the centre cell keeps where.
 """
 from __future__ import annotations
 
@@ -146,15 +149,22 @@ class MultiLevelPatchModel(nn.Module):
     aggregation block, level 4 the SE block and the latent heads.
     """
 
-    def __init__(self, channels: tuple[int, int, int, int] = (16, 16, 32, 32), latent_dim: int = 64, aggregation_channels: int = 32, hidden: int = 128):
+    def __init__(
+        self, channels: tuple[int, int, int, int] = (16, 16, 32, 32), latent_dim: int = 64, aggregation_channels: int = 32,
+        hidden: int = 128, pool_grid: int = 3,
+    ):
         super().__init__()
+        if PATCH % pool_grid:
+            raise ValueError(f"pool_grid must divide the patch size {PATCH} (1, 3 or 11), got {pool_grid}")
+        self.pool_grid = pool_grid
+        self.channels4 = channels[3]
         blocks, cin = [], 3
         for cout in channels:
             blocks.append(FundamentalBlock(cin, cout))
             cin = cout
         self.blocks = nn.ModuleList(blocks)
         self.se = SqueezeExcitation(channels[3])
-        self.to_latent = mlp([channels[3], hidden, hidden], last_plain=False)  # "two linear layers, BN + ReLU"
+        self.to_latent = mlp([channels[3] * pool_grid**2, hidden, hidden], last_plain=False)  # "two linear layers, BN + ReLU"
         self.mu = nn.Linear(hidden, latent_dim)
         self.logvar = nn.Linear(hidden, latent_dim)
         self.aggregation = AggregationBlock(tuple(channels[:3]), aggregation_channels)
@@ -171,8 +181,12 @@ class MultiLevelPatchModel(nn.Module):
         return levels
 
     def _heads(self, pooled4: torch.Tensor, aggregated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(B, C4) window means of level 4 and (B, 3A) aggregated vectors -> logit (B,), mu, logvar (B, M)."""
-        h = self.to_latent(pooled4 * self.se.weights(pooled4))
+        """(B, C4 * g * g) level-4 cell means (channel-major, g x g cells of the patch) and (B, 3A)
+        aggregated vectors -> logit (B,), mu, logvar (B, M). The SE block squeezes the whole patch
+        (the mean of its equal cells) and re-weights every cell's channels."""
+        cells = pooled4.view(pooled4.shape[0], self.channels4, -1)
+        weights = self.se.weights(cells.mean(dim=2))
+        h = self.to_latent((cells * weights[:, :, None]).flatten(1))
         mu, logvar = self.mu(h), self.logvar(h)
         logit = self.classifier(torch.cat([mu, logvar, aggregated], dim=1))[:, 0]
         return logit, mu, logvar
@@ -188,7 +202,8 @@ class MultiLevelPatchModel(nn.Module):
         inner = slice(CONTEXT, CONTEXT + PATCH)
         levels = [f[:, :, inner, inner] for f in self._levels(crops)]
         aggregated = self.aggregation(levels[:3])
-        logit, mu, logvar = self._heads(levels[3].mean(dim=(2, 3)), aggregated)
+        grid = F.adaptive_avg_pool2d(levels[3], self.pool_grid).flatten(1)
+        logit, mu, logvar = self._heads(grid, aggregated)
         reconstruction = self.decoder(reparameterize(mu, logvar) if self.training else mu)
         return logit, reconstruction, mu, logvar
 
@@ -206,13 +221,23 @@ class MultiLevelPatchModel(nn.Module):
         inner = (slice(None), slice(None), slice(CONTEXT, hp - CONTEXT), slice(CONTEXT, wp - CONTEXT))
         levels = [f[inner] for f in self._levels(padded)]
         aggregated = box_mean(self.aggregation.dense(levels[:3]), PATCH)[:, :, ::stride, ::stride]
-        pooled4 = box_mean(levels[3], PATCH)[:, :, ::stride, ::stride]
+        pooled4 = self._dense_cells(levels[3], hp - 2 * PAD, wp - 2 * PAD)[:, :, ::stride, ::stride]
         h, w = pooled4.shape[-2:]
 
         def rows(t: torch.Tensor) -> torch.Tensor:
             return t.permute(0, 2, 3, 1).reshape(n * h * w, t.shape[1])
 
         return rows(pooled4), rows(aggregated), (n, h, w)
+
+    def _dense_cells(self, level4: torch.Tensor, height: int, width: int) -> torch.Tensor:
+        """(N, C, H + 32, W + 32) level-4 map -> (N, C * g * g, H, W): for every pixel, the means of
+        the g x g cells of its 33x33 window (channel-major, like flattening adaptive_avg_pool2d)."""
+        g = self.pool_grid
+        cell = PATCH // g
+        means = box_mean(level4, cell)  # mean of the cell starting at each position
+        n, c = level4.shape[:2]
+        cells = [means[:, :, a * cell : a * cell + height, b * cell : b * cell + width] for a in range(g) for b in range(g)]
+        return torch.stack(cells, dim=2).reshape(n, c * g * g, height, width)
 
     def dense_logits(self, padded: torch.Tensor, stride: int = 1) -> torch.Tensor:
         """Dense formulation: (N, 3, H + 48, W + 48) padded images -> (N, H, W) logits of the patch
