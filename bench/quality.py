@@ -125,6 +125,13 @@ def _crackforest(root: Path):
     return data[:80], data[80:]
 
 
+def _camvid(root: Path):
+    from ml.data.semantic import SemanticFolder
+
+    unknown = (9, 10)  # Pedestrian and Bicyclist: the open-set protocol's unknown objects
+    return SemanticFolder(root / "camvid" / "train", unknown), SemanticFolder(root / "camvid" / "val", unknown)
+
+
 PROTOCOLS = [
     Protocol("mpdd", "mpdd_metal_plate", "unsupervised", ("mpdd_metal_plate",), _mpdd),
     Protocol(
@@ -136,6 +143,7 @@ PROTOCOLS = [
     ),
     Protocol("car_damage_via", "car_damage_via", "supervised", ("car_damage_via",), _car_damage),
     Protocol("crackforest", "crackforest (80 / 38)", "supervised", ("crackforest",), _crackforest),
+    Protocol("camvid_open_set", "camvid (open set)", "semantic", ("camvid",), _camvid),
 ]
 
 
@@ -191,6 +199,8 @@ def run_one(
             save_dir.mkdir(parents=True, exist_ok=True)
             pipeline.save(save_dir / f"{protocol.key}-{name}.pt")
 
+    if protocol.supervision == "semantic":
+        return run_semantic(protocol, pipeline, test, fit_seconds)
     test_samples = list(test)
     images = [s.image for s in test_samples]
     started = time.perf_counter()
@@ -235,7 +245,8 @@ def _fit_residual_vae(protocol: Protocol, root: Path, args, vae_overrides: dict)
 
     train, _ = protocol.load(root)
     samples = [Sample(image=s.image, label=0, name=s.name) for s in train]
-    vae = registry.create("vae", {"image_size": args.image_size, **vae_overrides}, args.preset)
+    device = {"device": args.device} if args.device else {}
+    vae = registry.create("vae", {"image_size": args.image_size, **device, **vae_overrides}, args.preset)
     print(f"[{protocol.key}/vae for the residual] fit on {len(samples)} images", file=sys.stderr, flush=True)
     started = time.perf_counter()
     vae.fit(samples, None, _progress_printer(f"{protocol.key}/vae", args.quiet))
@@ -245,6 +256,73 @@ def _fit_residual_vae(protocol: Protocol, root: Path, args, vae_overrides: dict)
     path = folder / f"{protocol.key}-vae-residual.pt"
     vae.save(path)
     return str(path), seconds
+
+
+SEMANTIC_SCORES = ("msp", "maxlogit", "max_entropy", "msp_temperature", "void")
+
+
+def run_semantic(protocol: Protocol, pipeline, test, fit_seconds: float) -> list[dict]:
+    """The road-scene paper's table for one trained network: mIoU over the known classes and, per
+    anomaly score the model can give, AuPRC and FPR95 with the unknown classes' pixels as positives
+    and every other labelled pixel as negatives (void left out)."""
+    import numpy as np
+
+    from ml.metrics.ood import class_iou, ood_pixel_metrics
+    from ml.metrics.segmentation import confusion_matrix
+
+    cfg = pipeline.config
+    known = cfg.known_classes()
+    scores = [s for s in SEMANTIC_SCORES if s != "void" or cfg.void_class]
+    per_score: dict[str, list] = {s: [] for s in scores}
+    confusion = np.zeros((cfg.num_classes, cfg.num_classes), np.int64)
+    seconds, count = 0.0, 0
+    for start in range(0, len(test), cfg.batch_size):
+        batch = [test[i] for i in range(start, min(len(test), start + cfg.batch_size))]
+        images = [s.image for s in batch]
+        for score in scores:
+            pipeline.use_score(score)
+            started = time.perf_counter()
+            out = pipeline.predict(images)
+            if score == "maxlogit":
+                seconds += time.perf_counter() - started
+                count += len(images)
+                for s, predicted in zip(batch, out.class_maps):
+                    labelled = s.classes < cfg.num_classes
+                    confusion += confusion_matrix(predicted[labelled], s.classes[labelled], cfg.num_classes)
+            for s, m in zip(batch, out.maps):
+                counted = s.classes != cfg.void_index
+                per_score[score].append((np.asarray(m), np.isin(s.classes, cfg.unknown_classes), counted))
+    ious = class_iou(confusion[np.ix_(known, known)])
+    miou = float(np.mean([v for v in ious if v is not None]))
+    rows = []
+    for score in scores:
+        metrics = ood_pixel_metrics(per_score[score])
+        rows.append({
+            "dataset": protocol.dataset, "protocol": protocol.key, "pipeline": f"seg_ood/{cfg.network}",
+            "score": score, "train_images": pipeline.meta.get("train_images"), "test_images": len(test),
+            "miou": miou, "class_iou": dict(zip([str(k) for k in known], ious)),
+            "anomaly_auprc": metrics["auprc"], "anomaly_fpr95": metrics["fpr95"],
+            "temperature": pipeline.temperature if score == "msp_temperature" else None,
+            "fit_seconds": fit_seconds, "images_per_second": count / seconds if seconds > 0 else float("nan"),
+            "resolution": f"{pipeline.working_size()[1]}x{pipeline.working_size()[0]}",
+            "config": cfg.to_dict(),
+            "training": {k: v for k, v in (pipeline.meta.get("training") or {}).items() if k != "curves"},
+        })
+        print(f"[{protocol.key}/{cfg.network}/{score}] mIoU {miou:.3f} AuPRC {metrics['auprc']} FPR95 {metrics['fpr95']}", file=sys.stderr, flush=True)
+    pipeline.use_score(cfg.score)
+    return rows
+
+
+def semantic_table(rows: list[dict]) -> str:
+    header = ["dataset", "network", "score", "resolution", "mIoU (known)", "AuPRC", "FPR95", "fit s", "img/s"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
+    for r in rows:
+        lines.append("| " + " | ".join([
+            r["dataset"], r["pipeline"].split("/")[-1], r["score"], r["resolution"], fmt(r["miou"]),
+            fmt(r["anomaly_auprc"]), fmt(r["anomaly_fpr95"]), f"{r['fit_seconds']:.0f}", f"{r['images_per_second']:.1f}",
+        ]) + " |")
+    return "\n".join(lines)
 
 
 def markdown_table(rows: list[dict]) -> str:
@@ -272,7 +350,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--config", default="{}", help='per-pipeline config overrides as JSON, e.g. \'{"unet": {"base_channels": 32}}\''
     )
-    parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default=None, help="run every pipeline there (default: each config's own)")
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows (and how they were made) to this JSON file")
     parser.add_argument("--save-models", type=Path, default=None, help="save each fitted model as DIR/<protocol>-<pipeline>.pt")
     parser.add_argument(
         "--load",
@@ -284,6 +363,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no training progress on stderr")
     args = parser.parse_args(argv)
 
+    from bench.common import run_info
+
+    run = run_info("bench/quality.py", sys.argv[1:] if argv is None else list(argv))  # the code as it was at the start
     root = args.datasets or default_datasets_dir()
     if not root.is_dir():
         print(f"datasets folder {root} not found: nothing to benchmark (set DATASETS_DIR or --datasets)", file=sys.stderr)
@@ -317,6 +399,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             properties = info["config_schema"]["properties"]
             config = {"image_size": args.image_size}
+            if args.device:
+                config["device"] = args.device
             if args.max_steps is not None and "max_steps" in properties:
                 config["max_steps"] = args.max_steps
             config.update(overrides.get(name, {}))
@@ -325,16 +409,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             residual_seconds = 0.0
             if config.get("input") == "image+residual" and not config.get("vae_model") and load is None:
                 config["vae_model"], residual_seconds = _fit_residual_vae(protocol, root, args, overrides.get("vae", {}))
-            row = run_one(protocol, name, root, config, args.quiet, load, args.save_models)
-            if config.get("input") == "image+residual":
-                row["pipeline"] = f"{name} (image+residual)"
-                row["fit_seconds"] += residual_seconds  # the vae is part of what this model cost to train
-            rows.append(row)
+            result = run_one(protocol, name, root, config, args.quiet, load, args.save_models)
+            if config.get("input") == "image+residual" and isinstance(result, dict):
+                result["pipeline"] = f"{name} (image+residual)"
+                result["fit_seconds"] += residual_seconds  # the vae is part of what this model cost to train
+            rows.extend(result if isinstance(result, list) else [result])
 
-    print(markdown_table(rows))
+    semantic = [r for r in rows if "score" in r]
+    if semantic:
+        print(semantic_table(semantic))
+    print(markdown_table([r for r in rows if "score" not in r]))
     if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(rows, indent=2))
+        from bench.common import write_json
+
+        write_json(args.json, rows, run)
     return 0
 
 

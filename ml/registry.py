@@ -18,6 +18,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "multilevel": ("ml.pipelines.multilevel", "MultiLevelPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
+    "seg_ood": ("ml.pipelines.seg_ood", "SegOODPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
     "vae": ("ml.pipelines.vae", "VAEPipeline"),
 }

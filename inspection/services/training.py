@@ -40,10 +40,25 @@ def pipeline_config_validate(name: str, config: Any, preset: str | None = None) 
     from ml.config import ConfigError
 
     try:
-        return registry.validate_config(name, config, preset)
+        validated = registry.validate_config(name, config, preset)
     except ConfigError as exc:
         key = exc.key if exc.key in ("config", "preset") else f"config.{exc.key}"
         raise ApplicationError(f"{key}: {exc.message}", details={"key": key}) from None
+    return _weights_inside_folder(validated)
+
+
+def _weights_inside_folder(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``weights_path`` must name a file in INSPECTION_WEIGHTS_DIR; it is stored resolved, so the
+    worker loads exactly the checked file. Outside, missing and not-a-file get one message (no oracle)."""
+    from ml.components.weights import WeightsPathRefused, weights_file_in
+
+    if not config.get("weights_path"):
+        return config
+    try:
+        path = weights_file_in(settings.INSPECTION_WEIGHTS_DIR, config["weights_path"])
+    except WeightsPathRefused as exc:
+        raise ApplicationError(f"config.weights_path: {exc}", details={"key": "config.weights_path"}) from None
+    return {**config, "weights_path": str(path)}
 
 
 def _has_mask():
@@ -136,12 +151,14 @@ def training_job_start(
     preset: str | None = None,
     activate: bool = False,
     reason: str = "manual",
+    broker: str = "required",
     vae_model_version: int | None = None,
 ) -> Job:
     """Validate and queue a training job. Nothing is created when the request is refused.
 
     ``activate``: make the new model version active when training succeeds
-    (the demo and the retraining policy's ``auto_activate`` use it).
+    (the demo and the retraining policy's ``auto_activate`` use it). ``broker``: see
+    ``projects.jobs.job_create``.
     ``vae_model_version``: id of one of the project's ``vae`` model versions,
     the residual model of a ``unet`` with ``input = "image+residual"``.
     """
@@ -160,7 +177,9 @@ def training_job_start(
     if residual is not None:
         params["vae_model_version"] = residual.pk
         params["vae_model_version_number"] = residual.number
-    return job_create(kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params)
+    return job_create(
+        kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params, broker=broker
+    )
 
 
 def dataset_snapshot_take(*, project: Project, supervision: str, job: Job | None = None) -> DatasetSnapshot:
@@ -256,7 +275,7 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     if params.get("activate"):
         from inspection.services.model_versions import model_version_activate
 
-        model_version_activate(model_version=model_version, user=job.requested_by)
+        model_version_activate(model_version=model_version, user=job.requested_by, broker="outbox")
         ctx.log(f"model version {model_version.number} activated")
     return {"model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold, "metrics": outcome.metrics}
 

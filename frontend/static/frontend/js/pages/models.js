@@ -4,6 +4,7 @@
 import { api } from "../api.js";
 import { h, message, toast, fmtNumber, fmtDate } from "../dom.js";
 import { renderCurves, renderHistogram } from "../charts.js";
+import { renderTrainingCharts } from "../training_charts.js";
 import { watchJob } from "./jobwatch.js";
 
 const PREFERRED = [
@@ -127,7 +128,8 @@ export async function render(root, { project, query }) {
       h("div.card.row", { style: "margin-top:12px" },
         h("label", { for: "threshold-slider" }, "Threshold"), slider, number, apply, h("span.spacer"), infer, activate),
       jobBox,
-      h("details", {}, h("summary", {}, "Configuration"), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
+      renderTrainingCharts(v.training, h, { title: `v${v.number}` }),
+      h("details", {}, h("summary", {}, `Configuration (preset ${v.preset || "default"})`), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
   }
 
   await load();
