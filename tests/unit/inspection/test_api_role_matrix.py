@@ -83,6 +83,12 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("prediction-heatmap", "GET"): (200, 200, 200, 200, 404, A),
     ("prediction-review", "POST"): (400, 400, 403, 400, 404, A),  # inspectors and admins review
     ("image-predictions", "GET"): (200, 200, 200, 200, 404, A),
+    # Labelling aids and the annotation queue: annotators and admins; {} names no strokes, box or point.
+    ("annotation-paint", "POST"): (400, 400, 400, 403, 404, A),
+    ("annotation-box", "POST"): (400, 400, 400, 403, 404, A),
+    ("annotation-superpixel", "POST"): (400, 400, 400, 403, 404, A),
+    ("annotation-queue", "GET"): (200, 200, 200, 403, 404, A),
+    ("model-version-artifact", "GET"): (200, 200, 403, 403, 404, A),  # the model file: admins
 }
 
 
