@@ -18,12 +18,14 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "ae": ("ml.pipelines.ae", "AEPipeline"),
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "ganomaly": ("ml.pipelines.ganomaly", "GANomalyPipeline"),
+    "multilevel": ("ml.pipelines.multilevel", "MultiLevelPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
     "riad": ("ml.pipelines.riad", "RIADPipeline"),
     "seg_ood": ("ml.pipelines.seg_ood", "SegOODPipeline"),
     "smai": ("ml.pipelines.smai", "SMAIPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
     "utad": ("ml.pipelines.utad", "UTADPipeline"),
+    "vae": ("ml.pipelines.vae", "VAEPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}
 

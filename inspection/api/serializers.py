@@ -47,6 +47,10 @@ class TrainingRequestSerializer(serializers.Serializer):
     preset = serializers.CharField(required=False, allow_null=True, default=None, max_length=50)
     config = serializers.JSONField(required=False, default=dict)
     activate = serializers.BooleanField(required=False, default=False)
+    vae_model_version = serializers.IntegerField(
+        min_value=1, required=False, allow_null=True, default=None,
+        help_text="A vae model version of the project: the residual input of a unet with input 'image+residual'.",
+    )
 
 
 class InferenceRequestSerializer(serializers.Serializer):

@@ -81,10 +81,12 @@ def retrain_check(*, project: Project) -> Job | None:
         count = labels_since_last_training(project=project)
         if count < policy.min_new_labels:
             return None
+        # A unet on the image+residual input retrains on the same vae model version.
+        residual = (active.job.params or {}).get("vae_model_version") if active.job_id else None
         try:
             job = training_job_start(
                 project=project, user=None, pipeline=active.pipeline, config=active.config,
-                activate=policy.auto_activate, reason="retrain policy",
+                activate=policy.auto_activate, reason="retrain policy", vae_model_version=residual,
                 # After a verdict or from beat: the verdict must not fail because the queue is down.
                 broker="outbox",
             )

@@ -106,6 +106,42 @@ def training_data_check(project: Project, supervision: str) -> None:
         )
 
 
+def residual_model_resolve(*, project: Project, config: dict[str, Any], vae_model_version: int | None) -> ModelVersion | None:
+    """The ``vae`` model version whose residual a ``unet`` with ``input = "image+residual"`` reads
+    (thesis 4.1.1); None when the config asks for no residual. 400 naming the problem otherwise:
+    no version chosen, a version that is missing or belongs to another project (the same answer, so
+    other projects' ids are not revealed), a version of another pipeline, or a file path in
+    ``config.vae_model`` (the platform never reads server paths from a request)."""
+    wants_residual = config.get("input") == "image+residual"
+    if config.get("vae_model") is not None:
+        raise ApplicationError(
+            "config.vae_model: file paths are not accepted here; choose one of the project's vae model versions (vae_model_version)",
+            details={"key": "config.vae_model"},
+        )
+    if not wants_residual:
+        if vae_model_version is not None:
+            raise ApplicationError(
+                "vae_model_version: only used by a unet with input 'image+residual'", details={"key": "vae_model_version"}
+            )
+        return None
+    if vae_model_version is None:
+        raise ApplicationError(
+            "vae_model_version: input 'image+residual' needs one of this project's vae model versions; train a vae first",
+            details={"key": "vae_model_version", "reason": "no_vae_model_version"},
+        )
+    model_version = ModelVersion.objects.filter(pk=vae_model_version, project=project).first()
+    if model_version is None:
+        raise ApplicationError(
+            f"vae_model_version: {vae_model_version} is not a model version of this project", details={"key": "vae_model_version"}
+        )
+    if model_version.pipeline != "vae":
+        raise ApplicationError(
+            f"vae_model_version: model version {model_version.number} is a {model_version.pipeline!r} model, not a 'vae'",
+            details={"key": "vae_model_version"},
+        )
+    return model_version
+
+
 def training_job_start(
     *,
     project: Project,
@@ -116,15 +152,19 @@ def training_job_start(
     activate: bool = False,
     reason: str = "manual",
     broker: str = "required",
+    vae_model_version: int | None = None,
 ) -> Job:
     """Validate and queue a training job. Nothing is created when the request is refused.
 
     ``activate``: make the new model version active when training succeeds
     (the demo and the retraining policy's ``auto_activate`` use it). ``broker``: see
     ``projects.jobs.job_create``.
+    ``vae_model_version``: id of one of the project's ``vae`` model versions,
+    the residual model of a ``unet`` with ``input = "image+residual"``.
     """
     description = pipeline_describe(pipeline)
     validated = pipeline_config_validate(pipeline, config, preset)
+    residual = residual_model_resolve(project=project, config=validated, vae_model_version=vae_model_version)
     training_data_check(project, description["supervision"])
     params = {
         "pipeline": pipeline,
@@ -134,6 +174,9 @@ def training_job_start(
         "activate": bool(activate),
         "reason": reason,
     }
+    if residual is not None:
+        params["vae_model_version"] = residual.pk
+        params["vae_model_version_number"] = residual.number
     return job_create(
         kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params, broker=broker
     )
@@ -221,6 +264,13 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     evaluation = _samples(evaluation_entries, ctx, "loading test images")
 
     pipeline = registry.create(params["pipeline"], params["config"])
+    if params.get("vae_model_version"):
+        residual = ModelVersion.objects.filter(pk=params["vae_model_version"], project=job.project).first()
+        if residual is None:
+            raise ApplicationError(f"vae model version {params.get('vae_model_version_number')} was deleted before the training started")
+        with residual.artifact.open("rb") as handle:
+            pipeline.use_residual_model(registry.load_bytes(handle.read()), f"model version {residual.number}")
+        ctx.log(f"residual input from vae model version {residual.number}")
     ctx.log(
         f"fitting {params['pipeline']} on {len(train)} image(s); threshold calibrated on "
         + (f"{len(calibration)} validation image(s)" if calibration else "the training images (no labelled val split)")
@@ -234,8 +284,12 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     artifact = _artifact_bytes(pipeline)
     # A cancel that arrived during evaluation still wins: no model version.
     ctx.check_cancelled()
+    training_record = dict(pipeline.meta.get("training") or {})
+    for key in ("residual_model", "reconstruction"):  # which vae fed a unet; a vae's Table 5.1 measures
+        if key in pipeline.meta:
+            training_record[key] = pipeline.meta[key]
     model_version = _model_version_create(
-        job=job, snapshot=snapshot, artifact=artifact, outcome=outcome, pipeline_training=pipeline.meta.get("training") or {}
+        job=job, snapshot=snapshot, artifact=artifact, outcome=outcome, pipeline_training=training_record
     )
     ctx.log(f"model version {model_version.number}: threshold {outcome.threshold:.6g} ({outcome.policy})")
     if params.get("activate"):

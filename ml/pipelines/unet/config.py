@@ -33,8 +33,22 @@ class UNetConfig(TrainingConfig):
     input: Literal["image", "image+residual"] = dataclasses.field(
         default="image",
         metadata={
-            "help": "Network input: the image, or the image concatenated with the residual of a 'vae' "
-            "pipeline's reconstruction (thesis 4.1.1)."
+            "help": "Network input: the image, or the image concatenated with the residual between it and a 'vae' "
+            "model's reconstruction (thesis 4.1.1, Table 5.2). The thesis measured the image alone as better."
+        },
+    )
+    vae_model: str | None = dataclasses.field(
+        default=None,
+        metadata={
+            "help": "Command line: path of a saved 'vae' model giving the residual of 'image+residual'. On the platform "
+            "choose one of the project's vae model versions instead. Its weights travel inside the saved U-Net."
+        },
+    )
+    loss: Literal["weights", "bce", "bce+dice", "bce+dice+iou", "consistency(bce)", "consistency(bce+dice+iou)"] = dataclasses.field(
+        default="weights",
+        metadata={
+            "help": "Loss of Table 5.2: BCE (eq. 4.1), + Dice (eq. 5.9), + IoU (eq. 5.10), optionally inside the "
+            "flip-consistency loss (eq. 5.11); 'weights' uses the four weight fields below as given."
         },
     )
     encoder: Literal["efficientnet_lite0", "plain"] = dataclasses.field(
@@ -90,17 +104,20 @@ class UNetConfig(TrainingConfig):
         factor = 32 if self.encoder == "efficientnet_lite0" else 16
         if self.image_size % factor:
             raise ConfigError("image_size", f"must be a multiple of {factor} for the {self.encoder} encoder, got {self.image_size}")
-        if self.input == "image+residual":
-            from ml import registry
-
-            if "vae" not in registry.names():
-                raise ConfigError(
-                    "input",
-                    "'image+residual' needs the 'vae' pipeline for the reconstruction residual, which is not "
-                    "available in this installation; use 'image'",
-                )
+        if self.vae_model is not None and self.input != "image+residual":
+            raise ConfigError("vae_model", "is only used with input 'image+residual'")
         if self.bce_weight + self.dice_weight + self.iou_weight <= 0:
             raise ConfigError("bce_weight", "at least one of bce_weight, dice_weight, iou_weight must be positive")
+
+    def loss_weights(self) -> tuple[float, float, float, float]:
+        """(bce, dice, iou, consistency) weights: the Table 5.2 combination named by ``loss``, or the weight fields."""
+        if self.loss == "weights":
+            return self.bce_weight, self.dice_weight, self.iou_weight, self.consistency_weight
+        terms = self.loss.removeprefix("consistency(").removesuffix(")").split("+")
+        return (
+            1.0, 1.0 if "dice" in terms else 0.0, 1.0 if "iou" in terms else 0.0,
+            1.0 if self.loss.startswith("consistency") else 0.0,
+        )
 
 
 UNetConfig.presets = {

@@ -23,7 +23,6 @@ from ml.components.calibration import validation_evidence
 from ml.components.runtime import autocast, resolve_device, seed_everything
 from ml.components.training import Trainer, epoch_batches, pixel_f1_max, to_device
 from ml.data.splits import hold_out_validation
-from ml.config import ConfigError
 from ml.data.io import binarize_mask, resize_image, resize_mask
 from ml.data.transforms import normalize, normalize_imagenet
 from ml.pipelines.unet.config import DESCRIPTION, SUPERVISION, UNetConfig
@@ -115,6 +114,31 @@ class UNetPipeline(Pipeline):
         super().__init__(config)
         self.device = resolve_device(self.config.device)
         self.model = self._build_model(pretrained=False)
+        # The ``vae`` pipeline whose reconstruction residual is the extra input (thesis 4.1.1).
+        self.residual_model: Pipeline | None = None
+
+    def use_residual_model(self, vae: Pipeline, source: str) -> None:
+        """Take ``vae`` (a fitted ``vae`` pipeline) as the residual model of ``input = "image+residual"``;
+        ``source`` says where it came from (a file, a model version) for the model's record."""
+        if getattr(vae, "name", None) != "vae":
+            raise ValueError(f"the residual input needs a 'vae' model, got a {getattr(vae, 'name', type(vae).__name__)!r} model")
+        vae.device = self.device
+        vae.model.to(self.device).eval()
+        self.residual_model = vae
+        self.meta["residual_model"] = {"source": source, "image_size": vae.config.image_size, "reconstruction": vae.meta.get("reconstruction")}
+
+    def _ensure_residual_model(self) -> None:
+        """Load ``vae_model`` (command line) unless a residual model was handed in; refuse plainly without one."""
+        if self.config.input != "image+residual" or self.residual_model is not None:
+            return
+        if self.config.vae_model is None:
+            raise ValueError(
+                "input 'image+residual' needs a vae model for the residual: set vae_model to a saved vae model file "
+                "(command line) or choose a vae model version (platform)"
+            )
+        from ml import registry
+
+        self.use_residual_model(registry.load(self.config.vae_model), f"file {self.config.vae_model}")
 
     def _build_model(self, pretrained: bool) -> UNetSegmenter:
         """The network; ``pretrained`` loads the encoder's ImageNet weights (for training; a saved
@@ -131,17 +155,32 @@ class UNetPipeline(Pipeline):
     def _network_input(self, images01: torch.Tensor) -> torch.Tensor:
         """(N, 3, S, S) in [0, 1] -> normalised network input (N, C_in, S, S).
 
-        Hook for thesis 4.1.1: with ``input = "image+residual"`` the residual
-        of a ``vae`` pipeline's reconstruction is concatenated here. The config
-        refuses that input while no ``vae`` pipeline exists.
+        With ``input = "image+residual"`` (thesis 4.1.1, figure 4.1) the
+        residual ``image - reconstruction`` of the ``vae`` model (three signed
+        channels in [-1, 1], computed at the vae's working size and resized
+        bilinearly) is concatenated channel-wise after the normalised image.
         """
         if self.config.encoder == "efficientnet_lite0":
             x = normalize(images01, "efficientnet_lite")
         else:
             x = normalize_imagenet(images01)
         if self.config.input == "image+residual":
-            raise ConfigError("input", "the 'vae' residual input is not connected to the U-Net yet; use 'image'")
+            x = torch.cat([x, self.residual(images01).to(x.dtype)], dim=1)
         return x
+
+    @torch.no_grad()
+    def residual(self, images01: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) in [0, 1] -> (N, 3, S, S) residual ``image - vae reconstruction``."""
+        vae = self.residual_model
+        if vae is None:
+            raise RuntimeError("input 'image+residual' has no vae model attached")
+        size = vae.config.image_size
+        x = images01.float()
+        small = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True) if x.shape[-1] != size else x
+        reconstruction = vae.reconstruct_tensor(small)
+        if reconstruction.shape[-2:] != x.shape[-2:]:
+            reconstruction = F.interpolate(reconstruction, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        return x - reconstruction
 
     def _stack_images(self, images: Sequence[np.ndarray]) -> torch.Tensor:
         """uint8 (N, 3, S, S) tensor of the images resized to the working size."""
@@ -185,6 +224,7 @@ class UNetPipeline(Pipeline):
         held back from ``train`` (stratified); the measure is pixel F1-max on them."""
         cfg = self.config
         generator = seed_everything(cfg.seed)
+        self._ensure_residual_model()
         self.model = self._build_model(pretrained=cfg.encoder != "plain")
         train, val, source = hold_out_validation(
             train, val, fraction=cfg.val_fraction, minimum=cfg.val_min_images, seed=cfg.seed, usable=_has_truth
@@ -193,7 +233,8 @@ class UNetPipeline(Pipeline):
         n = images_u8.shape[0]
         progress("prepare", 1.0, {"train_images": float(n), "skipped_unlabeled": float(skipped), "validation_images": float(len(val))})
 
-        criterion = SegmentationLoss(cfg.bce_weight, cfg.dice_weight, cfg.iou_weight)
+        bce_weight, dice_weight, iou_weight, consistency_weight = cfg.loss_weights()
+        criterion = SegmentationLoss(bce_weight, dice_weight, iou_weight)
         if cfg.freeze_encoder and cfg.encoder != "plain":
             for p in self.model.unet.encoder_parameters():
                 p.requires_grad_(False)
@@ -218,11 +259,11 @@ class UNetPipeline(Pipeline):
             x = self._network_input(x)
             logits = self.model(x)
             loss, terms = criterion(logits.float(), y)
-            if cfg.consistency_weight > 0:
+            if consistency_weight > 0:
                 kind = int(torch.randint(0, 3, (1,), generator=generator))
                 restored = _flip(self.model(_flip(x, kind)), kind)
                 consistency = consistency_loss(logits.float(), restored.float())
-                loss = loss + cfg.consistency_weight * consistency
+                loss = loss + consistency_weight * consistency
                 terms["consistency"] = float(consistency.detach())
             return {"loss": trainer.backward_step(loss), **terms}
 
@@ -310,6 +351,7 @@ class UNetPipeline(Pipeline):
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray]) -> Predictions:
         check_images(images)
+        self._ensure_residual_model()
         self.model.eval()
         cfg = self.config
         size = cfg.image_size
@@ -332,8 +374,20 @@ class UNetPipeline(Pipeline):
 
     # --- persistence ---------------------------------------------------------------------
     def state_tensors(self) -> dict[str, Any]:
-        return {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        """The U-Net's weights and, for the residual input, the whole vae artifact (so a saved U-Net predicts alone)."""
+        state: dict[str, Any] = {"model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()}}
+        if self.config.input == "image+residual":
+            self._ensure_residual_model()
+            state["residual_model"] = self.residual_model.to_artifact()
+        return state
 
     def load_state_tensors(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.model.to(self.device).eval()
+        if "residual_model" in state:
+            from ml.pipelines.vae.pipeline import VAEPipeline
+
+            vae = VAEPipeline.from_artifact(state["residual_model"])
+            vae.device = self.device
+            vae.model.to(self.device).eval()
+            self.residual_model = vae

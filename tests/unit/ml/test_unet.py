@@ -157,10 +157,22 @@ def test_training_without_any_annotated_image_is_refused():
         pipeline.fit([Sample(np.zeros((32, 32, 3), np.uint8))])
 
 
-def test_image_plus_residual_input_needs_the_vae_pipeline():
+def test_image_plus_residual_input_without_a_vae_model_is_refused_naming_it():
+    pipeline = UNetPipeline({"input": "image+residual", "image_size": 32, "max_steps": 2, "base_channels": 4, "encoder": "plain"})
+    with pytest.raises(ValueError, match="vae_model"):
+        pipeline.fit(_tiny_samples(4, size=32))
     with pytest.raises(ConfigError) as err:
-        UNetPipeline({"input": "image+residual"})
-    assert err.value.key == "input" and "vae" in str(err.value)
+        UNetPipeline({"vae_model": "vae.pt"})
+    assert err.value.key == "vae_model"
+
+
+def test_table_5_2_loss_options_set_the_term_weights():
+    weights = {name: UNetPipeline({"loss": name}).config.loss_weights() for name in ("bce", "bce+dice", "bce+dice+iou", "consistency(bce)", "consistency(bce+dice+iou)")}
+    assert weights == {
+        "bce": (1.0, 0.0, 0.0, 0.0), "bce+dice": (1.0, 1.0, 0.0, 0.0), "bce+dice+iou": (1.0, 1.0, 1.0, 0.0),
+        "consistency(bce)": (1.0, 0.0, 0.0, 1.0), "consistency(bce+dice+iou)": (1.0, 1.0, 1.0, 1.0),
+    }
+    assert UNetPipeline({"loss": "weights", "dice_weight": 0.5}).config.loss_weights() == (1.0, 0.5, 1.0, 0.0)
 
 
 def test_image_size_must_be_divisible_by_the_encoders_downsampling():

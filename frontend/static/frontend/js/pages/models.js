@@ -10,6 +10,8 @@ import { artifactLink, perKindTable } from "./model_extras.js";
 
 const PREFERRED = [
   "image_auroc", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
+  // The thesis' per-image means (eq. 5.1, 5.2, 5.5, 5.6) beside ours.
+  "mean_accuracy", "mean_dice", "mean_iou", "mean_auroc",
   "image_accuracy", "image_recall", "image_false_positive_rate", "pixel_iou", "pixel_dice", "images", "normal_images", "anomalous_images",
 ];
 

@@ -8,11 +8,30 @@ export async function render(root, { project, navigate }) {
   const page = h("section.page");
   root.append(page);
   page.append(h("div.row", {}, h("h1", {}, "Training"), h("span.spacer"), h("a.button", { href: `/projects/${project.id}/models/`, "data-link": true }, "Model versions")));
-  const [pipelines, jobsPage] = await Promise.all([api.pipelines(), api.trainingJobs(project.id).catch(() => [])]);
+  const [pipelines, jobsPage, masked, versions] = await Promise.all([
+    api.pipelines(), api.trainingJobs(project.id).catch(() => []),
+    api.images(project.id, { split: "train", state: "anomalous", annotated: "true", page_size: 1 }).catch(() => null),
+    api.modelVersions(project.id).catch(() => []),
+  ]);
+  // Supervised pipelines (unet, multilevel) learn from masks: without annotated anomalous
+  // train images they are listed but not offered, and the form says why.
+  const hasMasks = !masked || masked.count > 0;
+  const vaeVersions = versions.filter((v) => v.pipeline === "vae");
 
   // --- launch form ---
-  const pipelineSelect = h("select", { id: "pipeline" }, pipelines.map((p) => h("option", { value: p.name }, `${p.name} (${p.supervision})`)));
+  const pipelineSelect = h("select", { id: "pipeline" }, pipelines.map((p) => {
+    const locked = p.supervision === "supervised" && !hasMasks;
+    return h("option", { value: p.name, disabled: locked }, `${p.name} (${p.supervision}${locked ? ", needs annotated images" : ""})`);
+  }));
+  const firstOffered = pipelines.find((p) => p.supervision !== "supervised" || hasMasks);
+  if (firstOffered) pipelineSelect.value = firstOffered.name;
+  const supervisedNote = hasMasks ? null : h("p.muted", { id: "supervised-note" },
+    "Supervised pipelines learn from anomaly masks: annotate some anomalous images of the train split to train them.");
   const description = h("p.muted", { id: "pipeline-description" });
+  // The residual input of a unet (thesis 4.1.1) comes from one of this project's vae model versions.
+  const vaeSelect = h("select", { id: "vae-model-version" }, [h("option", { value: "" }, vaeVersions.length ? "none" : "no vae model version yet: train a vae first"),
+    ...vaeVersions.map((v) => h("option", { value: String(v.id) }, `version ${v.number} (vae)`))]);
+  const vaeField = h("label.field", { for: "vae-model-version", hidden: true }, h("span", {}, "Residual from vae model version"), vaeSelect);
   // Presets (default / paper / fast) come before the detailed fields: choosing one refills them.
   const presetSelect = h("select", { id: "preset" });
   const presetDescription = h("p.muted", { id: "preset-description" });
@@ -28,7 +47,11 @@ export async function render(root, { project, navigate }) {
     presetDescription.textContent = preset.description || "";
     fieldsBox.replaceChildren();
     formError.replaceChildren();
-    form = p ? buildSchemaForm(fieldsBox, schemaWithPreset(p.config_schema || { properties: {} }, preset.config), { h, idPrefix: "cfg" }) : null;
+    const schema = schemaWithPreset(p ? p.config_schema || { properties: {} } : { properties: {} }, preset.config);
+    // vae_model is a file path for the command line; here a model version is chosen instead.
+    vaeField.hidden = !(p && "vae_model" in schema.properties);
+    delete schema.properties.vae_model;
+    form = p ? buildSchemaForm(fieldsBox, schema, { h, idPrefix: "cfg" }) : null;
   };
   const showPipeline = () => {
     const p = pipelines.find((x) => x.name === pipelineSelect.value);
@@ -48,7 +71,8 @@ export async function render(root, { project, navigate }) {
     if (!config) return;
     launch.disabled = true;
     try {
-      const job = await api.startTraining(project.id, pipelineSelect.value, config, activate.checked, presetSelect.value || null);
+      const extra = !vaeField.hidden && vaeSelect.value ? { vae_model_version: Number(vaeSelect.value) } : {};
+      const job = await api.startTraining(project.id, pipelineSelect.value, config, activate.checked, presetSelect.value || null, extra);
       toast(`Training job #${job.id} queued.`, "success");
       navigate(`/projects/${project.id}/jobs/${job.id}/`);
     } catch (err) {
@@ -60,10 +84,12 @@ export async function render(root, { project, navigate }) {
   } },
     h("h2", {}, "New training"),
     h("label.field", { for: "pipeline" }, h("span", {}, "Pipeline"), pipelineSelect),
+    supervisedNote,
     description,
     h("label.field", { for: "preset" }, h("span", {}, "Preset"), presetSelect),
     presetDescription,
     h("details", { open: true }, h("summary", {}, "Configuration (defaults filled in)"), fieldsBox),
+    vaeField,
     h("label", { for: "activate-when-done" }, activate, "Activate the model when training succeeds"),
     formError,
     h("div.row", { style: "margin-top:10px" }, launch));
