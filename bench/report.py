@@ -96,6 +96,33 @@ def render_quality(results: Path) -> str:
     return "\n".join(lines + [""] + provenance(runs))
 
 
+THESIS_MEANS = [("mean_accuracy", "mean acc."), ("mean_dice", "mean F1"), ("mean_iou", "mean IoU"), ("mean_auroc", "mean AUROC")]
+
+
+def render_thesis(results: Path) -> str:
+    """The rows that carry the thesis' per-image means (eq. 5.1-5.6) beside our pixel metrics."""
+    runs, rows = [], []
+    for _, data in load_all(results / "quality"):
+        for row in data["rows"]:
+            if row.get("mean_dice") is None or row.get("peer"):
+                continue
+            if data["run"] not in runs:
+                runs.append(data["run"])
+            rows.append((runs.index(data["run"]) + 1, row))
+    rows.sort(key=lambda item: (PROTOCOL_ORDER.index(item[1]["protocol"]) if item[1]["protocol"] in PROTOCOL_ORDER else 99, item[1]["pipeline"]))
+    header = ["dataset", "pipeline", "steps", "pixel AUROC", "AU-PRO", "pixel F1-max", *(t for _, t in THESIS_MEANS), "fit s", "img/s", "run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run, row in rows:
+        label = row.get("label") or f"`{row['pipeline']}`"
+        training = row.get("training") or {}
+        steps = f"{training['steps']} ({training.get('stopped', '')})" if training.get("steps") else "-"
+        cells = [row["dataset"], label, steps, number(row.get("pixel_auroc")), number(row.get("aupro")), number(row.get("pixel_f1_max")),
+                 *(number(row.get(k)) for k, _ in THESIS_MEANS), number(row.get("fit_seconds"), 0),
+                 number(row.get("images_per_second"), 1), f"[{run}]"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""] + provenance(runs))
+
+
 def render_speed(results: Path) -> str:
     from bench.speed import fit_table, speed_table
 
@@ -154,6 +181,7 @@ def gpu_tables(folder: Path) -> str:
 
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "quality": render_quality,
+    "thesis": render_thesis,
     "speed": render_speed,
     "search": render_search,
     "gpu": render_gpu,
