@@ -43,12 +43,15 @@ class Sample:
 
     ``label``: 0 normal, 1 anomalous, None unknown. ``mask``: (H, W) with
     anomalous pixels non-zero, or None when no pixel ground truth exists.
+    ``class_masks``: masks of named label classes that are not anomalies
+    (e.g. ``{"rail": (H, W) uint8}`` for the ``rail`` pipeline), or None.
     """
 
     image: np.ndarray
     mask: np.ndarray | None = None
     label: int | None = None
     name: str = ""
+    class_masks: dict[str, np.ndarray] | None = None
 
 
 @dataclasses.dataclass
@@ -60,11 +63,15 @@ class Predictions:
     inputs share one size, otherwise a list of (H_i, W_i) arrays.
     ``masks``: binary masks like ``maps`` (map > threshold) when the pipeline
     has a threshold, else None.
+    ``extras``: optional per-image dicts of pipeline-specific results (the
+    ``rail`` pipeline: ``{"boxes": [...], "rail_mask": (H, W) uint8}``), one
+    per image, or None.
     """
 
     scores: np.ndarray
     maps: np.ndarray | list[np.ndarray]
     masks: np.ndarray | list[np.ndarray] | None = None
+    extras: list[dict[str, Any]] | None = None
 
 
 class Pipeline(ABC):
