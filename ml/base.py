@@ -87,6 +87,8 @@ class Pipeline(ABC):
     supervision: ClassVar[Supervision]
     config_class: ClassVar[type[PipelineConfig]] = PipelineConfig
     description: ClassVar[str] = ""
+    # Label classes whose masks (``Sample.class_masks``) the pipeline learns from, e.g. ("rail",).
+    required_class_masks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: dict[str, Any] | PipelineConfig | None = None):
         if isinstance(config, PipelineConfig):
@@ -182,6 +184,7 @@ class Pipeline(ABC):
             "description": cls.description,
             "config_schema": cls.config_class.json_schema(),
             "presets": cls.config_class.preset_table(),
+            "required_class_masks": list(cls.required_class_masks),
         }
 
 

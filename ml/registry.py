@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 _BUILTIN: dict[str, tuple[str, str]] = {
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
+    "rail": ("ml.pipelines.rail", "RailPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}
@@ -83,6 +84,8 @@ def describe(name: str) -> dict[str, Any]:
         "description": module.DESCRIPTION,
         "config_schema": module.CONFIG_CLASS.json_schema(),
         "presets": module.CONFIG_CLASS.preset_table(),
+        # Label classes whose masks the pipeline needs besides normal images (the rail pipeline: "rail").
+        "required_class_masks": list(getattr(module, "REQUIRED_CLASS_MASKS", ())),
     }
 
 

@@ -24,7 +24,10 @@ from ml.data.synthetic import generate
 SIZE = 64  # working resolution for the contract: small keeps the whole file well under a minute
 # Smallest settings that still exercise each pipeline's real code path; keys a
 # pipeline does not have are simply not passed.
-FAST = {"image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5, "encoder": "plain"}
+FAST = {
+    "image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5,
+    "encoder": "plain", "ae_steps": 4, "hidden_units": 32, "latent_size": 16, "conv_channels": 8,
+}
 
 
 def _pipeline_class(name: str) -> type[Pipeline]:
@@ -37,6 +40,12 @@ def _fast_config(name: str) -> dict:
 
 
 def _train_val(cls: type[Pipeline]):
+    if "rail" in cls.required_class_masks:
+        # Pipelines that learn rails get small rail scenes with rail masks (and obstacles for validation).
+        from ml.data.rail_synthetic import generate_rail
+
+        samples = generate_rail(6, 6, width=2 * SIZE, height=SIZE, seed=1)
+        return samples[:4], samples[4:6] + samples[10:]
     samples = generate(6, 6, size=SIZE, seed=1)
     normal, anomalous = samples[:6], samples[6:]
     train = normal[:4] + (anomalous[:4] if cls.supervision == "supervised" else [])
@@ -175,7 +184,7 @@ def test_every_preset_validates_fits_and_predicts_on_tiny_data(name, preset):
     """Each named preset is a valid config and trains; only the size and the budget are shrunk."""
     cls = _pipeline_class(name)
     properties = registry.describe(name)["config_schema"]["properties"]
-    tiny = {k: v for k, v in {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5}.items() if k in properties}
+    tiny = {k: v for k, v in {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5, "ae_steps": 3}.items() if k in properties}
     config = registry.validate_config(name, tiny, preset)
     preset_values = registry.presets(name)[preset]["config"]
     for key, value in preset_values.items():
