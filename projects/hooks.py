@@ -56,3 +56,21 @@ def collect_project_stats(*, project) -> dict:
     for fn in list(project_stats):
         merged.update(fn(project=project))
     return merged
+
+
+# ``project_created``: callables ``fn(*, project, actor)`` run inside the transaction that creates a
+# project, so what they add (the annotations app: a rail project's "rail" label class) is created
+# with it or not at all. Unlike ``images_uploaded``, an error here fails the creation.
+project_created: list[Callable[..., None]] = []
+
+
+def register_project_created(fn: Callable[..., None]) -> Callable[..., None]:
+    if fn in project_created:
+        raise ValueError(f"{fn!r} is already registered for project_created")
+    project_created.append(fn)
+    return fn
+
+
+def emit_project_created(*, project, actor) -> None:
+    for fn in list(project_created):
+        fn(project=project, actor=actor)

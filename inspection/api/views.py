@@ -1,7 +1,7 @@
 """Training, model versions, inference, predictions, the review queue and retraining policy."""
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.response import Response
@@ -142,6 +142,24 @@ class PredictionHeatmapView(APIView):
         response["ETag"] = etag
         response["X-Heatmap-Min"] = repr(prediction.heatmap_min)
         response["X-Heatmap-Max"] = repr(prediction.heatmap_max)
+        response["Cache-Control"] = "private, max-age=3600"
+        return response
+
+
+class PredictionClassMaskView(APIView):
+    """The class mask of a prediction (the rail pipeline's rail mask), PNG 0/255; 404 when it has none."""
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        prediction = _prediction_for(request.user, pk)
+        if not prediction.class_mask:
+            raise Http404("this prediction has no class mask")
+        etag = f'"{prediction.class_mask.name}"'
+        if request.headers.get("If-None-Match") == etag:
+            return HttpResponse(status=304)
+        with prediction.class_mask.open("rb") as handle:
+            response = HttpResponse(handle.read(), content_type="image/png")
+        response["ETag"] = etag
         response["Cache-Control"] = "private, max-age=3600"
         return response
 

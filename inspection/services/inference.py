@@ -121,15 +121,16 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     for i, image in enumerate(images):
         anomaly_map = np.asarray(output.maps[i], dtype=np.float32)
         png, vmin, vmax = encode_heatmap(anomaly_map)
+        boxes, class_mask = _extras(output.extras[i] if output.extras else None)
         # Content-addressed: a re-run that yields the same map stores nothing new.
-        rows.append((image, anomaly_map, image_score(anomaly_map), save_bytes(png), vmin, vmax))
+        rows.append((image, anomaly_map, image_score(anomaly_map), save_bytes(png), vmin, vmax, boxes, class_mask))
     flagged = 0
     with transaction.atomic():
         # Read the threshold under the model version's row lock, the lock a threshold
         # change holds while it re-flags: predictions written here are flagged with
         # whichever threshold is current, never with one replaced mid-job.
         threshold = ModelVersion.objects.select_for_update().values_list("threshold", flat=True).get(pk=model_version.pk)
-        for image, anomaly_map, score, heatmap, vmin, vmax in rows:
+        for image, anomaly_map, score, heatmap, vmin, vmax, boxes, class_mask in rows:
             is_flagged = score > threshold
             flagged += int(is_flagged)
             Prediction.objects.update_or_create(
@@ -142,10 +143,27 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
                     "heatmap_max": vmax,
                     "polygons": polygons_from_mask(anomaly_map > threshold, mask_to_polygons) if is_flagged else [],
                     "flagged": is_flagged,
+                    "boxes": boxes,
+                    "class_mask": class_mask,
                     "job": job,
                 },
             )
     return flagged
+
+
+def _extras(extra: dict | None) -> tuple[list[dict], str]:
+    """JSON-safe boxes and the stored key of the class mask (the rail mask) of one image's extras."""
+    from ml.formats import encode_png
+
+    if not extra:
+        return [], ""
+    boxes = [
+        {k: (float(v) if isinstance(v, (float, np.floating)) else int(v) if isinstance(v, (int, np.integer)) else v) for k, v in box.items()}
+        for box in extra.get("boxes") or []
+    ]
+    mask = extra.get("rail_mask")
+    key = save_bytes(encode_png(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))) if mask is not None else ""
+    return boxes, key
 
 
 # A worker keeps the last few loaded models: uploads arrive one by one and each
