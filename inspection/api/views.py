@@ -45,6 +45,7 @@ QUEUE_PARAMETERS = [
     OpenApiParameter("reviewed", bool, description="only reviewed (true) or unreviewed (false) predictions"),
     OpenApiParameter("verdict", str, enum=["anomaly", "normal", "unsure"], description="newest verdict"),
     OpenApiParameter("model_version", int, description="a model version of the project (default: the active one)"),
+    OpenApiParameter("order", str, enum=["score", "name"], description="score (default) or image name (a video's frames in order)"),
 ]
 
 
@@ -201,6 +202,7 @@ class ReviewQueueView(APIView):
             flagged=query_bool(request, "flagged"),
             reviewed=query_bool(request, "reviewed"),
             verdict=request.query_params.get("verdict") or None,
+            order=request.query_params.get("order") or "score",
         )
         return paginated(request, self, queue, PredictionSerializer)
 

@@ -45,7 +45,8 @@ export async function render(root, { project }) {
     h("option", { value: "" }, "flagged and unreviewed first"),
     h("option", { value: "unreviewed" }, "not reviewed yet"),
     h("option", { value: "flagged" }, "flagged only"),
-    h("option", { value: "reviewed" }, "already reviewed"));
+    h("option", { value: "reviewed" }, "already reviewed"),
+    h("option", { value: "frames" }, "all in name order (video frames)"));
   const side = h("aside.side", { "aria-label": "Review controls" },
     h("div.row", {}, h("h1", {}, "Review"), h("span.spacer"), pos),
     h("label", { for: "queue-filter" }, "Queue", queueFilter),
@@ -227,7 +228,7 @@ export async function render(root, { project }) {
     else if (current() === item) stageStatus.textContent = nextPage ? "" : "Queue done: every image has a verdict or you reached the end.";
   }
 
-  const QUERIES = { "": {}, unreviewed: { reviewed: "false" }, flagged: { flagged: "true" }, reviewed: { reviewed: "true" } };
+  const QUERIES = { "": {}, unreviewed: { reviewed: "false" }, flagged: { flagged: "true" }, reviewed: { reviewed: "true" }, frames: { order: "name" } };
 
   async function restart() {
     items = [];
