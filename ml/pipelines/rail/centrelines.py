@@ -51,6 +51,7 @@ class Patch:
     side: int
     rail: int
     index: int
+    between: bool = False  # on the track between two rails (the sleepers), not on a rail
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) of the square, shifted to lie inside a ``width`` x ``height`` image."""
@@ -223,6 +224,8 @@ class Stage2Settings:
     patch_step: int = 2
     shrink_every: int = 4
     max_patches: int = 32
+    between_rails: bool = True
+    max_gauge_patches: int = 12  # two rails at most this many patch sides apart form a track
 
 
 def rails_from_mask(mask: np.ndarray, settings: Stage2Settings = Stage2Settings()) -> list[Rail]:
@@ -239,10 +242,41 @@ def rails_from_mask(mask: np.ndarray, settings: Stage2Settings = Stage2Settings(
 
 
 def patches_from_rails(rails: list[Rail], settings: Stage2Settings = Stage2Settings()) -> list[Patch]:
-    """Step 5: the eq. 3 patches along every rail."""
+    """Step 5: the eq. 3 patches along every rail, and with ``between_rails`` the same-sized patches
+    filling the track between a rail and its neighbour to the right (the paper's section V: the
+    patches "can be adjusted to detect anomalies on sleepers as well, utilizing the symmetry in
+    the design of rail tracks"), so obstacles between the rails are seen too."""
     sides = patch_sides(settings.max_patches, settings.patch_max, settings.patch_min, settings.patch_step, settings.shrink_every)
     out = []
     for k, rail in enumerate(rails):
         for p, (x, y, side) in enumerate(patch_centres(rail, sides)):
             out.append(Patch(x, y, side, k, p))
+    if settings.between_rails and len(rails) > 1:
+        out.extend(_between(out, rails, settings))
+    return out
+
+
+def _x_at_row(rail: Rail, y: float) -> float | None:
+    near = np.abs(rail.points[:, 1] - y)
+    i = int(np.argmin(near))
+    return float(rail.points[i, 0]) if near[i] <= 1.0 else None
+
+
+def _between(on_rails: list[Patch], rails: list[Rail], settings: Stage2Settings) -> list[Patch]:
+    out = []
+    for patch in on_rails:
+        gaps = []
+        for k, other in enumerate(rails):
+            x = _x_at_row(other, patch.y) if k != patch.rail else None
+            if x is not None and x > patch.x:
+                gaps.append(x - patch.x)
+        if not gaps:
+            continue
+        gap = min(gaps)
+        if not 1.5 * patch.side <= gap <= settings.max_gauge_patches * patch.side:
+            continue
+        count = int(gap // patch.side) - 1  # squares that fit strictly between the two rail patches
+        for j in range(count):
+            x = patch.x + (j + 1) * gap / (count + 1)
+            out.append(Patch(x, patch.y, patch.side, patch.rail, patch.index, between=True))
     return out

@@ -109,3 +109,19 @@ def test_patch_boxes_lie_inside_the_image():
     for patch in patches:
         x0, y0, x1, y1 = patch.box(W, H)
         assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H and x1 - x0 == patch.side
+
+
+def test_between_rail_patches_fill_the_track_of_two_rails_only():
+    """Patches of the rail's size cover the track between two neighbouring rails (sleepers), not
+    the ground between tracks farther apart than a gauge."""
+    rails = rails_from_mask(_mask([(200, 255), (250, 130)], [(320, 255), (270, 130)]))
+    patches = patches_from_rails(rails)
+    between = [p for p in patches if p.between]
+    assert between and len(patches) > len(between)
+    for p in between:
+        left = 200 + (255 - p.y) * 50 / 125
+        right = 320 - (255 - p.y) * 50 / 125
+        assert left + p.side / 2 <= p.x <= right - p.side / 2 + 1
+    far_apart = rails_from_mask(_mask([(20, 255), (30, 130)], [(480, 255), (470, 130)]))
+    assert not [p for p in patches_from_rails(far_apart) if p.between]
+    assert not [p for p in patches_from_rails(rails, Stage2Settings(between_rails=False)) if p.between]
