@@ -114,6 +114,10 @@ class Review(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     verdict = models.CharField(max_length=20, choices=Verdict.choices)
     comment = models.TextField(blank=True)
+    effect = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the verdict changed on the image, or 'flagged' with the reason it changed nothing.",
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

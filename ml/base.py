@@ -22,7 +22,7 @@ from ml.config import PipelineConfig
 
 ARTIFACT_FORMAT = "anomaly-inspection-ml/1"
 
-Supervision = Literal["unsupervised", "supervised"]
+Supervision = Literal["unsupervised", "supervised", "semantic"]
 
 
 class Cancelled(Exception):
@@ -45,6 +45,8 @@ class Sample:
     anomalous pixels non-zero, or None when no pixel ground truth exists.
     ``class_masks``: masks of named label classes that are not anomalies
     (e.g. ``{"rail": (H, W) uint8}`` for the ``rail`` pipeline), or None.
+    ``classes``: (H, W) uint8 class-index mask of a semantic (road-scene)
+    sample, the void index where nothing is labelled; None otherwise.
     """
 
     image: np.ndarray
@@ -52,6 +54,7 @@ class Sample:
     label: int | None = None
     name: str = ""
     class_masks: dict[str, np.ndarray] | None = None
+    classes: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -66,12 +69,15 @@ class Predictions:
     ``extras``: optional per-image dicts of pipeline-specific results (the
     ``rail`` pipeline: ``{"boxes": [...], "rail_mask": (H, W) uint8}``), one
     per image, or None.
+    ``class_maps``: for semantic pipelines, (N, H, W) uint8 predicted class
+    indices like ``maps``; None otherwise.
     """
 
     scores: np.ndarray
     maps: np.ndarray | list[np.ndarray]
     masks: np.ndarray | list[np.ndarray] | None = None
     extras: list[dict[str, Any]] | None = None
+    class_maps: np.ndarray | list[np.ndarray] | None = None
 
 
 class Pipeline(ABC):
@@ -115,13 +121,16 @@ class Pipeline(ABC):
     def predict(self, images: Sequence[np.ndarray]) -> Predictions:
         """Score ``images`` (each (H, W, 3) uint8). Maps come back at input resolution."""
 
-    def _predictions(self, scores: Sequence[float] | np.ndarray, maps: list[np.ndarray]) -> Predictions:
-        """Assemble what ``predict`` returns from per-image scores and (H_i, W_i) maps:
-        maps stacked to (N, H, W) when they share a size (an empty (0, S, S) array for
-        no images), masks = map > threshold once the pipeline has a threshold."""
-        if not maps:
+    def _predictions(self, scores: Sequence[float] | np.ndarray, maps: np.ndarray | list[np.ndarray]) -> Predictions:
+        """Assemble what ``predict`` returns from per-image scores and (H_i, W_i) maps
+        (or maps already stacked to (N, H, W)): maps stacked to (N, H, W) when they share
+        a size (an empty (0, S, S) array for no images), masks = map > threshold once the
+        pipeline has a threshold."""
+        if isinstance(maps, np.ndarray) and maps.ndim == 3:
+            out_maps = maps
+        elif len(maps) == 0:
             size = self.config.image_size
-            out_maps: np.ndarray | list[np.ndarray] = np.zeros((0, size, size), np.float32)
+            out_maps = np.zeros((0, size, size), np.float32)
         elif all(m.shape == maps[0].shape for m in maps):
             out_maps = np.stack(maps)
         else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from inspection.models import ModelVersion, Prediction, Review, RetrainPolicy
+from projects.api.parsers import INT64_MAX
 from projects.models import Job
 
 
@@ -49,8 +50,12 @@ class TrainingRequestSerializer(serializers.Serializer):
 
 
 class InferenceRequestSerializer(serializers.Serializer):
-    image_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_null=True)
-    model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    # Bounded so that one request cannot build an unbounded IN (...) query.
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=INT64_MAX), required=False, allow_null=True,
+        max_length=10_000,
+    )
+    model_version = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False, allow_null=True)
 
 
 class ThresholdSerializer(serializers.Serializer):
@@ -88,7 +93,9 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         snapshot = model_version.snapshot
         if snapshot is None:
             return None
-        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary, "images": len(snapshot.images)}
+        count = getattr(model_version, "snapshot_image_count", None)  # the list selector counts in SQL
+        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary,
+                "images": len(snapshot.images) if count is None else count}
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
@@ -102,7 +109,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "prediction", "reviewer", "verdict", "comment", "created_at"]
+        fields = ["id", "prediction", "reviewer", "verdict", "comment", "effect", "created_at"]
         read_only_fields = fields
 
 
@@ -164,5 +171,6 @@ class PredictionSerializer(serializers.ModelSerializer):
     def get_verdict(self, prediction: Prediction) -> str | None:
         if hasattr(prediction, "verdict"):
             return prediction.verdict
-        latest = prediction.reviews.order_by("-created_at", "-id").first()
+        # Newest first by the model's ordering (the review queue prefetches them for its page).
+        latest = next(iter(prediction.reviews.all()), None)
         return latest.verdict if latest else None

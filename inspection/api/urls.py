@@ -1,12 +1,11 @@
 from django.urls import path, re_path
 
-from inspection.api import jobs, views
+from inspection.api import annotation, jobs, views
 
 urlpatterns = [
     path("pipelines/", views.PipelineListView.as_view(), name="pipeline-list"),
     path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="job-detail"),
     re_path(r"^jobs/(?P<pk>\d+)/cancel/?$", jobs.JobCancelView.as_view(), name="job-cancel"),
-    re_path(r"^jobs/(?P<pk>\d+)/events/?$", jobs.JobEventsView.as_view(), name="job-events"),
     path("projects/<int:pk>/jobs/", jobs.ProjectJobListView.as_view(), name="project-job-list"),
     path("projects/<int:pk>/training-jobs/", views.TrainingJobView.as_view(), name="training-jobs"),
     path("projects/<int:pk>/inference-jobs/", views.InferenceJobView.as_view(), name="inference-jobs"),
@@ -20,4 +19,7 @@ urlpatterns = [
     path("predictions/<int:pk>/class_mask.png", views.PredictionClassMaskView.as_view(), name="prediction-class-mask"),
     re_path(r"^predictions/(?P<pk>\d+)/review/?$", views.PredictionReviewView.as_view(), name="prediction-review"),
     path("images/<int:pk>/predictions/", views.ImagePredictionListView.as_view(), name="image-predictions"),
+    path("projects/<int:pk>/annotation-queue/", annotation.AnnotationQueueView.as_view(), name="annotation-queue"),
+    re_path(r"^model-versions/(?P<pk>\d+)/artifact/?$", annotation.ModelVersionArtifactView.as_view(),
+            name="model-version-artifact"),
 ]

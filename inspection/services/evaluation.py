@@ -20,9 +20,14 @@ class Outcome:
     curves: dict[str, Any]
 
 
-def evaluate_model(pipeline, *, train: Sequence, evaluation: Sequence, config: dict, progress: Callable, log: Callable) -> Outcome:
+def evaluate_model(
+    pipeline, *, train: Sequence, evaluation: Sequence, config: dict, progress: Callable, log: Callable,
+    kinds: Sequence[str | None] | None = None,
+) -> Outcome:
     """Threshold (as calibrated by the pipeline's ``fit`` per the config's policy), every
-    ``ml`` metric on the images that have ground truth, and the curves the UI draws."""
+    ``ml`` metric on the images that have ground truth, and the curves the UI draws.
+    ``kinds``: the defect kind of each evaluation image (None: from MVTec folder names);
+    with two kinds or more, ``metrics["per_kind"]`` holds recall and AU-PRO per kind."""
     if pipeline.threshold is None:
         raise RuntimeError(f"pipeline {pipeline.name} finished fitting without a threshold")
     threshold = float(pipeline.threshold)
@@ -41,6 +46,10 @@ def evaluate_model(pipeline, *, train: Sequence, evaluation: Sequence, config: d
     progress("evaluating", 1.0)
     labels = np.array([s.label for s in evaluation], dtype=np.int64)
     metrics, curves = _evaluate(evaluation, np.asarray(scores), maps, labels, threshold)
+    per_kind = _per_kind(evaluation, np.asarray(scores), maps, labels, threshold, kinds)
+    if per_kind:
+        metrics["per_kind"] = per_kind
+        log("per defect kind: " + ", ".join(f"{k} recall {v['image_recall']:.2f}" for k, v in per_kind.items()))
     return Outcome(threshold, policy, dict(pipeline.normalization), metrics, curves)
 
 
@@ -60,6 +69,14 @@ def _evaluate(evaluation, scores: np.ndarray, maps: list[np.ndarray], labels: np
     curves = {k: _plain(v) for k, v in result.curves.items()}
     curves["threshold"] = threshold
     return metrics, curves
+
+
+def _per_kind(evaluation, scores, maps, labels, threshold: float, kinds) -> dict[str, Any]:
+    from ml.metrics.per_kind import kind_from_path, per_kind_metrics
+
+    if kinds is None:
+        kinds = [kind_from_path(s.name) for s in evaluation]
+    return _plain(per_kind_metrics(scores, maps, [s.mask for s in evaluation], list(labels), list(kinds), threshold))
 
 
 def _plain(value: Any) -> Any:

@@ -2,28 +2,38 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
-from django.db import transaction
-from django.db.models import BooleanField, ExpressionWrapper, Q
+from django.db import models, transaction
+from django.db.models import BooleanField, Case, ExpressionWrapper, F, Q, Value, When
 from django.utils import timezone
 
 from inspection.heatmaps import decode_heatmap
 from inspection.models import ModelVersion, Prediction
 from projects.audit import audit_record
 from projects.errors import ApplicationError
-from projects.models import Project
+from projects.jobs import JobContext, job_create, run_job
+from projects.models import Job, Project
 
 MIN_REGION_AREA = 4.0
+REDRAW_TASK = "inspection.tasks.redraw_predictions"
+# Predictions redrawn per transaction: each batch holds the model version's row lock
+# (the one threshold changes and inference take) for a few heatmap decodes only.
+REDRAW_BATCH = 16
 
 
-def model_version_activate(*, model_version: ModelVersion, user, predict_missing: bool = True) -> ModelVersion:
+def model_version_activate(
+    *, model_version: ModelVersion, user, predict_missing: bool = True, broker: str = "required"
+) -> ModelVersion:
     """Make ``model_version`` the project's one active model (rollback = activate an older one).
 
     Racing activations are serialised on the project row; the partial unique
     constraint ``one_active_model_per_project`` would refuse a second active row
     even without the lock. When ``predict_missing``, an inference job then scores
-    every image that has no prediction of this version yet, so the review queue fills.
+    every image that has no prediction of this version yet, so the review queue fills;
+    with the job queue unreachable a request is refused (503, nothing changed), a training
+    that activates its own model leaves the job to the outbox (``broker``).
     """
     from inspection.services.inference import inference_job_start
 
@@ -42,19 +52,23 @@ def model_version_activate(*, model_version: ModelVersion, user, predict_missing
         model_version.refresh_from_db()
         audit_record(user, "model_version.activate", model_version, details={"number": model_version.number, "previous": previous})
         if predict_missing:
-            inference_job_start(project=model_version.project, user=user, model_version=model_version, only_missing=True)
+            inference_job_start(
+                project=model_version.project, user=user, model_version=model_version, only_missing=True, broker=broker
+            )
     return model_version
 
 
 def model_version_set_threshold(*, model_version: ModelVersion, threshold: float, user) -> ModelVersion:
-    """Change the decision threshold and re-flag every prediction of this version, in one transaction.
+    """Change the decision threshold: re-flag every prediction of this version in one SQL
+    UPDATE, and redraw the predicted regions in a ``redraw`` job after commit.
 
-    The model version row is locked first, so two racing changes apply one after
-    the other and the predictions always agree with the threshold that was stored
-    last. Predicted regions are redrawn from the stored heatmaps at the new threshold.
+    The request does no per-prediction work (10,000 predictions cost one UPDATE).
+    Regions that cannot reach the new threshold (heatmap maximum below it) are
+    emptied by the same UPDATE; the others are redrawn from their heatmaps by the
+    job (the browser draws the region from the heatmap itself meanwhile). The model
+    version row is locked first, so racing changes apply one after the other, and
+    the job redraws with whatever threshold is current (a superseded job stops).
     """
-    from ml.formats import mask_to_polygons
-
     try:
         threshold = float(threshold)
     except (TypeError, ValueError):
@@ -62,18 +76,66 @@ def model_version_set_threshold(*, model_version: ModelVersion, threshold: float
     if not math.isfinite(threshold):
         raise ApplicationError("threshold: expected a finite number", details={"key": "threshold"})
     with transaction.atomic():
-        locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
+        locked = ModelVersion.objects.select_for_update().select_related("project").get(pk=model_version.pk)
         before = locked.threshold
         locked.threshold = threshold
         locked.threshold_policy = "manual"
         locked.save(update_fields=["threshold", "threshold_policy"])
-        predictions = Prediction.objects.filter(model_version=locked)
-        predictions.update(flagged=ExpressionWrapper(Q(score__gt=threshold), output_field=BooleanField()))
-        for prediction in predictions.only("id", "heatmap", "heatmap_min", "heatmap_max").iterator():
-            polygons = _region_polygons(prediction, threshold, mask_to_polygons)
-            Prediction.objects.filter(pk=prediction.pk).update(polygons=polygons)
+        # Only rows that change are written: a flag that flips, or a region that can no longer exist.
+        changed = Q(flagged=True, score__lte=threshold) | Q(flagged=False, score__gt=threshold) | (
+            Q(heatmap_max__lte=threshold) & ~Q(polygons=[])
+        )
+        Prediction.objects.filter(changed, model_version=locked).update(
+            flagged=ExpressionWrapper(Q(score__gt=threshold), output_field=BooleanField()),
+            polygons=Case(
+                When(heatmap_max__lte=threshold, then=Value([], output_field=models.JSONField())),
+                default=F("polygons"),
+                output_field=models.JSONField(),
+            ),
+        )
         audit_record(user, "model_version.threshold", locked, details={"from": before, "to": threshold})
+        # Outbox, not 503: the new threshold and flags stand without a worker; the
+        # regions follow once the queue delivers the job (or the sweep fails it).
+        job_create(
+            kind=Job.Kind.REDRAW, project=locked.project, requested_by=user, task_name=REDRAW_TASK,
+            params={"model_version": locked.pk, "threshold": threshold}, broker="outbox",
+        )
     return locked
+
+
+def predictions_redraw_run(*, job_id: int) -> Job | None:
+    """Body of the ``redraw_predictions`` task."""
+    return run_job(job_id, _redraw)
+
+
+def _redraw(ctx: JobContext) -> dict[str, Any]:
+    from ml.formats import mask_to_polygons
+
+    params = ctx.job.params
+    version_id = params["model_version"]
+    if ModelVersion.objects.filter(pk=version_id).values_list("threshold", flat=True).first() != params["threshold"]:
+        ctx.log("superseded by a later threshold change (or the model version was deleted)")
+        return {"model_version": version_id, "redrawn": 0, "superseded": True}
+    ids = list(
+        Prediction.objects.filter(model_version_id=version_id, heatmap_max__gt=params["threshold"])
+        .order_by("pk").values_list("pk", flat=True)
+    )
+    redrawn = 0
+    for start in range(0, len(ids), REDRAW_BATCH):
+        ctx.progress("redrawing predicted regions", start / max(len(ids), 1))
+        with transaction.atomic():
+            current = ModelVersion.objects.select_for_update().filter(pk=version_id).values_list("threshold", flat=True).first()
+            if current != params["threshold"]:
+                # Deleted, or the threshold changed again: that change queued its own redraw.
+                ctx.log("superseded by a later threshold change" if current is not None else "model version deleted")
+                return {"model_version": version_id, "redrawn": redrawn, "superseded": True}
+            batch = Prediction.objects.filter(pk__in=ids[start : start + REDRAW_BATCH]).only("id", "heatmap", "heatmap_min", "heatmap_max")
+            for prediction in batch:
+                polygons = _region_polygons(prediction, current, mask_to_polygons)
+                Prediction.objects.filter(pk=prediction.pk).update(polygons=polygons)
+                redrawn += 1
+    ctx.progress("redrawing predicted regions", 1.0)
+    return {"model_version": version_id, "redrawn": redrawn, "superseded": False}
 
 
 def _region_polygons(prediction: Prediction, threshold: float, mask_to_polygons) -> list[dict]:

@@ -12,13 +12,19 @@ from projects.models import Image
 def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: str = "") -> Review:
     """Record a verdict and apply its effect on the image, in one transaction.
 
-    * ``normal``: the image becomes a normal image of the train split, so the next
-      training learns from it.
+    * ``normal``: the image becomes a normal image. An unassigned image joins the
+      train split so the next training learns from it; an image of the train,
+      validation or test split keeps its split (moving a test image into train
+      would silently shrink the test set and make model versions incomparable).
+      When a person drew polygons on the image, the verdict contradicts them: the
+      image is left as it is and the review is flagged (``effect.flagged``) for
+      an annotator or admin to settle.
     * ``anomaly``: the image is marked anomalous; when it has no polygons yet, a draft
       annotation is made from the predicted region for annotators to refine.
     * ``unsure``: recorded only.
 
-    Afterwards the project's retraining policy is checked (it may start a training).
+    The effect is stored with the review. Afterwards the project's retraining
+    policy is checked (it may start a training).
     """
     from annotations.services import annotation_draft_from_prediction
     from inspection.services.retraining import retrain_check
@@ -30,11 +36,15 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
     comment = (comment or "").strip()
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=prediction.image_id)
-        review = Review.objects.create(prediction=prediction, reviewer=reviewer, verdict=verdict, comment=comment)
         effect: dict = {}
         if verdict == Review.Verdict.NORMAL:
-            effect = {"state": Image.State.NORMAL, "split": Image.Split.TRAIN}
-            Image.objects.filter(pk=image.pk).update(**effect)
+            if _has_polygons_by_a_person(image):
+                effect = {"flagged": "the image has polygons drawn by a person; settle the disagreement by hand"}
+            else:
+                effect = {"state": Image.State.NORMAL}
+                if image.split == Image.Split.UNASSIGNED:
+                    effect["split"] = Image.Split.TRAIN
+                Image.objects.filter(pk=image.pk).update(**effect)
         elif verdict == Review.Verdict.ANOMALY:
             effect = {"state": Image.State.ANOMALOUS}
             Image.objects.filter(pk=image.pk).update(**effect)
@@ -44,6 +54,9 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
                 image.refresh_from_db()
                 annotation_draft_from_prediction(image=image, polygons=prediction.polygons, actor=reviewer)
                 effect["draft_annotation"] = True
+        review = Review.objects.create(
+            prediction=prediction, reviewer=reviewer, verdict=verdict, comment=comment, effect=effect
+        )
         audit_record(
             reviewer,
             "prediction.review",
@@ -54,3 +67,10 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
         project = image.project
         transaction.on_commit(lambda: retrain_check(project=project))
     return review
+
+
+def _has_polygons_by_a_person(image: Image) -> bool:
+    """Polygons drawn or imported by people (a draft made from a prediction does not count)."""
+    from annotations.models import Annotation
+
+    return Annotation.objects.filter(annotation_set__image=image).exclude(source=Annotation.Source.PREDICTION).exists()

@@ -40,10 +40,25 @@ def pipeline_config_validate(name: str, config: Any, preset: str | None = None) 
     from ml.config import ConfigError
 
     try:
-        return registry.validate_config(name, config, preset)
+        validated = registry.validate_config(name, config, preset)
     except ConfigError as exc:
         key = exc.key if exc.key in ("config", "preset") else f"config.{exc.key}"
         raise ApplicationError(f"{key}: {exc.message}", details={"key": key}) from None
+    return _weights_inside_folder(validated)
+
+
+def _weights_inside_folder(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``weights_path`` must name a file in INSPECTION_WEIGHTS_DIR; it is stored resolved, so the
+    worker loads exactly the checked file. Outside, missing and not-a-file get one message (no oracle)."""
+    from ml.components.weights import WeightsPathRefused, weights_file_in
+
+    if not config.get("weights_path"):
+        return config
+    try:
+        path = weights_file_in(settings.INSPECTION_WEIGHTS_DIR, config["weights_path"])
+    except WeightsPathRefused as exc:
+        raise ApplicationError(f"config.weights_path: {exc}", details={"key": "config.weights_path"}) from None
+    return {**config, "weights_path": str(path)}
 
 
 def _has_mask():
@@ -123,11 +138,13 @@ def training_job_start(
     preset: str | None = None,
     activate: bool = False,
     reason: str = "manual",
+    broker: str = "required",
 ) -> Job:
     """Validate and queue a training job. Nothing is created when the request is refused.
 
     ``activate``: make the new model version active when training succeeds
-    (the demo and the retraining policy's ``auto_activate`` use it).
+    (the demo and the retraining policy's ``auto_activate`` use it). ``broker``: see
+    ``projects.jobs.job_create``.
     """
     description = pipeline_describe(pipeline)
     validated = pipeline_config_validate(pipeline, config, preset)
@@ -142,7 +159,9 @@ def training_job_start(
         "activate": bool(activate),
         "reason": reason,
     }
-    return job_create(kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params)
+    return job_create(
+        kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params, broker=broker
+    )
 
 
 def dataset_snapshot_take(
@@ -205,6 +224,24 @@ def _samples(entries: list[dict], ctx: JobContext, stage: str, class_masks: list
     return samples
 
 
+def _defect_kinds(project: Project, entries: list[dict], samples: list) -> list[str | None]:
+    """Each evaluation image's defect kind: the label class of its polygons when the project has
+    several classes and the image one of them, else its MVTec defect folder (``test/<kind>/``)."""
+    from annotations.models import Annotation, LabelClass
+    from ml.metrics.per_kind import kind_from_path
+
+    by_image: dict[int, set[str]] = {}
+    if LabelClass.objects.filter(project=project).count() > 1:
+        rows = Annotation.objects.filter(annotation_set__image_id__in=[e["id"] for e in entries])
+        for image_id, name in rows.values_list("annotation_set__image_id", "label_class__name"):
+            by_image.setdefault(image_id, set()).add(name)
+    kinds = []
+    for entry, sample in zip(entries, samples):
+        names = by_image.get(entry["id"], set())
+        kinds.append(next(iter(names)) if len(names) == 1 else kind_from_path(sample.name))
+    return kinds
+
+
 def _train(ctx: JobContext) -> dict[str, Any]:
     from ml import registry
 
@@ -216,7 +253,8 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     ctx.log(f"dataset snapshot {snapshot.pk}: " + ", ".join(f"{k} {v}" for k, v in sorted(snapshot.summary.items())))
     train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images", class_masks)
     calibration = _samples([e for e in snapshot.images if e["role"] == "calibration"], ctx, "loading validation images", class_masks)
-    evaluation = _samples([e for e in snapshot.images if e["role"] == "evaluation"], ctx, "loading test images", class_masks)
+    evaluation_entries = [e for e in snapshot.images if e["role"] == "evaluation"]
+    evaluation = _samples(evaluation_entries, ctx, "loading test images", class_masks)
 
     pipeline = registry.create(params["pipeline"], params["config"])
     ctx.log(
@@ -225,7 +263,8 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     )
     pipeline.fit(train, calibration or None, progress=ctx.progress)
 
-    outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress, log=ctx.log)
+    outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress,
+                             log=ctx.log, kinds=_defect_kinds(job.project, evaluation_entries, evaluation))
     pipeline.threshold = outcome.threshold
     pipeline.normalization = outcome.normalization
     artifact = _artifact_bytes(pipeline)
@@ -238,7 +277,7 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     if params.get("activate"):
         from inspection.services.model_versions import model_version_activate
 
-        model_version_activate(model_version=model_version, user=job.requested_by)
+        model_version_activate(model_version=model_version, user=job.requested_by, broker="outbox")
         ctx.log(f"model version {model_version.number} activated")
     return {"model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold, "metrics": outcome.metrics}
 

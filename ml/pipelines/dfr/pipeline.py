@@ -14,6 +14,7 @@ from ml.components.features import (
     batches,
     gaussian_blur,
     images_to_tensor,
+    join_maps,
     maps_to_input_sizes,
     upsample,
 )
@@ -174,13 +175,15 @@ class DFRPipeline(Pipeline):
         if self.model.autoencoder is None:
             raise RuntimeError("dfr is not fitted: call fit() or load a saved model first")
         self.model.eval()
-        maps: list[np.ndarray] = []
+        parts = []
         for batch in batches(images, self.config.batch_size):
             regional = self.model.anomaly_map(self._features(batch))
-            maps.extend(maps_to_input_sizes(self._working_maps(regional), batch))
+            parts.append(maps_to_input_sizes(self._working_maps(regional), batch))
+        maps = join_maps(parts)  # (N, H, W) when the images share a size: no per-image work
         # The paper defines no image score; the map's maximum makes one threshold serve
         # both the verdict and the mask (an image is anomalous exactly when its mask is non-empty).
-        return self._predictions([float(m.max()) for m in maps], maps)
+        scores = maps.reshape(len(maps), -1).max(1) if isinstance(maps, np.ndarray) else [float(m.max()) for m in maps]
+        return self._predictions(scores, maps)
 
     # --- persistence ---------------------------------------------------------------
     def state_tensors(self) -> dict:

@@ -56,7 +56,7 @@ class UNetConfig(TrainingConfig):
         metadata={"help": "Channels of the first block; doubled at each of the four levels (64 = classic U-Net).", "minimum": 4, "maximum": 128},
     )
     max_steps: int = dataclasses.field(
-        default=1500, metadata={"help": "Budget of optimisation steps (one batch each); validation stops earlier when it stops improving.", "minimum": 1, "maximum": 1_000_000}
+        default=800, metadata={"help": "Budget of optimisation steps (one batch each); validation stops earlier when it stops improving.", "minimum": 1, "maximum": 1_000_000}
     )
     bce_weight: float = dataclasses.field(default=1.0, metadata={"help": "Weight of the binary cross-entropy term.", "minimum": 0.0})
     dice_weight: float = dataclasses.field(default=1.0, metadata={"help": "Weight of the soft Dice term (thesis eq. 5.9).", "minimum": 0.0})

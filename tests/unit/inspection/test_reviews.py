@@ -44,19 +44,49 @@ def test_queue_is_empty_without_an_active_model(project, dataset, charlie_api):
     assert _queue(charlie_api, project) == []
 
 
-def test_normal_verdict_makes_a_normal_training_image(trained, charlie, charlie_api):
-    _, data = trained
-    image = data["test_defect"][0]
-    prediction = Prediction.objects.get(image=image)
+def test_normal_verdict_adds_an_unassigned_image_to_train(trained, project, upload, charlie, charlie_api, run_job_now):
+    from inspection.services.inference import inference_job_start
+
+    (image,) = upload(project, [778], split="unassigned", state="unlabeled")
+    run_job_now(inference_job_start(project=project, user=None, image_ids=[image.pk]))
+    prediction = Prediction.objects.get(image=image, model_version=trained[0])
     response = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "normal", "comment": "glare"}, format="json")
     assert response.status_code == 201
     body = response.json()
     assert body["review"]["verdict"] == "normal" and body["review"]["reviewer"] == "charlie"
+    assert body["review"]["effect"] == {"state": "normal", "split": "train"}
     assert body["prediction"]["reviewed"] and body["prediction"]["image"]["state"] == "normal"
     image.refresh_from_db()
     assert (image.state, image.split) == ("normal", "train")
     event = AuditEvent.objects.get(verb="prediction.review")
     assert event.actor == charlie and event.details["verdict"] == "normal" and event.details["comment"] == "glare"
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_normal_verdict_never_moves_an_image_out_of_the_test_or_validation_split(trained, split, charlie_api):
+    _, data = trained
+    image = data["test_normal"][0]
+    Image.objects.filter(pk=image.pk).update(split=split, state="unlabeled")
+    prediction = Prediction.objects.get(image=image)
+    response = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "normal"}, format="json")
+    assert response.status_code == 201 and response.json()["review"]["effect"] == {"state": "normal"}
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("normal", split)
+
+
+def test_normal_verdict_on_an_image_a_person_outlined_is_flagged_not_applied(trained, charlie_api):
+    _, data = trained
+    image = data["test_defect"][0]  # a person's polygons (dataset fixture)
+    before = AnnotationSet.objects.get(image=image)
+    prediction = Prediction.objects.get(image=image)
+    response = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "normal"}, format="json")
+    assert response.status_code == 201
+    assert "polygons drawn by a person" in response.json()["review"]["effect"]["flagged"]
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("anomalous", "test")
+    after = AnnotationSet.objects.get(image=image)
+    assert (after.version, after.annotations.count()) == (before.version, before.annotations.count())
+    assert Review.objects.get().effect["flagged"]
 
 
 def test_anomaly_verdict_marks_the_image_and_drafts_an_annotation_from_the_prediction(trained, project, upload, charlie_api, run_job_now):

@@ -19,6 +19,7 @@ import torch
 from ml import registry
 from ml.base import Cancelled, Pipeline
 from ml.config import ConfigError
+from ml.data.scenes import generate_scenes
 from ml.data.synthetic import generate
 
 SIZE = 64  # working resolution for the contract: small keeps the whole file well under a minute
@@ -26,8 +27,11 @@ SIZE = 64  # working resolution for the contract: small keeps the whole file wel
 # pipeline does not have are simply not passed.
 FAST = {
     "image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5,
-    "encoder": "plain", "ae_steps": 4, "hidden_units": 32, "latent_size": 16, "conv_channels": 8,
+    "encoder": "plain", "impression_steps": 2, "ae_steps": 4, "hidden_units": 32, "latent_size": 16, "conv_channels": 8,
+    # semantic (road-scene) pipelines: the tiny scenes of ml.data.scenes, class 3 unknown
+    "image_height": SIZE, "network": "enet", "num_classes": 4, "void_index": 255, "unknown_classes": [3],
 }
+SEMANTIC = {"num_classes": 4, "void_index": 255, "unknown_classes": [3], "image_height": SIZE}
 
 
 def _pipeline_class(name: str) -> type[Pipeline]:
@@ -46,6 +50,9 @@ def _train_val(cls: type[Pipeline]):
 
         samples = generate_rail(6, 6, width=2 * SIZE, height=SIZE, seed=1)
         return samples[:4], samples[4:6] + samples[10:]
+    if cls.supervision == "semantic":
+        scenes = generate_scenes(10, SIZE, SIZE, seed=1)
+        return scenes[:6], scenes[6:]
     samples = generate(6, 6, size=SIZE, seed=1)
     normal, anomalous = samples[:6], samples[6:]
     train = normal[:4] + (anomalous[:4] if cls.supervision == "supervised" else [])
@@ -168,10 +175,11 @@ def test_registry_schema_is_json_serialisable():
     data = json.loads(json.dumps(available))
     assert [entry["name"] for entry in data] == registry.names()
     for entry in data:
-        assert entry["supervision"] in ("supervised", "unsupervised")
+        assert entry["supervision"] in ("supervised", "unsupervised", "semantic")
         assert entry["description"]
         properties = entry["config_schema"]["properties"]
-        assert properties["image_size"]["default"] == 256
+        size = properties["image_size"]
+        assert isinstance(size["default"], int) and size["minimum"] <= size["default"] <= size["maximum"]
         assert entry["config_schema"]["additionalProperties"] is False
 
 
@@ -184,7 +192,10 @@ def test_every_preset_validates_fits_and_predicts_on_tiny_data(name, preset):
     """Each named preset is a valid config and trains; only the size and the budget are shrunk."""
     cls = _pipeline_class(name)
     properties = registry.describe(name)["config_schema"]["properties"]
-    tiny = {k: v for k, v in {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5, "ae_steps": 3}.items() if k in properties}
+    tiny = {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5, "impression_steps": 2, "ae_steps": 3}
+    if cls.supervision == "semantic":
+        tiny.update(SEMANTIC)
+    tiny = {k: v for k, v in tiny.items() if k in properties}
     config = registry.validate_config(name, tiny, preset)
     preset_values = registry.presets(name)[preset]["config"]
     for key, value in preset_values.items():

@@ -4,7 +4,9 @@
 import { api } from "../api.js";
 import { h, message, toast, fmtNumber, fmtDate } from "../dom.js";
 import { renderCurves, renderHistogram } from "../charts.js";
+import { renderTrainingCharts } from "../training_charts.js";
 import { watchJob } from "./jobwatch.js";
+import { artifactLink, perKindTable } from "./model_extras.js";
 
 const PREFERRED = [
   "image_auroc", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
@@ -123,9 +125,11 @@ export async function render(root, { project, query }) {
         v.job ? h("a", { href: `/projects/${project.id}/jobs/${v.job}/`, "data-link": true }, `training job #${v.job}`) : null),
       chartsBox,
       h("div.card.row", { style: "margin-top:12px" },
-        h("label", { for: "threshold-slider" }, "Threshold"), slider, number, apply, h("span.spacer"), infer, activate),
+        h("label", { for: "threshold-slider" }, "Threshold"), slider, number, apply, h("span.spacer"), infer, artifactLink(v), activate),
+      perKindTable(v),
       jobBox,
-      h("details", {}, h("summary", {}, "Configuration"), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
+      renderTrainingCharts(v.training, h, { title: `v${v.number}` }),
+      h("details", {}, h("summary", {}, `Configuration (preset ${v.preset || "default"})`), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
   }
 
   await load();

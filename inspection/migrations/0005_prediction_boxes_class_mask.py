@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('inspection', '0003_model_version_preset_training'),
+        ('inspection', '0004_merge_preset_and_review_effect'),
     ]
 
     operations = [
