@@ -9,6 +9,11 @@ class AnnotationsConfig(AppConfig):
         # Register the import/export tasks in every process, not only in workers
         # (Celery's autodiscovery is lazy): eager mode looks them up by name.
         from annotations import tasks  # noqa: F401
+        from annotations.services import label_classes_for_new_project
+        from projects import hooks
+
+        if label_classes_for_new_project not in hooks.project_created:
+            hooks.register_project_created(label_classes_for_new_project)
         from annotations.importers import demo_data_import
         from projects import demo
 

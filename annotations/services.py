@@ -3,7 +3,9 @@
 Rules for an image's state when its annotation set is saved (documented in the
 API too):
 
-* a person saves one or more polygons -> the image is ``anomalous``;
+* a person saves one or more polygons -> the image is ``anomalous``, unless every
+  polygon is of a class that marks structure, not anomalies (a rail project's
+  "rail" class): then the image is ``normal``;
 * a person saves an empty set -> the image is ``normal`` (the annotator's
   "mark normal": saving the full set is a judgement on the whole image);
 * a draft made from a model's prediction leaves the state alone (nobody has
@@ -15,6 +17,8 @@ the version by one and regenerates the mask, all in one transaction.
 from __future__ import annotations
 
 import re
+
+import numpy as np
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -113,6 +117,43 @@ def label_class_get_or_create(*, project: Project, name: str = DEFAULT_LABEL_CLA
             return label_class
     except IntegrityError:  # created concurrently by another request
         return LabelClass.objects.get(project=project, name=name)
+
+
+# Label classes a project of a kind starts with: a rail project's annotators draw the rails
+# (the rail pipeline learns to find them from these masks, rail-two-stage-anomaly.txt III-A).
+RAIL_LABEL_CLASS = "rail"
+KIND_LABEL_CLASSES = {Project.Kind.RAIL: ((RAIL_LABEL_CLASS, "#00c8ff"),)}
+
+
+def label_classes_for_new_project(*, project: Project, actor) -> None:
+    """``projects.hooks.project_created``: create the label classes of the project's kind."""
+    for name, color in KIND_LABEL_CLASSES.get(project.kind, ()):
+        if not LabelClass.objects.filter(project=project, name=name).exists():
+            label_class = LabelClass.objects.create(project=project, name=name, color=color)
+            audit_record(actor, "label_class.create", label_class, project, {"name": name, "project_kind": project.kind})
+
+
+def class_mask_render(*, image: Image, class_name: str) -> np.ndarray | None:
+    """(H, W) uint8 0/255 mask of the image's polygons of one label class, or None when it has none."""
+    regions = [
+        Region(outer=[tuple(p) for p in a.polygon["outer"]], holes=[[tuple(p) for p in h] for h in a.polygon.get("holes", [])])
+        for a in Annotation.objects.filter(annotation_set__image=image, label_class__name=class_name)
+    ]
+    if not regions:
+        return None
+    return rasterize(regions, image.width, image.height)
+
+
+def anomaly_mask_render(*, image: Image, exclude: Sequence[str]) -> np.ndarray | None:
+    """(H, W) uint8 0/255 mask of the polygons of every class but ``exclude`` (e.g. the rails of a
+    rail project are not anomalies), or None when none remain."""
+    regions = [
+        Region(outer=[tuple(p) for p in a.polygon["outer"]], holes=[[tuple(p) for p in h] for h in a.polygon.get("holes", [])])
+        for a in Annotation.objects.filter(annotation_set__image=image).exclude(label_class__name__in=list(exclude))
+    ]
+    if not regions:
+        return None
+    return rasterize(regions, image.width, image.height)
 
 
 # --- polygons ------------------------------------------------------------------------
@@ -289,7 +330,9 @@ def annotations_replace(
         # Inside the transaction: a default class created on demand goes away with a refused save.
         checked = polygons_validate(image=image, polygons=polygons, actor=actor)
         _save_set(annotation_set=annotation_set, checked=checked, actor=actor, source=source, is_draft=False)
-        state = Image.State.ANOMALOUS if checked else Image.State.NORMAL
+        structure = {name for name, _ in KIND_LABEL_CLASSES.get(image.project.kind, ())}
+        anomalies = [p for p in checked if p.label_class.name not in structure]
+        state = Image.State.ANOMALOUS if anomalies else Image.State.NORMAL
         if image.state != state:
             Image.objects.filter(pk=image.pk).update(state=state)
             image.state = state

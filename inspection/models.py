@@ -84,6 +84,14 @@ class Prediction(models.Model):
     heatmap_min = models.FloatField()
     heatmap_max = models.FloatField()
     polygons = models.JSONField(default=list, blank=True, help_text="Predicted region (map > threshold) as polygons.")
+    boxes = models.JSONField(
+        default=list, blank=True,
+        help_text="Boxes a pipeline marks (the rail pipeline: anomalous patches), [{x, y, width, height, score, ...}] in image pixels.",
+    )
+    class_mask = models.FileField(
+        storage=blob_storage, max_length=100, blank=True,
+        help_text="A class mask a pipeline finds (the rail pipeline: the rails), PNG 0/255 at image resolution.",
+    )
     flagged = models.BooleanField(default=False)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)

@@ -27,8 +27,10 @@ def review_queue(
     flagged: bool | None = None,
     reviewed: bool | None = None,
     verdict: str | None = None,
+    order: str = "score",
 ) -> QuerySet[Prediction]:
-    """Predictions to review: flagged and unreviewed first, then by score, highest first.
+    """Predictions to review: flagged and unreviewed first, then by score, highest first;
+    ``order="name"``: by image name (a video's frames are named by their timestamp: frame order).
 
     Defaults to the active model's predictions (an empty queue when none is active).
     """
@@ -55,6 +57,10 @@ def review_queue(
         if verdict not in Review.Verdict.values:
             raise ApplicationError(f"verdict: must be one of {', '.join(Review.Verdict.values)}", details={"key": "verdict"})
         queryset = queryset.annotate(verdict=_latest_review("verdict")).filter(verdict=verdict)
+    if order not in ("score", "name"):
+        raise ApplicationError("order: must be 'score' or 'name'", details={"key": "order"})
+    if order == "name":
+        return queryset.order_by("image__original_name", "image_id")
     needs_review = ExpressionWrapper(Q(flagged=True) & Q(reviewed=False), output_field=BooleanField())
     return queryset.annotate(needs_review=needs_review).order_by("-needs_review", "reviewed", "-score", "pk")
 

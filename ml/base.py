@@ -43,6 +43,8 @@ class Sample:
 
     ``label``: 0 normal, 1 anomalous, None unknown. ``mask``: (H, W) with
     anomalous pixels non-zero, or None when no pixel ground truth exists.
+    ``class_masks``: masks of named label classes that are not anomalies
+    (e.g. ``{"rail": (H, W) uint8}`` for the ``rail`` pipeline), or None.
     ``classes``: (H, W) uint8 class-index mask of a semantic (road-scene)
     sample, the void index where nothing is labelled; None otherwise.
     """
@@ -51,6 +53,7 @@ class Sample:
     mask: np.ndarray | None = None
     label: int | None = None
     name: str = ""
+    class_masks: dict[str, np.ndarray] | None = None
     classes: np.ndarray | None = None
 
 
@@ -63,6 +66,9 @@ class Predictions:
     inputs share one size, otherwise a list of (H_i, W_i) arrays.
     ``masks``: binary masks like ``maps`` (map > threshold) when the pipeline
     has a threshold, else None.
+    ``extras``: optional per-image dicts of pipeline-specific results (the
+    ``rail`` pipeline: ``{"boxes": [...], "rail_mask": (H, W) uint8}``), one
+    per image, or None.
     ``class_maps``: for semantic pipelines, (N, H, W) uint8 predicted class
     indices like ``maps``; None otherwise.
     """
@@ -70,6 +76,7 @@ class Predictions:
     scores: np.ndarray
     maps: np.ndarray | list[np.ndarray]
     masks: np.ndarray | list[np.ndarray] | None = None
+    extras: list[dict[str, Any]] | None = None
     class_maps: np.ndarray | list[np.ndarray] | None = None
 
 
@@ -86,6 +93,8 @@ class Pipeline(ABC):
     supervision: ClassVar[Supervision]
     config_class: ClassVar[type[PipelineConfig]] = PipelineConfig
     description: ClassVar[str] = ""
+    # Label classes whose masks (``Sample.class_masks``) the pipeline learns from, e.g. ("rail",).
+    required_class_masks: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: dict[str, Any] | PipelineConfig | None = None):
         if isinstance(config, PipelineConfig):
@@ -184,6 +193,7 @@ class Pipeline(ABC):
             "description": cls.description,
             "config_schema": cls.config_class.json_schema(),
             "presets": cls.config_class.preset_table(),
+            "required_class_masks": list(cls.required_class_masks),
         }
 
 

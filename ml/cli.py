@@ -97,9 +97,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--train", type=int, default=16)
     p.add_argument("--normal", type=int, default=6)
     p.add_argument("--anomalous", type=int, default=6)
-    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--size", type=int, default=128, help="image side (surfaces) or height (rail scenes: width = 2 x height)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--kind", default="texture")
+    p.add_argument("--kind", default="texture", help="a surface (texture, metal, woven, grain) or 'rail' (rail scenes with rail masks)")
     p.set_defaults(handler=cmd_synthetic)
     return parser
 
@@ -270,6 +270,12 @@ def cmd_synthetic(args: argparse.Namespace) -> int:
     from ml.data.synthetic import write_synthetic_mvtec
 
     try:
+        if args.kind == "rail":
+            from ml.data.rail_synthetic import write_synthetic_rail
+
+            root = write_synthetic_rail(args.out, args.train, args.normal, args.anomalous, 2 * args.size, args.size, args.seed)
+            print(f"wrote synthetic rail scenes (rail masks under class_masks/rail/) to {root}")
+            return 0
         root = write_synthetic_mvtec(args.out, args.train, args.normal, args.anomalous, args.size, args.seed, args.kind)
     except ValueError as exc:
         raise CliError(str(exc)) from None

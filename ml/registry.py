@@ -20,6 +20,7 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "ganomaly": ("ml.pipelines.ganomaly", "GANomalyPipeline"),
     "multilevel": ("ml.pipelines.multilevel", "MultiLevelPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
+    "rail": ("ml.pipelines.rail", "RailPipeline"),
     "riad": ("ml.pipelines.riad", "RIADPipeline"),
     "seg_ood": ("ml.pipelines.seg_ood", "SegOODPipeline"),
     "smai": ("ml.pipelines.smai", "SMAIPipeline"),
@@ -91,6 +92,8 @@ def describe(name: str) -> dict[str, Any]:
         "description": module.DESCRIPTION,
         "config_schema": module.CONFIG_CLASS.json_schema(),
         "presets": module.CONFIG_CLASS.preset_table(),
+        # Label classes whose masks the pipeline needs besides normal images (the rail pipeline: "rail").
+        "required_class_masks": list(getattr(module, "REQUIRED_CLASS_MASKS", ())),
     }
 
 

@@ -6,6 +6,8 @@ class ProjectsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        # Register the tasks in every process (eager mode looks them up by name).
+        from projects import tasks  # noqa: F401
         from django.contrib.auth import get_user_model
         from django.db.models.signals import pre_save
 

@@ -108,10 +108,55 @@ def demo_project_ensure(
     return project
 
 
-def demo_build(*, data: Path | None = None, log: Callable[[str], None] = print, **sizes) -> tuple[Project, dict]:
-    """Users, project, then the registered steps."""
+def demo_rail_project_ensure(*, users: dict[str, object], log: Callable[[str], None] = print, seed: int = 0) -> Project:
+    """``DEMO_KIND=rail``: a rail project of generated 512x256 track scenes (ml/data/rail_synthetic.py):
+    normal train scenes, a third of them with their rails drawn as "rail" polygons, and normal and
+    obstacle test scenes whose obstacles are outlined. Images are added only while it has none."""
+    from annotations.services import annotations_replace, label_classes_for_new_project  # upper floor, only for filling the demo
+    from annotations.models import LabelClass
+    from ml.data.rail_synthetic import generate_rail
+    from ml.formats import encode_png, mask_to_polygons
+    from projects.services import image_upload
+
+    admin = users["admin"]
+    with transaction.atomic():
+        project, created = Project.objects.get_or_create(
+            slug=DEMO_SLUG + "-rail",
+            defaults={"name": "Demo: rail tracks", "kind": Project.Kind.RAIL, "description": "Built by `DEMO_KIND=rail make demo`.", "created_by": admin},
+        )
+        for role, user in users.items():
+            Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
+        label_classes_for_new_project(project=project, actor=admin)
+    if project.images.exists():
+        log(f"project {project.slug!r} already has {project.images.count()} images; keeping them")
+        return project
+    log("generating synthetic rail scenes (rails, sleepers, curves, switches, weather; some with obstacles) ...")
+    train, test = generate_rail(36, 0, seed=seed), generate_rail(8, 8, seed=seed + 1)
+    rail = LabelClass.objects.get(project=project, name="rail")
+
+    def upload(samples, **kwargs):
+        files = [(f"{s.name}.png", encode_png(s.image)) for s in samples]
+        return image_upload(project=project, files=files, uploaded_by=admin, **kwargs).created
+
+    train_images = upload(train, split="train", state="normal")
+    for image, sample in list(zip(train_images, train))[:12]:
+        polygons = [{"outer": r.outer, "label_class": rail.pk} for r in mask_to_polygons(sample.class_masks["rail"])]
+        annotations_replace(image=image, polygons=polygons, expected_version=0, actor=admin)
+    upload([s for s in test if s.label == 0], split="test", state="normal")
+    obstacles = [s for s in test if s.label == 1]
+    for image, sample in zip(upload(obstacles, split="test", state="anomalous"), obstacles):
+        annotations_replace(image=image, polygons=[{"outer": r.outer} for r in mask_to_polygons(sample.mask)], expected_version=0, actor=admin)
+    log(f"added {project.images.count()} rail scenes, rails drawn on 12 of them")
+    return project
+
+
+def demo_build(*, data: Path | None = None, log: Callable[[str], None] = print, kind: str = "unsupervised", **sizes) -> tuple[Project, dict]:
+    """Users, project (``kind="rail"``: the rail demo), then the registered steps."""
     users = demo_users_ensure()
-    project = demo_project_ensure(users=users, data=data, log=log, **sizes)
+    if kind == "rail":
+        project = demo_rail_project_ensure(users=users, log=log)
+    else:
+        project = demo_project_ensure(users=users, data=data, log=log, **sizes)
     for step in demo_steps:
         step(project=project, users=users, log=log)
     return project, users

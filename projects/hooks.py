@@ -51,3 +51,21 @@ def emit_images_uploaded(*, project_id: int, image_ids: list[int], refusable: bo
             logger.exception("images_uploaded hook %r failed for project %s", fn, project_id)
         except Exception:
             logger.exception("images_uploaded hook %r failed for project %s", fn, project_id)
+
+
+# ``project_created``: callables ``fn(*, project, actor)`` run inside the transaction that creates a
+# project, so what they add (the annotations app: a rail project's "rail" label class) is created
+# with it or not at all. Unlike ``images_uploaded``, an error here fails the creation.
+project_created: list[Callable[..., None]] = []
+
+
+def register_project_created(fn: Callable[..., None]) -> Callable[..., None]:
+    if fn in project_created:
+        raise ValueError(f"{fn!r} is already registered for project_created")
+    project_created.append(fn)
+    return fn
+
+
+def emit_project_created(*, project, actor) -> None:
+    for fn in list(project_created):
+        fn(project=project, actor=actor)

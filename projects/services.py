@@ -63,6 +63,9 @@ def project_create(
             if created_by is not None:
                 Membership.objects.create(project=project, user=created_by, role=Membership.Role.ADMIN)
             audit_record(created_by, "project.create", project, project, {"name": name, "slug": slug})
+            from projects import hooks
+
+            hooks.emit_project_created(project=project, actor=created_by)
     except IntegrityError:
         raise Conflict(f"slug: a project with slug {slug!r} already exists") from None
     return project

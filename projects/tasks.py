@@ -3,6 +3,7 @@ from celery import shared_task
 
 from projects.jobs import jobs_sweep_queued, run_job
 from projects.services import UPLOAD_TASK, blob_collect_garbage, image_thumbnails_make, image_upload_job_run
+from projects.video import VIDEO_TASK, video_import_run
 
 
 @shared_task(name="projects.tasks.collect_blobs", soft_time_limit=1800, time_limit=1900)
@@ -26,3 +27,8 @@ def make_thumbnails(image_ids: list[int]) -> int:
 def upload_images(job_id: int) -> None:
     """A large upload, checked and stored by a worker (``default`` queue)."""
     run_job(job_id, image_upload_job_run)
+
+
+@shared_task(name=VIDEO_TASK, acks_late=True, reject_on_worker_lost=True)
+def import_video(job_id: int) -> None:
+    run_job(job_id, video_import_run)

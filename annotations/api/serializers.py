@@ -63,6 +63,13 @@ class ImportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=IMPORT_FORMATS)
 
 
+class VideoImportRequestSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="an MP4, AVI or MOV video; its frames become images")
+    stride = serializers.IntegerField(required=False, min_value=1, max_value=100_000, help_text="keep every stride-th frame")
+    fps = serializers.FloatField(required=False, min_value=0.001, max_value=1000, help_text="or: keep this many frames per second")
+    split = serializers.CharField(required=False, default="unassigned")
+
+
 class ExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=EXPORT_FORMATS)
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("projects/<int:project_id>/label-classes/<int:label_class_id>/", views.LabelClassDetailView.as_view(),
          name="label-class-detail"),
     path("projects/<int:project_id>/imports/", views.ImportListView.as_view(), name="import-list"),
+    path("projects/<int:project_id>/video-imports/", views.VideoImportView.as_view(), name="video-import"),
     path("projects/<int:project_id>/exports/", views.ExportListView.as_view(), name="export-list"),
     re_path(r"^projects/(?P<project_id>\d+)/exports/(?P<job_id>\d+)/download/?$", views.ExportDownloadView.as_view(),
             name="export-download"),

@@ -23,6 +23,7 @@ from annotations.api.serializers import (
     ExportRequestSerializer,
     ImageAnnotationsSerializer,
     ImportRequestSerializer,
+    VideoImportRequestSerializer,
     LabelClassSerializer,
     LabelClassWriteSerializer,
 )
@@ -146,6 +147,28 @@ class ImportListView(GenericAPIView):
         job = import_job_start(
             project=project, archive_name=upload.name or "archive.zip", archive=upload.read(),
             fmt=body.validated_data["format"], actor=request.user,
+        )
+        return Response(DataJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class VideoImportView(GenericAPIView):
+    """POST (multipart ``file`` + ``stride`` or ``fps``, optional ``split``): queue the extraction of a video's
+    frames as images named by their timestamp; a corrupt or unsupported video is refused (400), nothing saved."""
+
+    serializer_class = DataJobSerializer
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(request={"multipart/form-data": VideoImportRequestSerializer}, responses={202: DataJobSerializer})
+    def post(self, request, project_id: int):
+        from projects.video import video_import_start
+
+        project = get_project_for(request.user, project_id, roles=MANAGE, action="import data")
+        body = VideoImportRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        upload = body.validated_data["file"]
+        job = video_import_start(
+            project=project, actor=request.user, name=upload.name or "", data=upload.read(),
+            stride=body.validated_data.get("stride"), fps=body.validated_data.get("fps"), split=body.validated_data["split"],
         )
         return Response(DataJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 

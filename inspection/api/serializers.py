@@ -139,6 +139,7 @@ class PredictionSerializer(serializers.ModelSerializer):
     threshold = serializers.FloatField(source="model_version.threshold", read_only=True)
     heatmap_url = serializers.SerializerMethodField()
     heatmap_range = serializers.SerializerMethodField()
+    class_mask_url = serializers.SerializerMethodField()
     reviewed = serializers.SerializerMethodField()
     verdict = serializers.SerializerMethodField()
 
@@ -146,7 +147,7 @@ class PredictionSerializer(serializers.ModelSerializer):
         model = Prediction
         fields = [
             "id", "image", "model_version", "score", "threshold", "flagged", "heatmap_url", "heatmap_range", "polygons",
-            "reviewed", "verdict", "job", "created_at", "updated_at",
+            "boxes", "class_mask_url", "reviewed", "verdict", "job", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -162,6 +163,10 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     def get_heatmap_range(self, prediction: Prediction) -> dict:
         return {"min": prediction.heatmap_min, "max": prediction.heatmap_max}
+
+    def get_class_mask_url(self, prediction: Prediction) -> str | None:
+        """The rail mask the rail pipeline found (None for pipelines that find no class mask)."""
+        return f"/api/predictions/{prediction.pk}/class_mask.png" if prediction.class_mask else None
 
     def get_reviewed(self, prediction: Prediction) -> bool:
         value = getattr(prediction, "reviewed", None)

@@ -1,6 +1,7 @@
 """Training, model versions, inference, predictions, the review queue and retraining policy."""
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.response import Response
@@ -46,6 +47,7 @@ QUEUE_PARAMETERS = [
     OpenApiParameter("reviewed", bool, description="only reviewed (true) or unreviewed (false) predictions"),
     OpenApiParameter("verdict", str, enum=["anomaly", "normal", "unsure"], description="newest verdict"),
     OpenApiParameter("model_version", int, description="a model version of the project (default: the active one)"),
+    OpenApiParameter("order", str, enum=["score", "name"], description="score (default) or image name (a video's frames in order)"),
 ]
 
 
@@ -152,6 +154,23 @@ class PredictionHeatmapView(APIView):
         return response
 
 
+class PredictionClassMaskView(APIView):
+    """The class mask of a prediction (the rail pipeline's rail mask), PNG 0/255; 404 when it has none."""
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        prediction = _prediction_for(request.user, pk)
+        if not prediction.class_mask:
+            raise Http404("this prediction has no class mask")
+
+        def load() -> bytes:
+            with prediction.class_mask.open("rb") as handle:
+                return handle.read()
+
+        return etag_response(request, etag=prediction.class_mask.name, load=load, content_type="image/png",
+                             cache={"private": True, "max_age": 3600})
+
+
 class PredictionReviewView(APIView):
     @extend_schema(request=ReviewRequestSerializer, responses={201: REVIEW_RESULT})
     def post(self, request, pk: int):
@@ -191,6 +210,7 @@ class ReviewQueueView(APIView):
             flagged=query_bool(request, "flagged"),
             reviewed=query_bool(request, "reviewed"),
             verdict=request.query_params.get("verdict") or None,
+            order=request.query_params.get("order") or "score",
         )
         return paginate(self, queue, PredictionSerializer)
 

@@ -147,6 +147,7 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     # Content-addressed: a re-run that yields the same map stores nothing new.
     heatmaps = [save_bytes(png) for png, _, _ in encoded]
     scores = [image_score(m) for m in maps]
+    extras = [_extras(output.extras[i] if output.extras else None) for i in range(len(maps))]
     with transaction.atomic():
         # Read the threshold under the model version's row lock, the lock a threshold
         # change holds while it re-flags: predictions written here are flagged with
@@ -168,17 +169,34 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
                 heatmap_max=vmax,
                 polygons=next(regions) if flagged else [],
                 flagged=flagged,
+                boxes=boxes,
+                class_mask=class_mask,
                 job=job,
             )
-            for image, score, heatmap, (_, vmin, vmax), flagged in zip(images, scores, heatmaps, encoded, is_flagged)
+            for image, score, heatmap, (_, vmin, vmax), flagged, (boxes, class_mask) in zip(images, scores, heatmaps, encoded, is_flagged, extras)
         ]
         Prediction.objects.bulk_create(
             rows,
             update_conflicts=True,
             unique_fields=["image", "model_version"],
-            update_fields=["score", "heatmap", "heatmap_min", "heatmap_max", "polygons", "flagged", "job", "updated_at"],
+            update_fields=["score", "heatmap", "heatmap_min", "heatmap_max", "polygons", "flagged", "boxes", "class_mask", "job", "updated_at"],
         )
     return sum(is_flagged)
+
+
+def _extras(extra: dict | None) -> tuple[list[dict], str]:
+    """JSON-safe boxes and the stored key of the class mask (the rail mask) of one image's extras."""
+    from ml.formats import encode_png
+
+    if not extra:
+        return [], ""
+    boxes = [
+        {k: (float(v) if isinstance(v, (float, np.floating)) else int(v) if isinstance(v, (int, np.integer)) else v) for k, v in box.items()}
+        for box in extra.get("boxes") or []
+    ]
+    mask = extra.get("rail_mask")
+    key = save_bytes(encode_png(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))) if mask is not None else ""
+    return boxes, key
 
 
 # A worker keeps the last few loaded models: uploads arrive one by one and each

@@ -89,9 +89,32 @@ def training_images(project: Project, supervision: str) -> dict[str, Any]:
     }
 
 
-def training_data_check(project: Project, supervision: str) -> None:
-    """Refuse (400, with the reason) a training that has nothing to learn from."""
+def _class_masked(queryset, class_masks: tuple[str, ...] | list[str]):
+    """Images of ``queryset`` with at least one polygon of each of the label classes ``class_masks``."""
+    for name in class_masks:
+        queryset = queryset.filter(annotation_set__annotations__label_class__name=name)
+    return queryset.distinct()
+
+
+def training_data_check(project: Project, supervision: str, class_masks: tuple[str, ...] | list[str] = ()) -> None:
+    """Refuse (400, with the reason) a training that has nothing to learn from.
+
+    ``class_masks``: label classes the pipeline learns from besides normal images (the rail
+    pipeline: "rail"); at least one normal train image must carry polygons of them.
+    """
     sets = training_images(project, supervision)
+    if class_masks:
+        names = ", ".join(repr(n) for n in class_masks)
+        missing = []
+        if not sets["normal_train"].exists():
+            missing.append("normal images in the train split (mark some train images as normal)")
+        if not _class_masked(sets["normal_train"], class_masks).exists():
+            missing.append(f"{names} polygons on some normal train images (draw the rails on them)")
+        if missing:
+            raise ApplicationError(
+                f"this pipeline learns from {names} masks and normal images; missing: " + "; ".join(missing),
+                details={"reason": "no_class_masks", "class_masks": list(class_masks), "missing": missing},
+            )
     if supervision == "supervised":
         if not sets["masked_train"].exists():
             raise ApplicationError(
@@ -165,12 +188,14 @@ def training_job_start(
     description = pipeline_describe(pipeline)
     validated = pipeline_config_validate(pipeline, config, preset)
     residual = residual_model_resolve(project=project, config=validated, vae_model_version=vae_model_version)
-    training_data_check(project, description["supervision"])
+    class_masks = list(description.get("required_class_masks") or [])
+    training_data_check(project, description["supervision"], class_masks)
     params = {
         "pipeline": pipeline,
         "preset": preset or "default",
         "config": validated,
         "supervision": description["supervision"],
+        "class_masks": class_masks,
         "activate": bool(activate),
         "reason": reason,
     }
@@ -182,9 +207,11 @@ def training_job_start(
     )
 
 
-def dataset_snapshot_take(*, project: Project, supervision: str, job: Job | None = None) -> DatasetSnapshot:
+def dataset_snapshot_take(
+    *, project: Project, supervision: str, job: Job | None = None, class_masks: tuple[str, ...] | list[str] = ()
+) -> DatasetSnapshot:
     """Freeze which images (with split, state and annotation version) a training uses."""
-    training_data_check(project, supervision)
+    training_data_check(project, supervision, class_masks)
     sets = training_images(project, supervision)
     entries = []
     for role in ("train", "calibration", "evaluation"):
@@ -213,7 +240,10 @@ def training_job_run(*, job_id: int) -> Job | None:
     return run_job(job_id, within_time_limit(_train, settings.INSPECTION_TRAINING_SOFT_TIME_LIMIT))
 
 
-def _samples(entries: list[dict], ctx: JobContext, stage: str):
+def _samples(entries: list[dict], ctx: JobContext, stage: str, class_masks: list[str] | None = None):
+    """Samples of the snapshot entries; with ``class_masks`` (label classes a pipeline learns, e.g.
+    "rail") each carries those classes' masks, and its anomaly mask leaves their polygons out."""
+    from annotations.services import anomaly_mask_render, class_mask_render
     from ml.base import Sample
 
     images = Image.objects.select_related("annotation_set").in_bulk([e["id"] for e in entries])
@@ -226,9 +256,14 @@ def _samples(entries: list[dict], ctx: JobContext, stage: str):
         pixels = image_array(image)
         if entry["state"] == Image.State.NORMAL:
             label, mask = 0, np.zeros(pixels.shape[:2], dtype=np.uint8)
+        elif class_masks:
+            label, mask = 1, anomaly_mask_render(image=image, exclude=class_masks)
         else:
             label, mask = 1, mask_array(image)
-        samples.append(Sample(image=pixels, mask=mask, label=label, name=image.original_name))
+        extra = None
+        if class_masks:
+            extra = {name: m for name in class_masks if (m := class_mask_render(image=image, class_name=name)) is not None} or None
+        samples.append(Sample(image=pixels, mask=mask, label=label, name=image.original_name, class_masks=extra))
     return samples
 
 
@@ -256,12 +291,13 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     job = ctx.job
     params = job.params
     ctx.progress("dataset snapshot", 0.0)
-    snapshot = dataset_snapshot_take(project=job.project, supervision=params["supervision"], job=job)
+    class_masks = list(params.get("class_masks") or [])
+    snapshot = dataset_snapshot_take(project=job.project, supervision=params["supervision"], job=job, class_masks=class_masks)
     ctx.log(f"dataset snapshot {snapshot.pk}: " + ", ".join(f"{k} {v}" for k, v in sorted(snapshot.summary.items())))
-    train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images")
-    calibration = _samples([e for e in snapshot.images if e["role"] == "calibration"], ctx, "loading validation images")
+    train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images", class_masks)
+    calibration = _samples([e for e in snapshot.images if e["role"] == "calibration"], ctx, "loading validation images", class_masks)
     evaluation_entries = [e for e in snapshot.images if e["role"] == "evaluation"]
-    evaluation = _samples(evaluation_entries, ctx, "loading test images")
+    evaluation = _samples(evaluation_entries, ctx, "loading test images", class_masks)
 
     pipeline = registry.create(params["pipeline"], params["config"])
     if params.get("vae_model_version"):

@@ -35,6 +35,7 @@ class Item:
     label: int | None
     mask_path: Path | None = None
     regions: tuple[Region, ...] | None = None  # rasterised at the image's size when read
+    class_mask_paths: tuple[tuple[str, Path], ...] = ()  # (label class, mask file), e.g. rail masks
 
 
 class SampleFolder(Sequence[Sample]):
@@ -86,10 +87,12 @@ class SampleFolder(Sequence[Sample]):
             mask = np.zeros((height, width), np.uint8)
         else:
             mask = None
+        class_masks = {name: read_mask(path) for name, path in item.class_mask_paths} or None
         if self.resize is not None:
             image = resize_image(image, self.resize)
             mask = None if mask is None else resize_mask(mask, image.shape[:2])
-        return Sample(image=image, mask=mask, label=item.label, name=item.name)
+            class_masks = None if class_masks is None else {k: resize_mask(v, image.shape[:2]) for k, v in class_masks.items()}
+        return Sample(image=image, mask=mask, label=item.label, name=item.name, class_masks=class_masks)
 
 
 class ConcatSamples(Sequence[Sample]):
@@ -131,10 +134,25 @@ def MVTecDataset(root: str | Path, split: Literal["train", "test"] = "train", re
     if not records:
         raise FormatError(f"{root}: no images under {split}/")
     items = [
-        Item(r.path, r.path.relative_to(root).as_posix(), 0 if r.state == "normal" else 1, r.mask_path)
+        Item(r.path, r.path.relative_to(root).as_posix(), 0 if r.state == "normal" else 1, r.mask_path, class_mask_paths=_class_masks(root, r.path))
         for r in records
     ]
     return SampleFolder(items, resize)
+
+
+def _class_masks(root: Path, image_path: Path) -> tuple[tuple[str, Path], ...]:
+    """Masks of named label classes (not anomalies) beside an MVTec layout:
+    ``<root>/class_masks/<class>/<image path relative to root>`` (written by the rail generator)."""
+    base = root / "class_masks"
+    if not base.is_dir():
+        return ()
+    relative = image_path.relative_to(root)
+    found = []
+    for class_dir in sorted(p for p in base.iterdir() if p.is_dir()):
+        candidate = (class_dir / relative).with_suffix(".png")
+        if candidate.is_file():
+            found.append((class_dir.name, candidate))
+    return tuple(found)
 
 
 def ImageMaskDataset(

@@ -31,8 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-serve", action="store_true", help="Build the data and exit (no server, no worker).")
         parser.add_argument("--data", default=os.environ.get("DEMO_DATA") or None,
                             help="A folder in MVTec AD layout to import instead of generated images (env DEMO_DATA).")
+        parser.add_argument("--kind", default=os.environ.get("DEMO_KIND") or "unsupervised", choices=("unsupervised", "rail"),
+                            help="rail: a rail project of generated track scenes with drawn rails and obstacles (env DEMO_KIND).")
 
-    def handle(self, *args, host, port, no_serve, data, **options):
+    def handle(self, *args, host, port, no_serve, data, kind="unsupervised", **options):
         started = time.monotonic()
         if data is not None and not Path(data).is_dir():
             raise CommandError(f"DEMO_DATA={data!r} is not a folder")
@@ -41,7 +43,7 @@ class Command(BaseCommand):
         self.stdout.write(f"database: {settings.DATABASES['default']['ENGINE'].rsplit('.', 1)[-1]} "
                           f"({settings.DATABASES['default']['NAME']})")
         call_command("migrate", interactive=False, verbosity=0)
-        project, _ = demo_build(data=Path(data) if data else None, log=self.stdout.write)
+        project, _ = demo_build(data=Path(data) if data else None, log=self.stdout.write, kind=kind)
         self.stdout.write(f"demo data ready in {time.monotonic() - started:.0f} s")
         if no_serve:
             return

@@ -27,7 +27,7 @@ SIZE = 64  # working resolution for the contract: small keeps the whole file wel
 # pipeline does not have are simply not passed.
 FAST = {
     "image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5,
-    "encoder": "plain", "impression_steps": 2,
+    "encoder": "plain", "impression_steps": 2, "ae_steps": 4, "hidden_units": 32, "latent_size": 16, "conv_channels": 8,
     # semantic (road-scene) pipelines: the tiny scenes of ml.data.scenes, class 3 unknown
     "image_height": SIZE, "network": "enet", "num_classes": 4, "void_index": 255, "unknown_classes": [3],
 }
@@ -44,6 +44,12 @@ def _fast_config(name: str) -> dict:
 
 
 def _train_val(cls: type[Pipeline]):
+    if "rail" in cls.required_class_masks:
+        # Pipelines that learn rails get small rail scenes with rail masks (and obstacles for validation).
+        from ml.data.rail_synthetic import generate_rail
+
+        samples = generate_rail(6, 6, width=2 * SIZE, height=SIZE, seed=1)
+        return samples[:4], samples[4:6] + samples[10:]
     if cls.supervision == "semantic":
         scenes = generate_scenes(10, SIZE, SIZE, seed=1)
         return scenes[:6], scenes[6:]
@@ -186,7 +192,7 @@ def test_every_preset_validates_fits_and_predicts_on_tiny_data(name, preset):
     """Each named preset is a valid config and trains; only the size and the budget are shrunk."""
     cls = _pipeline_class(name)
     properties = registry.describe(name)["config_schema"]["properties"]
-    tiny = {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5, "impression_steps": 2}
+    tiny = {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5, "impression_steps": 2, "ae_steps": 3}
     if cls.supervision == "semantic":
         tiny.update(SEMANTIC)
     tiny = {k: v for k, v in tiny.items() if k in properties}

@@ -49,3 +49,20 @@ def test_demo_data_folder_is_imported(tmp_path):
     write_synthetic_mvtec(tmp_path / "plates", n_train=3, n_test_normal=1, n_test_anomalous=2, size=64, seed=7)
     project, _ = demo.demo_build(data=tmp_path / "plates", log=lambda line: None)
     assert project.name == "Demo: plates" and project.images.count() == 6
+
+
+def test_rail_demo_builds_a_rail_project_with_drawn_rails_and_outlined_obstacles():
+    users = demo.demo_users_ensure()
+    project = demo.demo_rail_project_ensure(users=users, log=lambda line: None)
+    assert project.kind == "rail"
+    # "rail" from the start; the obstacles' outlines use the default anomaly class.
+    assert set(project.label_classes.values_list("name", flat=True)) == {"rail", "anomaly"}
+    images = Image.objects.filter(project=project)
+    # Rails drawn on 12 normal train scenes leave them normal: rails are not anomalies.
+    railed = images.filter(annotation_set__annotations__label_class__name="rail").distinct()
+    assert railed.count() == 12 and set(railed.values_list("state", flat=True)) == {"normal"}
+    assert images.filter(split="train", state="normal").count() == 36
+    assert images.filter(split="test", state="anomalous").count() == 8
+    assert images.first().width == 512 and images.first().height == 256
+    again = demo.demo_rail_project_ensure(users=users, log=lambda line: None)
+    assert again.pk == project.pk and Image.objects.filter(project=project).count() == 52

@@ -5,6 +5,7 @@
 
 import * as vt from "../view_transform.js";
 import { levelsFromRgba } from "../heatmap.js";
+import { drawBoxes } from "./rail_layer.js";
 
 const LAYERS = ["image", "overlay", "region", "shapes"];
 
@@ -38,6 +39,7 @@ export class LayeredViewer extends EventTarget {
     this.region = null; // canvas with the predicted-region outline
     this.regionVisible = true;
     this.drawShapes = null; // (ctx, transform) => void
+    this.structure = null; // {mask: canvas | null, boxes: [...], visible} (rail projects, canvas/rail_layer.js)
     this.transform = vt.identity();
     this.spaceDown = false;
     this.#bind();
@@ -79,7 +81,7 @@ export class LayeredViewer extends EventTarget {
 
   /** Nothing to show (an empty queue). */
   clear() {
-    this.image = this.overlay = this.region = null;
+    this.image = this.overlay = this.region = this.structure = null;
     this.imageSize = null;
     this.draw();
   }
@@ -106,6 +108,13 @@ export class LayeredViewer extends EventTarget {
     this.region = canvas;
     this.regionVisible = visible;
     this.drawLayer("region");
+  }
+
+  /** The rail mask (a canvas at image size) and boxes in image pixels; drawn under the same transform. */
+  setStructure(structure) {
+    this.structure = structure;
+    this.drawLayer("region");
+    this.drawLayer("shapes");
   }
 
   zoomBy(factor, sx, sy) {
@@ -145,14 +154,20 @@ export class LayeredViewer extends EventTarget {
       ctx.drawImage(this.overlay, 0, 0, w, h);
       ctx.globalAlpha = 1;
     }
+    const structure = this.structure && this.structure.visible !== false ? this.structure : null;
+    if (name === "region" && structure && structure.mask) {
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(structure.mask, 0, 0, w, h);
+    }
     if (name === "region" && this.region && this.regionVisible) {
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(this.region, 0, 0, w, h);
     }
-    if (name === "shapes" && this.drawShapes) {
+    if (name === "shapes" && (this.drawShapes || (structure && structure.boxes && structure.boxes.length))) {
       const dpr = window.devicePixelRatio || 1;
       ctx.setTransform(dpr, 0, 0, dpr, 0, 0); // shapes are drawn in screen pixels for crisp lines
-      this.drawShapes(ctx, this.transform);
+      if (structure && structure.boxes) drawBoxes(ctx, structure.boxes, this.transform);
+      if (this.drawShapes) this.drawShapes(ctx, this.transform);
     }
   }
 

@@ -6,6 +6,7 @@
 import { api } from "../api.js";
 import { h, message, toast, fmtNumber, isTyping } from "../dom.js";
 import { LayeredViewer, canvasFromRgba, decodeLevels } from "../canvas/viewer.js";
+import { railMaskRgba } from "../canvas/rail_layer.js";
 import { queueItem } from "./review_item.js";
 import { COLOUR_MAPS, colourLut, colouriseInto, regionFromLevels, regionOutlineInto, scoreToLevel } from "../heatmap.js";
 
@@ -44,7 +45,8 @@ export async function render(root, { project }) {
     h("option", { value: "" }, "flagged and unreviewed first"),
     h("option", { value: "unreviewed" }, "not reviewed yet"),
     h("option", { value: "flagged" }, "flagged only"),
-    h("option", { value: "reviewed" }, "already reviewed"));
+    h("option", { value: "reviewed" }, "already reviewed"),
+    h("option", { value: "frames" }, "all in name order (video frames)"));
   const side = h("aside.side", { "aria-label": "Review controls" },
     h("div.row", {}, h("h1", {}, "Review"), h("span.spacer"), pos),
     h("label", { for: "queue-filter" }, "Queue", queueFilter),
@@ -83,12 +85,16 @@ export async function render(root, { project }) {
   function load(item) {
     if (!cache.has(item.predictionId)) {
       const p = (async () => {
-        const [imgBlob, heatBlob] = await Promise.all([
+        const [imgBlob, heatBlob, railBlob] = await Promise.all([
           fetch(item.imageUrl, { credentials: "same-origin" }).then(okBlob),
           fetch(item.heatmapUrl, { credentials: "same-origin" }).then(okBlob),
+          item.classMaskUrl ? fetch(item.classMaskUrl, { credentials: "same-origin" }).then(okBlob) : null,
         ]);
-        const [bitmap, heat] = await Promise.all([createImageBitmap(imgBlob), decodeLevels(heatBlob)]);
-        return { bitmap, ...heat };
+        const [bitmap, heat, rail] = await Promise.all([
+          createImageBitmap(imgBlob), decodeLevels(heatBlob), railBlob ? decodeLevels(railBlob) : null,
+        ]);
+        const railMask = rail ? canvasFromRgba(railMaskRgba(rail.levels), rail.width, rail.height) : null;
+        return { bitmap, ...heat, railMask };
       })();
       p.catch(() => cache.delete(item.predictionId));
       cache.set(item.predictionId, p);
@@ -167,6 +173,8 @@ export async function render(root, { project }) {
     lastData = data;
     viewer.setImage(data.bitmap, data.bitmap.width, data.bitmap.height, { keepView: true });
     viewer.setOverlay(overlayFor(item, data));
+    viewer.setStructure({ mask: data.railMask, boxes: item.boxes, visible: true });
+    stage.dataset.boxes = item.boxes.length;
     drawRegion();
     stageStatus.textContent = "";
     stage.dataset.predictionId = item.predictionId;
@@ -220,7 +228,7 @@ export async function render(root, { project }) {
     else if (current() === item) stageStatus.textContent = nextPage ? "" : "Queue done: every image has a verdict or you reached the end.";
   }
 
-  const QUERIES = { "": {}, unreviewed: { reviewed: "false" }, flagged: { flagged: "true" }, reviewed: { reviewed: "true" } };
+  const QUERIES = { "": {}, unreviewed: { reviewed: "false" }, flagged: { flagged: "true" }, reviewed: { reviewed: "true" }, frames: { order: "name" } };
 
   async function restart() {
     items = [];

@@ -19,6 +19,9 @@ export function queueItem(raw) {
     modelNumber: raw.model_version.number,
     pipeline: raw.model_version.pipeline,
     verdict: raw.verdict ?? null,
+    // Rail projects: the rail mask the model found and its anomalous patches (image pixels).
+    classMaskUrl: raw.class_mask_url ?? null,
+    boxes: raw.boxes ?? [],
     comment: "",
   };
 }

@@ -1,0 +1,401 @@
+"""Two-stage rail obstacle pipeline (rail-two-stage-anomaly.txt, Algorithm 1).
+
+1. Rail segmentation (section III-A): a U-Net with a pretrained encoder, trained with the shared
+   loop on images that carry a ``rail`` class mask (``Sample.class_masks["rail"]``), with focal
+   loss (eq. 2) or weighted BCE (eq. 1); augmentation by horizontal flips, brightness, contrast
+   and noise (IV-B). Validation measure: rail IoU; ``meta["segmentation"]`` holds the mIoU of the
+   validation images (mean of the rail and background IoU, the measure of Table I).
+2. Centre lines, DBSCAN, joining, extension and eq. 3 patches (``centrelines``; III-B, III-C).
+3. Patch autoencoder (III-C, Fig. 1) trained with the shared loop on the patches of normal images
+   found by stage 1 (as the paper generates its training patches with its segmentation model,
+   IV-A); reconstruction error eq. 4. The normal range ``[min, max]`` of the errors comes from
+   held-back normal images (the paper's threshold set, III-C).
+
+Output per image: a map that is 0 off the patches and, on each patch, its deviation from the
+normal range ``d = max(err / max, min / err)`` (``d <= 1`` inside the range, so with the paper's
+policy the threshold is 1 and both bounds count), the image score ``max d``, and in
+``Predictions.extras`` the rail mask and the anomalous patches as boxes with their scores.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+
+from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
+from ml.components.runtime import autocast, resolve_device, seed_everything
+from ml.components.training import Trainer, epoch_batches, to_device
+from ml.data.io import binarize_mask, resize_image, resize_mask
+from ml.data.splits import hold_out_validation
+from ml.data.transforms import normalize
+from ml.pipelines.rail import centrelines
+from ml.pipelines.rail.config import DESCRIPTION, REQUIRED_CLASS_MASKS, SUPERVISION, RailConfig
+from ml.pipelines.rail.loss import focal_loss, weighted_bce
+from ml.pipelines.rail.torch_model import PatchAutoencoder, RailSegmenter, reconstruction_error
+from ml.registry import register
+
+RAIL = "rail"
+
+
+def rail_mask_of(sample: Sample) -> np.ndarray | None:
+    """The sample's rail mask as (H, W) bool, or None when it has none."""
+    masks = sample.class_masks or {}
+    if masks.get(RAIL) is None:
+        return None
+    return binarize_mask(masks[RAIL]) > 0
+
+
+def _usable(sample: Sample) -> bool:
+    return rail_mask_of(sample) is not None or sample.label == 0
+
+
+def iou_pair(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
+    """(rail IoU, background IoU) of bool masks; an empty union counts as 1."""
+    def iou(a, b):
+        union = np.logical_or(a, b).sum()
+        return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
+
+    return iou(predicted, truth), iou(~predicted, ~truth)
+
+
+@register
+class RailPipeline(Pipeline):
+    name = "rail"
+    supervision = SUPERVISION
+    config_class = RailConfig
+    description = DESCRIPTION
+    required_class_masks = REQUIRED_CLASS_MASKS
+
+    config: RailConfig
+
+    def __init__(self, config: dict[str, Any] | RailConfig | None = None):
+        super().__init__(config)
+        cfg = self.config
+        self.device = resolve_device(cfg.device)
+        self.segmenter = RailSegmenter(cfg.encoder, cfg.base_channels, pretrained=False).to(self.device)
+        self.autoencoder = PatchAutoencoder(cfg.patch_size, cfg.conv_channels, cfg.hidden_units, cfg.latent_size).to(self.device)
+        self.error_range: tuple[float, float] | None = None
+        self.stage2 = centrelines.Stage2Settings(
+            roi_top=cfg.roi_top, dbscan_eps=cfg.dbscan_eps, dbscan_min_samples=cfg.dbscan_min_samples,
+            join_max_dx=cfg.join_max_dx, join_max_gap=cfg.join_max_gap, min_rail_points=cfg.min_rail_points,
+            patch_max=cfg.patch_max, patch_min=cfg.patch_min, patch_step=cfg.patch_step,
+            shrink_every=cfg.shrink_every, max_patches=cfg.max_patches, between_rails=cfg.between_rails,
+        )
+
+    # --- pre-processing ------------------------------------------------------------------------
+    def _stack(self, images: Sequence[np.ndarray]) -> torch.Tensor:
+        """uint8 (N, 3, h, w) at the working size."""
+        h, w = self.config.working_size()
+        return torch.from_numpy(np.stack([resize_image(im, (h, w)) for im in images])).permute(0, 3, 1, 2).contiguous()
+
+    def _network_input(self, x01: torch.Tensor) -> torch.Tensor:
+        return normalize(x01, "efficientnet_lite" if self.config.encoder == "efficientnet_lite0" else "imagenet")
+
+    # --- stage 1 -----------------------------------------------------------------------------------
+    def _segmentation_set(self, samples: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        h, w = self.config.working_size()
+        pairs = [(s.image, m) for s in samples if (m := rail_mask_of(s)) is not None]
+        if not pairs:
+            return None
+        for i, (image, mask) in enumerate(pairs):
+            if mask.shape != image.shape[:2]:
+                raise ValueError(f"rail mask {mask.shape} of image {i} does not match its size {image.shape[:2]}")
+        images = self._stack([p[0] for p in pairs])
+        masks = np.stack([resize_mask(p[1].astype(np.uint8), (h, w)) > 0 for p in pairs])
+        return images, torch.from_numpy(masks).unsqueeze(1)
+
+    def _augment(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Section IV-B: horizontal flip, random brightness and contrast, random noise. ``x`` in [0, 1]."""
+        n = x.shape[0]
+        draw = torch.rand(n, 4, generator=generator).to(x.device)
+        flip = (draw[:, 0] < 0.5).view(n, 1, 1, 1)
+        x = torch.where(flip, x.flip(-1), x)
+        y = torch.where(flip, y.flip(-1), y)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = (x - mean) * (0.7 + 0.6 * draw[:, 1].view(n, 1, 1, 1)) + mean  # contrast
+        x = x * (0.6 + 0.8 * draw[:, 2].view(n, 1, 1, 1))  # brightness
+        noise = torch.randn(x.shape, generator=generator).to(x.device) * (0.04 * draw[:, 3].view(n, 1, 1, 1))
+        return (x + noise).clamp_(0, 1), y
+
+    def _segmentation_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if cfg.segmentation_loss == "focal":
+            return focal_loss(logits, target, cfg.focal_alpha, cfg.focal_gamma)
+        return weighted_bce(logits, target, cfg.bce_w0, cfg.bce_w1)
+
+    def _rail_probabilities(self, images_u8: torch.Tensor) -> torch.Tensor:
+        """(N, 3, h, w) uint8 -> (N, h, w) rail probabilities on the CPU."""
+        out = []
+        for start in range(0, len(images_u8), self.config.batch_size):
+            x = to_device(images_u8[start : start + self.config.batch_size], self.device).float().div_(255.0)
+            with autocast(self.device):
+                logits = self.segmenter(self._network_input(x))
+            out.append(torch.sigmoid(logits.float())[:, 0].cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def _fit_segmentation(self, train, val, source, generator, progress) -> None:
+        cfg = self.config
+        data = self._segmentation_set(train)
+        if data is None:
+            raise ValueError(
+                f"the rail pipeline learns to find rails from images with a '{RAIL}' mask; none of the "
+                f"{len(train)} training images has one (draw rail polygons on some normal images)"
+            )
+        images, masks = data
+        n = len(images)
+        val_data = self._segmentation_set(val)
+        progress("prepare", 1.0, {"rail_mask_images": float(n), "rail_mask_validation_images": float(len(val_data[0]) if val_data else 0)})
+        self.segmenter = RailSegmenter(cfg.encoder, cfg.base_channels, pretrained=cfg.encoder != "plain").to(self.device)
+        groups = None
+        if cfg.encoder != "plain":
+            unet = self.segmenter.unet
+            groups = [{"params": list(unet.decoder_parameters()), "lr_scale": 1.0}]
+            if cfg.encoder_lr_scale > 0:
+                groups.append({"params": list(unet.encoder_parameters()), "lr_scale": cfg.encoder_lr_scale})
+        trainer = Trainer(
+            cfg, self.segmenter, device=self.device, steps_per_epoch=math.ceil(n / cfg.batch_size),
+            progress=_renamed(progress, "train rail segmentation"), measure="val_rail_iou", higher_is_better=True,
+            param_groups=groups, validation_source=source if val_data else "none",
+        )
+        batches = epoch_batches(n, cfg.batch_size, generator)
+
+        def train_step(step: int) -> torch.Tensor:
+            idx = next(batches)
+            x = to_device(images[idx], self.device).float().div_(255.0)
+            y = to_device(masks[idx], self.device).float()
+            if cfg.augment:
+                x, y = self._augment(x, y, generator)
+            return self._segmentation_loss(self.segmenter(self._network_input(x)), y)
+
+        validate = None
+        if val_data is not None:
+            val_images, val_masks = val_data
+
+            def validate() -> float:
+                predicted = self._rail_probabilities(val_images) > cfg.segmentation_threshold
+                truth = val_masks[:, 0]
+                inter = (predicted & truth).sum().item()
+                union = (predicted | truth).sum().item()
+                return inter / union if union else 1.0
+
+        report = trainer.fit(train_step, validate)
+        self.meta["segmentation_training"] = report.to_dict()
+        if val_data is not None:
+            self.meta["segmentation"] = self.segmentation_scores(val_images, val_masks[:, 0].numpy())
+
+    def segmentation_scores(self, images_u8: torch.Tensor, truth: np.ndarray) -> dict[str, float]:
+        """Rail IoU, background IoU and their mean (mIoU, Table I) over all pixels of the images."""
+        predicted = (self._rail_probabilities(images_u8) > self.config.segmentation_threshold).numpy()
+        rail, background = iou_pair(predicted, truth.astype(bool))
+        return {"rail_iou": rail, "background_iou": background, "miou": (rail + background) / 2, "images": float(len(truth))}
+
+    # --- stage 2 -------------------------------------------------------------------------------------
+    def _patches(
+        self, images_u8: torch.Tensor, given: Sequence[np.ndarray | None] | None = None
+    ) -> tuple[list[np.ndarray], list[list[centrelines.Patch]], list[np.ndarray]]:
+        """Per image: rail mask at working size (bool), patches along its rails, and the (K, 3, P, P)
+        float32 patch pixels in [0, 1] (resized to ``patch_size``). ``given``: rail masks at working
+        size to use instead of stage 1's (None entries are segmented)."""
+        cfg = self.config
+        given = list(given) if given is not None else [None] * len(images_u8)
+        todo = [i for i, m in enumerate(given) if m is None]
+        probabilities = self._rail_probabilities(images_u8[todo]) if todo else []
+        for i, prob in zip(todo, probabilities):
+            given[i] = (prob > cfg.segmentation_threshold).numpy()
+        masks, patch_lists, pixels = [], [], []
+        for image, mask in zip(images_u8, given):
+            rails = centrelines.rails_from_mask(mask, self.stage2)
+            patches = centrelines.patches_from_rails(rails, self.stage2)
+            hwc = image.permute(1, 2, 0).numpy()
+            h, w = mask.shape
+            crops = []
+            for patch in patches:
+                x0, y0, x1, y1 = patch.box(w, h)
+                crops.append(cv2.resize(hwc[y0:y1, x0:x1], (cfg.patch_size, cfg.patch_size), interpolation=cv2.INTER_AREA))
+            array = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255.0 if crops else np.zeros((0, 3, cfg.patch_size, cfg.patch_size), np.float32)
+            masks.append(mask)
+            patch_lists.append(patches)
+            pixels.append(array)
+        return masks, patch_lists, pixels
+
+    def _normal_patches(self, samples: Sequence[Sample], use_truth: bool) -> torch.Tensor:
+        """Patches of the normal samples along their rails: the drawn rail masks where ``use_truth`` and
+        a sample has one (the rails are exactly known), stage 1's masks otherwise."""
+        h, w = self.config.working_size()
+        normal = [s for s in samples if s.label == 0]
+        chunks = []
+        for start in range(0, len(normal), 16):
+            part = normal[start : start + 16]
+            given = [
+                resize_mask(m.astype(np.uint8), (h, w)) > 0 if use_truth and (m := rail_mask_of(s)) is not None else None
+                for s in part
+            ]
+            chunks.extend(self._patches(self._stack([s.image for s in part]), given)[2])
+        size = self.config.patch_size
+        return torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)
+
+    # --- stage 3 -------------------------------------------------------------------------------------
+    def _errors(self, patches: torch.Tensor) -> torch.Tensor:
+        """Eq. 4 per patch, (K,) on the CPU."""
+        out = []
+        for start in range(0, len(patches), 1024):
+            x = to_device(patches[start : start + 1024], self.device)
+            out.append(reconstruction_error(x, self.autoencoder(x)).cpu())
+        return torch.cat(out) if out else torch.zeros(0)
+
+    def _fit_autoencoder(self, train_patches: torch.Tensor, val_patches: torch.Tensor, source: str, generator, progress) -> None:
+        cfg = self.config
+        n = len(train_patches)
+        if n < 2:
+            raise ValueError(
+                "no rails were found on the normal training images, so the autoencoder has no patches to learn "
+                "from: add normal images that show rails, or more rail masks"
+            )
+        self.autoencoder = PatchAutoencoder(cfg.patch_size, cfg.conv_channels, cfg.hidden_units, cfg.latent_size).to(self.device)
+        stage_cfg = dataclasses.replace(
+            cfg, max_steps=cfg.ae_steps, learning_rate=cfg.ae_learning_rate, batch_size=min(cfg.ae_batch_size, n)
+        )
+        trainer = Trainer(
+            stage_cfg, self.autoencoder, device=self.device, steps_per_epoch=math.ceil(n / stage_cfg.batch_size),
+            progress=_renamed(progress, "train patch autoencoder"), measure="val_reconstruction_error", higher_is_better=False,
+            validation_source=source if len(val_patches) >= 2 else "none",
+        )
+        batches = epoch_batches(n, stage_cfg.batch_size, generator)
+
+        def train_step(step: int) -> torch.Tensor:
+            x = to_device(train_patches[next(batches)], self.device)
+            return reconstruction_error(x, self.autoencoder(x)).mean()
+
+        validate = (lambda: float(self._errors(val_patches).mean())) if len(val_patches) >= 2 else None
+        self.meta["autoencoder_training"] = trainer.fit(train_step, validate).to_dict()
+        self.meta["training"] = self.meta["autoencoder_training"]
+
+    # --- learning ------------------------------------------------------------------------------------
+    def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None, progress: ProgressFn = no_progress) -> None:
+        """Stage 1 on the images with rail masks, stage 3 on the patches of the normal images; the
+        normal error range and the threshold from held-back normal images (section III-C)."""
+        cfg = self.config
+        generator = seed_everything(cfg.seed)
+        check_images([s.image for s in train])
+        train, val, source = hold_out_validation(train, val, fraction=cfg.val_fraction, minimum=cfg.val_min_images, seed=cfg.seed, usable=_usable)
+        self._fit_segmentation(train, val, source, generator, progress)
+        self.segmenter.eval()
+        with torch.no_grad():
+            # Training patches along the drawn rails; the normal range along the rails stage 1 finds,
+            # as at inference (the drawn rails when stage 1 finds none, e.g. after a tiny budget).
+            train_patches = self._normal_patches(train, use_truth=True)
+            val_patches = self._normal_patches(val, use_truth=False)
+            if len(val_patches) < 2:
+                val_patches = self._normal_patches(val, use_truth=True)
+        progress("extract patches", 1.0, {"train_patches": float(len(train_patches)), "validation_patches": float(len(val_patches))})
+        self._fit_autoencoder(train_patches, val_patches, source, generator, progress)
+        self.autoencoder.eval()
+        with torch.no_grad():
+            reference = val_patches if len(val_patches) >= 2 else train_patches
+            errors = self._errors(reference).numpy()
+        self.error_range = (float(errors.min()), float(errors.max()))
+        self.meta.update(
+            {
+                "error_range": list(self.error_range),
+                "error_range_from": "held-back normal images" if reference is val_patches else "training images",
+                "train_patches": int(len(train_patches)),
+                "validation_patches": int(len(val_patches)),
+            }
+        )
+        self._calibrate(val, progress)
+
+    def _calibrate(self, val: Sequence[Sample], progress: ProgressFn) -> None:
+        """Threshold on the deviation map: 1.0 for ``minmax`` (the normal range itself, III-C);
+        other policies through ``ml.components.calibration`` on the validation images."""
+        from ml import thresholds
+        from ml.components.calibration import calibrate, validation_evidence
+
+        cfg = self.config
+        if cfg.threshold_policy == "minmax":
+            self.threshold = 1.0
+            self.meta["threshold_source"] = f"normal reconstruction-error range [{self.error_range[0]:.4g}, {self.error_range[1]:.4g}] (paper's min/max)"
+            evidence = validation_evidence(self, val)
+            if evidence is not None:
+                maps = [np.asarray(m) for m in evidence[0]]
+                truths = [np.zeros(m.shape, bool) if mask is None else binarize_mask(mask) > 0 for m, mask in zip(maps, evidence[1])]
+                self.normalization = thresholds.normalization_from_maps(maps, truths, self.threshold)
+            else:
+                self.normalization = thresholds.normalization_for(1.0, np.array([0.0]))
+        else:
+            evidence = validation_evidence(self, val)
+            if evidence is None:
+                self.threshold = 1.0
+                self.normalization = thresholds.normalization_for(1.0, np.array([0.0]))
+                self.meta["threshold_source"] = "no validation images: the normal range (1.0)"
+            else:
+                calibrate(self, *evidence)
+                if self.threshold is None:
+                    self.threshold = 1.0
+        progress("calibrate", 1.0, {"threshold": float(self.threshold)})
+
+    # --- inference -----------------------------------------------------------------------------------
+    def _deviation(self, errors: np.ndarray) -> np.ndarray:
+        lo, hi = self.error_range or (0.0, 1.0)
+        errors = np.maximum(errors, 1e-9)
+        return np.maximum(errors / max(hi, 1e-9), lo / errors)
+
+    @torch.inference_mode()
+    def predict(self, images: Sequence[np.ndarray]) -> Predictions:
+        check_images(images)
+        self.segmenter.eval()
+        self.autoencoder.eval()
+        cfg = self.config
+        h, w = cfg.working_size()
+        scores, maps, extras = [], [], []
+        for start in range(0, len(images), cfg.batch_size):
+            chunk = images[start : start + cfg.batch_size]
+            masks, patch_lists, pixels = self._patches(self._stack(chunk))
+            for image, mask, patches, array in zip(chunk, masks, patch_lists, pixels):
+                height, width = image.shape[:2]
+                sx, sy = width / w, height / h
+                deviation = self._deviation(self._errors(torch.from_numpy(array)).numpy()) if len(array) else np.zeros(0)
+                small = np.zeros((h, w), np.float32)
+                boxes = []
+                for patch, d in zip(patches, deviation):
+                    x0, y0, x1, y1 = patch.box(w, h)
+                    small[y0:y1, x0:x1] = np.maximum(small[y0:y1, x0:x1], d)
+                    if self.threshold is not None and d > self.threshold:
+                        boxes.append({
+                            "x": round(x0 * sx, 1), "y": round(y0 * sy, 1), "width": round((x1 - x0) * sx, 1),
+                            "height": round((y1 - y0) * sy, 1), "score": float(d), "rail": patch.rail, "patch": patch.index, "between_rails": patch.between,
+                        })
+                full = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
+                maps.append(full)
+                scores.append(float(full.max()) if full.size else 0.0)
+                rail_mask = cv2.resize(mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_NEAREST)
+                extras.append({"rail_mask": rail_mask, "boxes": boxes, "rails": len({p.rail for p in patches}), "patches": len(patches)})
+        predictions = self._predictions(scores, maps)
+        predictions.extras = extras
+        return predictions
+
+    # --- persistence -----------------------------------------------------------------------------------
+    def state_tensors(self) -> dict[str, Any]:
+        return {
+            "segmenter": {k: v.detach().cpu() for k, v in self.segmenter.state_dict().items()},
+            "autoencoder": {k: v.detach().cpu() for k, v in self.autoencoder.state_dict().items()},
+            "error_range": list(self.error_range) if self.error_range else None,
+        }
+
+    def load_state_tensors(self, state: dict[str, Any]) -> None:
+        self.segmenter.load_state_dict(state["segmenter"])
+        self.autoencoder.load_state_dict(state["autoencoder"])
+        self.error_range = tuple(state["error_range"]) if state.get("error_range") else None
+        self.segmenter.to(self.device).eval()
+        self.autoencoder.to(self.device).eval()
+
+
+def _renamed(progress: ProgressFn, stage: str) -> ProgressFn:
+    """The shared loop reports stage "train"; name which network is training."""
+    def report(name: str, fraction: float, metrics: dict[str, float] | None = None) -> None:
+        progress(stage if name == "train" else name, fraction, metrics)
+
+    return report

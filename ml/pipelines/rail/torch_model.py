@@ -1,0 +1,75 @@
+"""Networks of the rail pipeline: the rail segmenter (stage 1) and the patch autoencoder (stage 3)."""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ml.components.unet import PretrainedEncoderUNet, UNet
+
+
+class RailSegmenter(nn.Module):
+    """U-Net for rail vs background (section III-A): ``(N, 3, H, W)`` normalised -> ``(N, 1, H, W)`` logits.
+
+    ``encoder``: ``efficientnet_lite0`` (ImageNet-pretrained, offline; the paper's transfer learning
+    with VGG / ResNet-50 encoders) or ``plain`` (the U-Net encoder trained from scratch).
+    """
+
+    def __init__(self, encoder: str = "efficientnet_lite0", base_channels: int = 16, pretrained: bool = True):
+        super().__init__()
+        self.encoder = encoder
+        if encoder == "plain":
+            self.unet = UNet(in_channels=3, out_channels=1, base_channels=base_channels)
+        else:
+            self.unet = PretrainedEncoderUNet(in_channels=3, out_channels=1, base_channels=base_channels, pretrained=pretrained)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unet(x)
+
+
+class PatchAutoencoder(nn.Module):
+    """The paper's autoencoder (section III-C, Fig. 1): ``(N, 3, P, P)`` patches in [0, 1] ->
+    reconstructions of the same shape.
+
+    Encoder: Conv2D with ``conv_channels`` (64) filters 3x3 -> flatten -> ReLU -> batch norm ->
+    dense ``hidden`` (256) -> ReLU -> batch norm -> dense ``latent`` (128) -> ReLU -> batch norm (the
+    code). Decoder: the same layers in reverse order, ending in a 3x3 convolution back to 3
+    channels with a sigmoid (patches are in [0, 1]).
+    """
+
+    def __init__(self, patch: int = 16, conv_channels: int = 64, hidden: int = 256, latent: int = 128):
+        super().__init__()
+        self.patch = patch
+        flat = conv_channels * patch * patch
+        self.encoder = nn.Sequential(
+            nn.Conv2d(3, conv_channels, 3, padding=1),
+            nn.Flatten(),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(flat),
+            nn.Linear(flat, hidden),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(hidden),
+            nn.Linear(hidden, latent),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(latent),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(latent, hidden),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(hidden),
+            nn.Linear(hidden, flat),
+            nn.ReLU(inplace=True),
+            nn.BatchNorm1d(flat),
+            nn.Unflatten(1, (conv_channels, patch, patch)),
+            nn.Conv2d(conv_channels, 3, 3, padding=1),
+            nn.Sigmoid(),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.ndim != 4 or x.shape[1:] != (3, self.patch, self.patch):
+            raise ValueError(f"expected patches (N, 3, {self.patch}, {self.patch}), got {tuple(x.shape)}")
+        return self.decoder(self.encoder(x))
+
+
+def reconstruction_error(patches: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
+    """Eq. 4: ``L_r(I, I') = sqrt(sum_xy (I(x, y) - I'(x, y))^2)`` per patch (summed over channels too): (N,)."""
+    return (patches.float() - reconstructions.float()).pow(2).flatten(1).sum(dim=1).sqrt()

@@ -1,0 +1,92 @@
+"""The rail pipeline's own parts: losses (eq. 1, 2), the patch autoencoder and eq. 4, the normal
+range with both bounds, and what predict hands the platform (rail mask and boxes per image)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from ml import registry
+from ml.data.rail_synthetic import generate_rail
+from ml.pipelines.rail.loss import focal_loss, weighted_bce
+from ml.pipelines.rail.torch_model import PatchAutoencoder, reconstruction_error
+
+
+def test_weighted_bce_weighs_rail_pixels_by_w1_and_background_by_w0():
+    logits = torch.zeros(1, 1, 2, 2)  # p = 0.5 everywhere: -log p = log 2
+    rail = torch.ones(1, 1, 2, 2)
+    background = torch.zeros(1, 1, 2, 2)
+    assert float(weighted_bce(logits, rail)) == pytest.approx(0.8 * np.log(2), rel=1e-5)
+    assert float(weighted_bce(logits, background)) == pytest.approx(0.2 * np.log(2), rel=1e-5)
+
+
+def test_focal_loss_down_weights_easy_pixels():
+    target = torch.ones(1, 1, 1, 2)
+    easy, hard = torch.full((1, 1, 1, 2), 4.0), torch.full((1, 1, 1, 2), -1.0)
+    p_easy = torch.sigmoid(torch.tensor(4.0))
+    assert float(focal_loss(easy, target)) == pytest.approx(float(-0.8 * (1 - p_easy) ** 2 * torch.log(p_easy)), rel=1e-4)
+    assert float(focal_loss(hard, target)) > 50 * float(focal_loss(easy, target))
+    # gamma 0 and alpha 0.5 is half the plain cross-entropy
+    logits = torch.randn(1, 1, 4, 4)
+    y = (torch.rand(1, 1, 4, 4) > 0.5).float()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, y)
+    assert float(focal_loss(logits, y, alpha=0.5, gamma=0.0)) == pytest.approx(0.5 * float(bce), rel=1e-5)
+
+
+def test_autoencoder_shapes_and_eq_4():
+    model = PatchAutoencoder(16, 64, 256, 128).eval()
+    x = torch.rand(5, 3, 16, 16)
+    out = model(x)
+    assert out.shape == x.shape and float(out.min()) >= 0 and float(out.max()) <= 1
+    assert model.encoder(x).shape == (5, 128)
+    error = reconstruction_error(x, torch.zeros_like(x))
+    assert torch.allclose(error, x.pow(2).flatten(1).sum(1).sqrt())
+    with pytest.raises(ValueError, match=r"\(N, 3, 16, 16\)"):
+        model(torch.rand(2, 3, 20, 20))
+
+
+@pytest.fixture(scope="module")
+def tiny_rail():
+    torch.set_num_threads(2)
+    pipeline = registry.create(
+        "rail",
+        {"image_size": 64, "encoder": "plain", "base_channels": 8, "max_steps": 3, "warmup_steps": 1,
+         "ae_steps": 5, "hidden_units": 32, "latent_size": 16, "conv_channels": 8, "patch_max": 10, "patch_min": 6},
+    )
+    samples = generate_rail(8, 4, width=128, height=64, seed=3)
+    pipeline.fit(samples[:6], samples[6:8] + samples[8:])
+    return pipeline, samples
+
+
+def test_both_bounds_of_the_normal_range_flag_a_patch(tiny_rail):
+    pipeline, _ = tiny_rail
+    lo, hi = pipeline.error_range
+    assert 0 < lo <= hi
+    deviation = pipeline._deviation(np.array([lo, (lo + hi) / 2, hi, hi * 1.5, lo / 2]))
+    assert deviation[:3] == pytest.approx([max(lo / hi, 1.0), max((lo + hi) / 2 / hi, lo / ((lo + hi) / 2)), 1.0])
+    assert (deviation[:3] <= 1.0 + 1e-9).all()
+    assert deviation[3] == pytest.approx(1.5) and deviation[4] == pytest.approx(2.0)
+    assert pipeline.threshold == 1.0  # the paper's min/max rule
+
+
+def test_predict_gives_each_image_its_rail_mask_and_boxes_at_input_resolution(tiny_rail):
+    pipeline, samples = tiny_rail
+    images = [samples[8].image, np.ascontiguousarray(samples[9].image[:60, :100])]
+    predictions = pipeline.predict(images)
+    assert len(predictions.extras) == 2
+    for image, extra, anomaly_map in zip(images, predictions.extras, predictions.maps):
+        assert extra["rail_mask"].shape == image.shape[:2] and extra["rail_mask"].dtype == np.uint8
+        assert np.asarray(anomaly_map).shape == image.shape[:2]
+        for box in extra["boxes"]:
+            assert box["score"] > pipeline.threshold
+            assert 0 <= box["x"] and box["x"] + box["width"] <= image.shape[1] + 1e-6
+            assert 0 <= box["y"] and box["y"] + box["height"] <= image.shape[0] + 1e-6
+
+
+def test_training_without_any_rail_mask_says_what_is_missing():
+    pipeline = registry.create("rail", {"image_size": 64, "encoder": "plain", "max_steps": 2})
+    samples = generate_rail(6, 0, width=128, height=64, seed=0)
+    for s in samples:
+        s.class_masks = None
+    with pytest.raises(ValueError, match="'rail' mask"):
+        pipeline.fit(samples)
