@@ -16,6 +16,7 @@ urlpatterns = [
     re_path(r"^model-versions/(?P<pk>\d+)/activate/?$", views.ModelVersionActivateView.as_view(), name="model-version-activate"),
     path("predictions/<int:pk>/", views.PredictionDetailView.as_view(), name="prediction-detail"),
     path("predictions/<int:pk>/heatmap.png", views.PredictionHeatmapView.as_view(), name="prediction-heatmap"),
+    path("predictions/<int:pk>/class-map.png", views.PredictionClassMapView.as_view(), name="prediction-class-map"),
     re_path(r"^predictions/(?P<pk>\d+)/review/?$", views.PredictionReviewView.as_view(), name="prediction-review"),
     path("images/<int:pk>/predictions/", views.ImagePredictionListView.as_view(), name="image-predictions"),
 ]

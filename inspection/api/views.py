@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -150,6 +151,21 @@ class PredictionHeatmapView(APIView):
         response["X-Heatmap-Min"] = repr(prediction.heatmap_min)
         response["X-Heatmap-Max"] = repr(prediction.heatmap_max)
         return response
+
+
+class PredictionClassMapView(APIView):
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        prediction = _prediction_for(request.user, pk)
+        if not prediction.class_map.name:
+            raise NotFound("this prediction has no class map (the model is not a semantic segmentation model)")
+
+        def load() -> bytes:
+            with prediction.class_map.open("rb") as handle:
+                return handle.read()
+
+        return etag_response(request, etag=prediction.class_map.name, load=load, content_type="image/png",
+                             cache={"private": True, "max_age": 3600})
 
 
 class PredictionReviewView(APIView):

@@ -121,20 +121,26 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     an earlier one of the same version. Returns how many were flagged."""
     from ml.formats import mask_to_polygons
 
+    from ml.formats import encode_png
+
     output = pipeline.predict(arrays)
     rows = []
     for i, image in enumerate(images):
         anomaly_map = np.asarray(output.maps[i], dtype=np.float32)
         png, vmin, vmax = encode_heatmap(anomaly_map)
+        # Semantic models also say which class each pixel is: stored beside the heatmap.
+        class_map = (
+            save_bytes(encode_png(np.asarray(output.class_maps[i], dtype=np.uint8))) if output.class_maps is not None else ""
+        )
         # Content-addressed: a re-run that yields the same map stores nothing new.
-        rows.append((image, anomaly_map, image_score(anomaly_map), save_bytes(png), vmin, vmax))
+        rows.append((image, anomaly_map, image_score(anomaly_map), save_bytes(png), vmin, vmax, class_map))
     flagged = 0
     with transaction.atomic():
         # Read the threshold under the model version's row lock, the lock a threshold
         # change holds while it re-flags: predictions written here are flagged with
         # whichever threshold is current, never with one replaced mid-job.
         threshold = ModelVersion.objects.select_for_update().values_list("threshold", flat=True).get(pk=model_version.pk)
-        for image, anomaly_map, score, heatmap, vmin, vmax in rows:
+        for image, anomaly_map, score, heatmap, vmin, vmax, class_map in rows:
             is_flagged = score > threshold
             flagged += int(is_flagged)
             Prediction.objects.update_or_create(
@@ -145,6 +151,7 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
                     "heatmap": heatmap,
                     "heatmap_min": vmin,
                     "heatmap_max": vmax,
+                    "class_map": class_map,
                     "polygons": polygons_from_mask(anomaly_map > threshold, mask_to_polygons) if is_flagged else [],
                     "flagged": is_flagged,
                     "job": job,
