@@ -28,7 +28,8 @@ export function roadSceneMetrics(v, labelClasses) {
       h("div", {}, h("div.muted", {}, "mIoU (known classes)"), h("div.score", { id: "metric-miou" }, fmtNumber(m.miou))),
       h("div", {}, h("div.muted", {}, "Anomaly AuPRC"), h("div.score", { id: "metric-auprc" }, m.anomaly_auprc == null ? "–" : fmtNumber(m.anomaly_auprc))),
       h("div", {}, h("div.muted", {}, "Anomaly FPR95"), h("div.score", { id: "metric-fpr95" }, m.anomaly_fpr95 == null ? "–" : fmtNumber(m.anomaly_fpr95)))),
-    h("div.row", { style: "align-items:flex-start" },
-      h("table.table", { id: "class-iou" }, h("thead", {}, h("tr", {}, h("th", {}, "Class"), h("th", {}, "IoU"))), h("tbody", {}, ...rows)),
-      curve));
+    h("div.row", { style: "align-items:flex-start;gap:24px" },
+      h("table.table", { id: "class-iou", style: "width:auto;min-width:220px" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Class"), h("th", {}, "IoU"))), h("tbody", {}, ...rows)),
+      h("div.charts", { id: "anomaly-pr", style: "width:340px;flex:none" }, curve)));
 }
