@@ -98,5 +98,24 @@ def test_road_scene_model_trains_on_a_worker_and_review_shows_class_map_and_anom
         assert admin.page.locator("#class-iou tbody tr").count() == 3
         assert admin.page.inner_text("#metric-miou") not in ("", "–")
         admin.screenshot("road-model-version")
+
+        # The annotate page of a road scene: a coloured class picker (keys 1-9) and the
+        # polygons filled by class as a translucent layer under the outlines.
+        image = data["images"][0]
+        admin.goto(f"/projects/{project.pk}/images/{image.pk}/annotate/")
+        admin.page.wait_for_selector("#class-picker button")
+        assert admin.page.locator("#class-picker button").count() == 4
+        admin.page.keyboard.press("3")
+        assert admin.page.get_attribute("#class-picker button:nth-child(3)", "aria-pressed") == "true"
+        fill = admin.page.evaluate(
+            """() => { const c = document.querySelector('#annotate-stage canvas[data-layer=classes]');
+                 const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                 let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; }""")
+        assert fill > 0
+        admin.page.uncheck("#fill-by-class")
+        admin.screenshot("road-annotate-outlines")
+        admin.page.check("#fill-by-class")
+        admin.screenshot("road-annotate-class-map")
+        admin.check_labelled()
     finally:
         context.close()
