@@ -93,7 +93,17 @@ def project_void_index(project: Project) -> int:
     return VOID_INDEX if void is None else int(void)
 
 
-def label_class_update(*, label_class: LabelClass, actor, name: str | None = None, color: str | None = None) -> LabelClass:
+def label_class_update(
+    *, label_class: LabelClass, actor, name: str | None = None, color: str | None = None, index: int | None = None
+) -> LabelClass:
+    """Rename or recolour a class. Its ``index`` is fixed once created (stored class masks and
+    trained models refer to it): a different one is refused (400)."""
+    if index is not None and index != label_class.index:
+        raise ApplicationError(
+            f"the index of label class {label_class.name!r} is {label_class.index} and cannot change "
+            "(class masks and trained models use it); create a new class instead",
+            details={"key": "index"},
+        )
     changes: dict[str, Any] = {}
     if name is not None:
         changes["name"] = _clean_name(name)

@@ -88,3 +88,12 @@ def test_api_lists_index_and_accepts_one(alice_api, road):
     assert bad.status_code == 400 and "index" in str(bad.json())
     listed = alice_api.get(f"/api/projects/{road.pk}/label-classes/").json()
     assert [(c["name"], c["index"]) for c in listed] == [("road", 7)]
+
+
+def test_the_index_of_a_class_cannot_change(alice_api, road):
+    created = alice_api.post(f"/api/projects/{road.pk}/label-classes/", {"name": "road"}, format="json").json()
+    url = f"/api/projects/{road.pk}/label-classes/{created['id']}/"
+    refused = alice_api.patch(url, {"index": 5}, format="json")
+    assert refused.status_code == 400 and "cannot change" in str(refused.json())
+    renamed = alice_api.patch(url, {"name": "street", "index": created["index"]}, format="json")
+    assert renamed.status_code == 200 and renamed.json()["index"] == created["index"]
