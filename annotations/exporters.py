@@ -18,6 +18,12 @@ what goes where and packs the result as a folder or a zip.
     test/<kind>/<stem>.png            anomalous images; <kind> = their most used label class
     ground_truth/<kind>/<stem>_mask.png   their 0/255 masks (all zero when no polygons)
 
+``semantic`` (road-scene projects; read back by the ``semantic`` importer)::
+
+    classes.json                      {"classes": [{"index", "name", "color"}], "void_index"}
+    <split>/images/<name>             original bytes
+    <split>/labels/<stem>.png         class-index mask (void where nothing is drawn)
+
 Unlabeled images have no place in the MVTec layout and are left out (counted
 in the result); anomalous images of the train split go to ``test/<kind>``
 because MVTec's ``train/`` holds normal images only.
@@ -47,7 +53,7 @@ from projects.errors import ApplicationError
 from projects.jobs import JobContext, job_create
 from projects.models import Image, Job, Project
 
-EXPORT_FORMATS = ("coco", "mvtec")
+EXPORT_FORMATS = ("coco", "mvtec", "semantic")
 EXPORT_TASK = "annotations.export_dataset"
 Progress = Callable[[str, float], None]
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg", "image/bmp": ".bmp", "image/tiff": ".tif", "image/webp": ".webp"}
@@ -108,6 +114,37 @@ def _export_coco(project: Project, out: Path, progress: Progress) -> dict[str, A
     return {"images": len(images), "polygons": len(doc["annotations"]), "skipped_unlabeled": 0}
 
 
+def _export_semantic(project: Project, out: Path, progress: Progress) -> dict[str, Any]:
+    from annotations.models import LabelClass
+    from annotations.services import project_void_index
+    from ml.formats.semantic import regions_to_class_mask
+
+    if project.kind != Project.Kind.ROAD_SCENE:
+        raise ApplicationError(f"format semantic: class-index label images need a road-scene project, this one is {project.kind!r}")
+    void_index = project_void_index(project)
+    classes = list(LabelClass.objects.filter(project=project).order_by("index"))
+    indices = {c.name: c.index for c in classes}
+    (out / "classes.json").write_text(json.dumps({
+        "classes": [{"index": c.index, "name": c.name, "color": c.color} for c in classes if c.index != void_index],
+        "void_index": void_index,
+    }, indent=1))
+    images = list(Image.objects.filter(project=project).order_by("id"))
+    regions = _regions_by_image(project)
+    unique = _UniqueNames()
+    for index, image in enumerate(images):
+        stem = PurePosixPath(image.original_name).stem or f"image_{image.pk}"
+        suffix = PurePosixPath(image.original_name).suffix.lower() or _EXTENSIONS.get(image.content_type, ".png")
+        name = unique(f"{image.split}/images/{stem}{suffix}", image.pk)
+        label = PurePosixPath(name).parent.parent / "labels" / f"{PurePosixPath(name).stem}.png"
+        for path in (out / name, out / str(label)):
+            path.parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(_image_bytes(image))
+        mask = regions_to_class_mask(regions.get(image.pk, []), indices, image.width, image.height, void_index)
+        (out / str(label)).write_bytes(encode_png(mask))
+        progress("writing", (index + 1) / max(len(images), 1))
+    return {"images": len(images), "classes": len(classes), "skipped_unlabeled": 0}
+
+
 def _as_png(image: Image) -> bytes:
     data = _image_bytes(image)
     if image.content_type == "image/png":
@@ -157,7 +194,8 @@ def dataset_export(*, project: Project, fmt: str, out: Path, actor=None, progres
     if any(out.iterdir()):
         raise ApplicationError(f"{out}: the output folder is not empty")
     progress("writing", 0.0)
-    summary = (_export_coco if fmt == "coco" else _export_mvtec)(project, out, progress)
+    writers = {"coco": _export_coco, "mvtec": _export_mvtec, "semantic": _export_semantic}
+    summary = writers[fmt](project, out, progress)
     summary["format"] = fmt
     audit_record(actor, "dataset.export", project, project, summary)
     return summary

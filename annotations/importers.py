@@ -10,6 +10,12 @@ What each format gives (split and state of the created images):
 * ``mvtec``: ``train/good`` -> split train, normal; ``test/good`` -> test,
   normal; ``test/<kind>`` -> test, anomalous, with polygons traced from
   ``ground_truth/<kind>/<stem>_mask.png`` (holes kept; label class ``<kind>``).
+* ``semantic`` (road-scene projects; CamVid / Cityscapes style): every folder
+  ``images/`` with a sibling ``labels/`` (``<stem>.png``, one class index per
+  pixel) and a ``classes.json`` (``{"classes": [{"index", "name"}], "void_index"}``)
+  in that folder's parent or the dataset root. The classes become label classes
+  with those indices (and ``void`` with the void index); polygons are traced per
+  class from the label PNGs, holes kept. The split is the nearest split folder.
 * ``via``, ``coco``, ``labelme``: every ``.json`` file under the folder is read
   as that format; every image under the folder is imported, annotated or not.
   The split is the nearest folder named ``train``, ``val``/``validation`` or
@@ -57,7 +63,7 @@ from projects.models import Image, Job, Project
 from projects.services import image_create
 from projects.uploads import BadFile, CheckedImage, check_image, expand_zip
 
-IMPORT_FORMATS = ("mvtec", "via", "coco", "labelme")
+IMPORT_FORMATS = ("mvtec", "via", "coco", "labelme", "semantic")
 IMPORT_TASK = "annotations.import_dataset"
 SPLIT_FOLDERS = {"train": "train", "val": "val", "validation": "val", "test": "test"}
 Progress = Callable[[str, float], None]
@@ -218,11 +224,100 @@ def _coco_image_attributes(data: bytes) -> list[dict[str, Any]]:
             for img in images]
 
 
+def _semantic_folders(root: Path) -> list[tuple[Path, Path]]:
+    """``(images/, labels/)`` folder pairs under ``root``."""
+    pairs = [(d, d.parent / "labels") for d in sorted(root.rglob("images"))
+             if d.is_dir() and _visible(d, root) and (d.parent / "labels").is_dir()]
+    if not pairs:
+        raise FormatError("no images/ folder with a labels/ folder beside it")
+    return pairs
+
+
+def semantic_class_list(root: Path):
+    """The one class list of a semantic dataset (``classes.json`` files must agree)."""
+    from ml.data.semantic import read_class_list
+
+    root = dataset_root(Path(root))
+    found = {}
+    for images, _labels in _semantic_folders(root):
+        for folder in (images.parent, root):
+            if (folder / "classes.json").is_file():
+                found[_relative(folder / "classes.json", root)] = read_class_list(folder / "classes.json")
+                break
+        else:
+            raise FormatError(f"{_relative(images, root)}: no classes.json beside it or at the dataset root")
+    lists = list(found.values())
+    if any(other != lists[0] for other in lists[1:]):
+        raise FormatError(f"the class lists {', '.join(found)} disagree; give one class list")
+    return lists[0]
+
+
+def _read_semantic(root: Path) -> list[ImportItem]:
+    from ml.formats.semantic import class_mask_to_regions
+
+    class_list = semantic_class_list(root)
+    items = []
+    for images, labels in _semantic_folders(root):
+        for path in sorted(p for p in images.iterdir() if _is_image(p)):
+            label_path = labels / f"{path.stem}.png"
+            name = _relative(path, root)
+            if not label_path.is_file():
+                raise FormatError(f"{name}: no label image {_relative(label_path, root)}")
+            try:
+                with PILImage.open(label_path) as label:
+                    if label.mode not in ("L", "P"):
+                        raise FormatError(f"{_relative(label_path, root)}: a label image has one channel of class "
+                                          f"indices (mode L or P), this one is {label.mode}")
+                    classes = np.asarray(label)
+                with PILImage.open(path) as probe:
+                    size = probe.size
+            except FormatError:
+                raise
+            except Exception as exc:
+                raise FormatError(f"{_relative(label_path, root)}: unreadable ({exc})") from None
+            if classes.shape[::-1] != size:
+                raise FormatError(f"{_relative(label_path, root)}: label image is {classes.shape[1]}x{classes.shape[0]} "
+                                  f"but its image is {size[0]}x{size[1]}")
+            try:
+                regions = class_mask_to_regions(classes, class_list.names, class_list.void_index)
+            except ValueError as exc:
+                raise FormatError(f"{_relative(label_path, root)}: {exc}") from None
+            state = Image.State.ANOMALOUS if regions else Image.State.UNLABELED
+            items.append(ImportItem(path, name, _split_of(name), state, regions, size))
+    return items
+
+
+def _semantic_classes_create(project: Project, folder: Path, actor) -> None:
+    """Label classes of a semantic dataset with the dataset's indices; a clash with the project's
+    classes (same name, other index; or same index, other name) refuses the import."""
+    from annotations.models import LabelClass, VOID_NAME
+    from annotations.services import label_class_create
+
+    if project.kind != Project.Kind.ROAD_SCENE:
+        raise ApplicationError(f"format semantic: class-index label images need a road-scene project, this one is {project.kind!r}")
+    class_list = semantic_class_list(folder)
+    wanted = dict(class_list.names)
+    if not any(name.lower() == VOID_NAME for name in wanted.values()):
+        wanted[class_list.void_index] = VOID_NAME
+    existing = {c.index: c.name for c in LabelClass.objects.filter(project=project)}
+    by_name = {name: index for index, name in existing.items()}
+    for index, name in sorted(wanted.items()):
+        if existing.get(index, name) != name or by_name.get(name, index) != index:
+            raise ApplicationError(
+                f"class {name!r} has index {index} in the dataset, but the project has "
+                + (f"{existing[index]!r} at index {index}" if existing.get(index, name) != name else f"{name!r} at index {by_name[name]}"),
+                details={"class": name, "index": index},
+            )
+        if index not in existing:
+            label_class_create(project=project, name=name, index=index, actor=actor)
+
+
 def dataset_read(folder: Path, fmt: str) -> list[ImportItem]:
     """Everything an import of ``folder`` would create, without touching the database."""
     _check_format(fmt)
     root = dataset_root(Path(folder))
-    items = _read_mvtec(root) if fmt == "mvtec" else _read_annotated(root, fmt)
+    readers = {"mvtec": _read_mvtec, "semantic": _read_semantic}
+    items = readers[fmt](root) if fmt in readers else _read_annotated(root, fmt)
     if not items:
         raise FormatError(f"no images found for format {fmt}")
     return items
@@ -256,6 +351,8 @@ def dataset_import(
     polygons = annotated = 0
     counts: Counter[str] = Counter()
     with transaction.atomic():
+        if fmt == "semantic":
+            _semantic_classes_create(project, folder, actor)
         label_classes: dict[str, Any] = {}
         for index, (item, checked) in enumerate(zip(items, checked_images)):
             if check_cancelled is not None and index % 20 == 0:
@@ -360,6 +457,9 @@ def import_job_start(*, project: Project, archive_name: str, archive: bytes, fmt
     """Check what can be checked at once (format, size, a readable zip with safe names; 400/413),
     then queue an import job on the ``default`` queue."""
     _check_format(fmt)
+    if fmt == "semantic" and project.kind != Project.Kind.ROAD_SCENE:
+        raise ApplicationError(f"format semantic: class-index label images need a road-scene project, this one is {project.kind!r}",
+                               details={"key": "format"})
     if len(archive) > settings.MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"archive is {len(archive)} bytes, over MAX_UPLOAD_BYTES={settings.MAX_UPLOAD_BYTES}")
     _entries, bad = expand_zip(archive_name or "archive.zip", archive, max_total_bytes=settings.MAX_UPLOAD_BYTES)

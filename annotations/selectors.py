@@ -47,6 +47,15 @@ def image_regions(*, image: Image) -> list[Region]:
     ]
 
 
+def image_class_mask_png(*, image: Image) -> bytes | None:
+    """PNG bytes of the image's class-index mask (road-scene projects), None when it has none."""
+    annotation_set = AnnotationSet.objects.filter(image=image).only("class_mask").first()
+    if annotation_set is None or not annotation_set.class_mask.name:
+        return None
+    with annotation_set.class_mask.open("rb") as fh:
+        return fh.read()
+
+
 def image_mask_png(*, image: Image) -> tuple[bytes, str]:
     """``(png_bytes, etag)`` of the image's raster mask (0/255, image size; all zero without polygons)."""
     annotation_set = AnnotationSet.objects.filter(image=image).only("mask").first()
@@ -61,7 +70,8 @@ def image_mask_png(*, image: Image) -> tuple[bytes, str]:
 
 
 def label_class_list(*, project: Project) -> QuerySet[LabelClass]:
-    return LabelClass.objects.filter(project=project).order_by("name")
+    """In index order: the annotate page's keys 1-9 follow it."""
+    return LabelClass.objects.filter(project=project).order_by("index")
 
 
 def data_jobs_list(*, project: Project, kind: str) -> QuerySet[Job]:

@@ -22,10 +22,12 @@ import numpy as np
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+import numpy as np
+
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from annotations.models import Annotation, AnnotationSet, LabelClass
+from annotations.models import VOID_INDEX, VOID_NAME, Annotation, AnnotationSet, LabelClass, next_class_index
 from ml.formats import FormatError, Region, encode_png, rasterize, validate_polygon
 from ml.formats.common import PolygonLimits, ring_covers
 from projects.audit import audit_record
@@ -60,19 +62,52 @@ def _next_color(project: Project) -> str:
     return PALETTE[LabelClass.objects.filter(project=project).count() % len(PALETTE)]
 
 
-def label_class_create(*, project: Project, name: str, color: str | None = None, actor) -> LabelClass:
+def _clean_index(index: Any) -> int:
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index <= 255:
+        raise ApplicationError(f"index {index!r} is not an integer 0..255 (the pixel value in class-index masks)",
+                               details={"key": "index"})
+    return index
+
+
+def label_class_create(
+    *, project: Project, name: str, color: str | None = None, index: int | None = None, actor
+) -> LabelClass:
+    """A new class; ``index`` (its pixel value in class-index masks) defaults to the next free one
+    (255 for a class named ``void``). A taken name or index is a Conflict (409)."""
     name = _clean_name(name)
     color = _clean_color(color) if color is not None else _next_color(project)
+    if index is not None:
+        index = _clean_index(index)
     try:
         with transaction.atomic():
-            label_class = LabelClass.objects.create(project=project, name=name, color=color)
-            audit_record(actor, "label_class.create", label_class, project, {"name": name, "color": color})
+            if index is None:
+                index = next_class_index(project.pk, name)
+            label_class = LabelClass.objects.create(project=project, name=name, color=color, index=index)
+            audit_record(actor, "label_class.create", label_class, project, {"name": name, "color": color, "index": index})
     except IntegrityError:
-        raise Conflict(f"label class {name!r} already exists in this project") from None
+        raise Conflict(f"label class {name!r} or index {index} already exists in this project",
+                       details={"name": name, "index": index}) from None
     return label_class
 
 
-def label_class_update(*, label_class: LabelClass, actor, name: str | None = None, color: str | None = None) -> LabelClass:
+def project_void_index(project: Project) -> int:
+    """Pixel value of unlabelled pixels in the project's class-index masks: the index of its
+    ``void`` class, 255 without one."""
+    void = LabelClass.objects.filter(project=project, name__iexact=VOID_NAME).values_list("index", flat=True).first()
+    return VOID_INDEX if void is None else int(void)
+
+
+def label_class_update(
+    *, label_class: LabelClass, actor, name: str | None = None, color: str | None = None, index: int | None = None
+) -> LabelClass:
+    """Rename or recolour a class. Its ``index`` is fixed once created (stored class masks and
+    trained models refer to it): a different one is refused (400)."""
+    if index is not None and index != label_class.index:
+        raise ApplicationError(
+            f"the index of label class {label_class.name!r} is {label_class.index} and cannot change "
+            "(class masks and trained models use it); create a new class instead",
+            details={"key": "index"},
+        )
     changes: dict[str, Any] = {}
     if name is not None:
         changes["name"] = _clean_name(name)
@@ -112,8 +147,10 @@ def label_class_get_or_create(*, project: Project, name: str = DEFAULT_LABEL_CLA
         return existing
     try:
         with transaction.atomic():
-            label_class = LabelClass.objects.create(project=project, name=name, color=_next_color(project))
-            audit_record(actor, "label_class.create", label_class, project, {"name": name, "on_demand": True})
+            label_class = LabelClass.objects.create(project=project, name=name, color=_next_color(project),
+                                                    index=next_class_index(project.pk, name))
+            audit_record(actor, "label_class.create", label_class, project,
+                         {"name": name, "index": label_class.index, "on_demand": True})
             return label_class
     except IntegrityError:  # created concurrently by another request
         return LabelClass.objects.get(project=project, name=name)
@@ -263,6 +300,15 @@ def mask_render(*, image: Image, regions: Iterable[Region]) -> bytes:
     return encode_png(rasterize(list(regions), image.width, image.height))
 
 
+def class_index_mask_render(*, image: Image, polygons: Sequence[PolygonInput], void_index: int) -> np.ndarray:
+    """(H, W) uint8 class-index mask: each polygon filled with its class index in drawing order
+    (a later polygon covers an earlier one, holes cut), ``void_index`` where nothing is drawn."""
+    classes = np.full((image.height, image.width), void_index, dtype=np.uint8)
+    for p in polygons:
+        classes[rasterize([p.region], image.width, image.height) > 0] = p.label_class.index
+    return classes
+
+
 def _save_set(
     *,
     annotation_set: AnnotationSet,
@@ -278,6 +324,10 @@ def _save_set(
     annotation_set.updated_by = actor if getattr(actor, "is_authenticated", False) else None
     # No polygons, no stored mask: the mask endpoint answers an all-zero image.
     annotation_set.mask.name = save_bytes(mask_render(image=image, regions=[p.region for p in checked])) if checked else ""
+    if image.project.kind == Project.Kind.ROAD_SCENE:
+        # Road scenes train on the class-index mask; binary projects keep only the 0/255 mask.
+        classes = class_index_mask_render(image=image, polygons=checked, void_index=project_void_index(image.project))
+        annotation_set.class_mask.name = save_bytes(encode_png(classes)) if checked else ""
     annotation_set.save()
     annotation_set.annotations.all().delete()
     author = annotation_set.updated_by

@@ -154,7 +154,7 @@ MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
 # Polygon bounds, checked on the raw input before any geometry work (400 naming the limit).
 ANNOTATION_MAX_VERTICES_PER_RING = env_int("ANNOTATION_MAX_VERTICES_PER_RING", 10_000, minimum=3)
-ANNOTATION_MAX_RINGS_PER_POLYGON = env_int("ANNOTATION_MAX_RINGS_PER_POLYGON", 50, minimum=1)
+ANNOTATION_MAX_RINGS_PER_POLYGON = env_int("ANNOTATION_MAX_RINGS_PER_POLYGON", 2000, minimum=1)  # CamVid labels: up to 1409 rings
 ANNOTATION_MAX_POLYGONS_PER_IMAGE = env_int("ANNOTATION_MAX_POLYGONS_PER_IMAGE", 500, minimum=1)
 # Bodies of every other API request (JSON) and of anonymous callers: small. Checked
 # from Content-Length before anything reads the body (projects.api.middleware).

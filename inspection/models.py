@@ -74,7 +74,9 @@ class Prediction(models.Model):
 
     ``heatmap`` is an 8-bit grayscale PNG at image resolution; pixel value ``p``
     stands for the anomaly map value ``heatmap_min + p / 255 * (heatmap_max - heatmap_min)``,
-    so the browser can redraw the region for any threshold.
+    so the browser can redraw the region for any threshold. ``class_map`` (semantic
+    models only): the predicted class-index map, an 8-bit grey PNG whose pixel values
+    are label class indices.
     """
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="predictions")
@@ -83,6 +85,7 @@ class Prediction(models.Model):
     heatmap = models.FileField(storage=blob_storage, max_length=100)
     heatmap_min = models.FloatField()
     heatmap_max = models.FloatField()
+    class_map = models.FileField(storage=blob_storage, max_length=100, blank=True)
     polygons = models.JSONField(default=list, blank=True, help_text="Predicted region (map > threshold) as polygons.")
     boxes = models.JSONField(
         default=list, blank=True,

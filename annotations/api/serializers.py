@@ -13,12 +13,13 @@ from projects.models import Job
 class LabelClassSerializer(serializers.ModelSerializer):
     class Meta:
         model = LabelClass
-        fields = ["id", "name", "color"]
+        fields = ["id", "name", "color", "index"]
 
 
 class LabelClassWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     color = serializers.CharField(max_length=7, required=False)
+    index = serializers.IntegerField(required=False, help_text="Pixel value in class-index masks; set once, at creation.")
 
 
 class AnnotationSerializer(serializers.ModelSerializer):

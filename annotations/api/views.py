@@ -95,7 +95,7 @@ class LabelClassListView(GenericAPIView):
         body.is_valid(raise_exception=True)
         label_class = services.label_class_create(
             project=project, name=body.validated_data.get("name", ""), color=body.validated_data.get("color"),
-            actor=request.user,
+            index=body.validated_data.get("index"), actor=request.user,
         )
         return Response(LabelClassSerializer(label_class).data, status=status.HTTP_201_CREATED)
 

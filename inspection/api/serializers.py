@@ -140,14 +140,15 @@ class PredictionSerializer(serializers.ModelSerializer):
     heatmap_url = serializers.SerializerMethodField()
     heatmap_range = serializers.SerializerMethodField()
     class_mask_url = serializers.SerializerMethodField()
+    class_map_url = serializers.SerializerMethodField()
     reviewed = serializers.SerializerMethodField()
     verdict = serializers.SerializerMethodField()
 
     class Meta:
         model = Prediction
         fields = [
-            "id", "image", "model_version", "score", "threshold", "flagged", "heatmap_url", "heatmap_range", "polygons",
-            "boxes", "class_mask_url", "reviewed", "verdict", "job", "created_at", "updated_at",
+            "id", "image", "model_version", "score", "threshold", "flagged", "heatmap_url", "heatmap_range", "class_map_url",
+            "polygons", "boxes", "class_mask_url", "reviewed", "verdict", "job", "created_at", "updated_at",
         ]
         read_only_fields = fields
 
@@ -160,6 +161,10 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     def get_heatmap_url(self, prediction: Prediction) -> str:
         return f"/api/predictions/{prediction.pk}/heatmap.png"
+
+    def get_class_map_url(self, prediction: Prediction) -> str | None:
+        """The predicted class map of a semantic model (pixel values are label class indices); None otherwise."""
+        return f"/api/predictions/{prediction.pk}/class-map.png" if prediction.class_map.name else None
 
     def get_heatmap_range(self, prediction: Prediction) -> dict:
         return {"min": prediction.heatmap_min, "max": prediction.heatmap_max}

@@ -17,6 +17,7 @@ urlpatterns = [
     path("predictions/<int:pk>/", views.PredictionDetailView.as_view(), name="prediction-detail"),
     path("predictions/<int:pk>/heatmap.png", views.PredictionHeatmapView.as_view(), name="prediction-heatmap"),
     path("predictions/<int:pk>/class_mask.png", views.PredictionClassMaskView.as_view(), name="prediction-class-mask"),
+    path("predictions/<int:pk>/class-map.png", views.PredictionClassMapView.as_view(), name="prediction-class-map"),
     re_path(r"^predictions/(?P<pk>\d+)/review/?$", views.PredictionReviewView.as_view(), name="prediction-review"),
     path("images/<int:pk>/predictions/", views.ImagePredictionListView.as_view(), name="image-predictions"),
     path("projects/<int:pk>/annotation-queue/", annotation.AnnotationQueueView.as_view(), name="annotation-queue"),

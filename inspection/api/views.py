@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -168,6 +169,23 @@ class PredictionClassMaskView(APIView):
                 return handle.read()
 
         return etag_response(request, etag=prediction.class_mask.name, load=load, content_type="image/png",
+                             cache={"private": True, "max_age": 3600})
+
+
+class PredictionClassMapView(APIView):
+    """The predicted class-index map of a semantic (road-scene) prediction, PNG; 404 when it has none."""
+
+    @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
+    def get(self, request, pk: int):
+        prediction = _prediction_for(request.user, pk)
+        if not prediction.class_map.name:
+            raise NotFound("this prediction has no class map (the model is not a semantic segmentation model)")
+
+        def load() -> bytes:
+            with prediction.class_map.open("rb") as handle:
+                return handle.read()
+
+        return etag_response(request, etag=prediction.class_map.name, load=load, content_type="image/png",
                              cache={"private": True, "max_age": 3600})
 
 

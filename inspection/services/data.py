@@ -39,3 +39,17 @@ def mask_array(image: Image) -> np.ndarray | None:
     if mask.shape != (image.height, image.width):
         raise ValueError(f"mask of image {image.id} is {mask.shape[1]}x{mask.shape[0]}, image is {image.width}x{image.height}")
     return (mask > 127).astype(np.uint8)
+
+
+def class_mask_array(image: Image) -> np.ndarray | None:
+    """(H, W) uint8 class-index mask of a road-scene image's annotations, or None without one."""
+    annotation_set = getattr(image, "annotation_set", None)
+    if annotation_set is None or not annotation_set.class_mask:
+        return None
+    with annotation_set.class_mask.open("rb") as handle:
+        data = handle.read()
+    with PILImage.open(io.BytesIO(data)) as pil:
+        classes = np.asarray(pil, dtype=np.uint8)
+    if classes.shape != (image.height, image.width):
+        raise ValueError(f"class mask of image {image.id} is {classes.shape[1]}x{classes.shape[0]}, image is {image.width}x{image.height}")
+    return classes

@@ -35,11 +35,13 @@ def evaluate_model(
     if not evaluation:
         log("no labelled validation/test images: the model version has no metrics")
         return Outcome(threshold, policy, dict(pipeline.normalization), {}, {})
-    scores, maps = [], []
+    scores, maps, class_maps = [], [], []
     for start in range(0, len(evaluation), EVAL_BATCH):
         progress("evaluating", start / len(evaluation))
         out = pipeline.predict([s.image for s in evaluation[start : start + EVAL_BATCH]])
         batch_maps = [np.asarray(m, dtype=np.float32) for m in out.maps]
+        if out.class_maps is not None:
+            class_maps.extend(np.asarray(c, dtype=np.uint8) for c in out.class_maps)
         # Scored as stored predictions will be, so metrics at the threshold match the flags users see.
         scores.extend(image_score(m) for m in batch_maps)
         maps.extend(batch_maps)
@@ -50,6 +52,13 @@ def evaluate_model(
     if per_kind:
         metrics["per_kind"] = per_kind
         log("per defect kind: " + ", ".join(f"{k} recall {v['image_recall']:.2f}" for k, v in per_kind.items()))
+    if class_maps:
+        semantic_metrics, semantic_curves = semantic_evaluation(
+            evaluation, maps, class_maps, known=pipeline.config.known_classes(),
+            unknown=list(pipeline.config.unknown_classes), void_index=pipeline.config.void_index,
+        )
+        metrics.update(semantic_metrics)
+        curves.update(semantic_curves)
     return Outcome(threshold, policy, dict(pipeline.normalization), metrics, curves)
 
 
@@ -77,6 +86,38 @@ def _per_kind(evaluation, scores, maps, labels, threshold: float, kinds) -> dict
     if kinds is None:
         kinds = [kind_from_path(s.name) for s in evaluation]
     return _plain(per_kind_metrics(scores, maps, [s.mask for s in evaluation], list(labels), list(kinds), threshold))
+
+def semantic_evaluation(
+    evaluation: Sequence, maps: list[np.ndarray], class_maps: list[np.ndarray], *, known: list[int],
+    unknown: list[int], void_index: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Road-scene metrics (road-scene paper, Tables 2-4): per-class IoU and mIoU over the known
+    classes' pixels, and the anomaly AuPRC / FPR95 with its PR curve over the unknown classes'
+    pixels against the known ones (void left out). AuPRC / FPR95 are None without unknown pixels."""
+    from ml.metrics.ood import class_iou, ood_pixel_metrics
+
+    lookup = np.full(256, len(known), np.int64)  # anything not a known class: an extra "other" column
+    lookup[known] = np.arange(len(known))
+    size = len(known) + 1
+    confusion = np.zeros((size, size), np.int64)
+    items = []
+    for sample, anomaly_map, predicted in zip(evaluation, maps, class_maps):
+        truth = np.asarray(sample.classes)
+        target, guess = lookup[truth], lookup[predicted]
+        keep = target < len(known)
+        confusion += np.bincount(target[keep] * size + guess[keep], minlength=size * size).reshape(size, size)
+        items.append((anomaly_map, np.isin(truth, unknown), truth != void_index))
+    ious = class_iou(confusion)[: len(known)]
+    present = [v for v in ious if v is not None]
+    ood = ood_pixel_metrics(items, curve_points=200) if unknown else {"auprc": None, "fpr95": None}
+    metrics = {
+        "miou": float(np.mean(present)) if present else None,
+        "class_iou": {str(index): iou for index, iou in zip(known, ious)},
+        "anomaly_auprc": ood["auprc"],
+        "anomaly_fpr95": ood["fpr95"],
+    }
+    curves = {"anomaly_pr": _plain(ood.get("pr_curve") or {"recall": [], "precision": [], "thresholds": []})}
+    return _plain(metrics), curves
 
 
 def _plain(value: Any) -> Any:

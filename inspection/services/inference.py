@@ -139,7 +139,7 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     upsert per batch.
     """
     from ml.data.loader import parallel_map
-    from ml.formats import mask_to_polygons
+    from ml.formats import encode_png, mask_to_polygons
 
     output = pipeline.predict(arrays)
     maps = [np.asarray(m, dtype=np.float32) for m in output.maps]  # rows of an (N, H, W) array are views
@@ -148,6 +148,11 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     heatmaps = [save_bytes(png) for png, _, _ in encoded]
     scores = [image_score(m) for m in maps]
     extras = [_extras(output.extras[i] if output.extras else None) for i in range(len(maps))]
+    # Semantic models also say which class each pixel is: stored beside the heatmap.
+    class_maps = (
+        [save_bytes(encode_png(np.asarray(c, dtype=np.uint8))) for c in output.class_maps]
+        if output.class_maps is not None else [""] * len(maps)
+    )
     with transaction.atomic():
         # Read the threshold under the model version's row lock, the lock a threshold
         # change holds while it re-flags: predictions written here are flagged with
@@ -171,15 +176,18 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
                 flagged=flagged,
                 boxes=boxes,
                 class_mask=class_mask,
+                class_map=class_map,
                 job=job,
             )
-            for image, score, heatmap, (_, vmin, vmax), flagged, (boxes, class_mask) in zip(images, scores, heatmaps, encoded, is_flagged, extras)
+            for image, score, heatmap, (_, vmin, vmax), flagged, (boxes, class_mask), class_map
+            in zip(images, scores, heatmaps, encoded, is_flagged, extras, class_maps)
         ]
         Prediction.objects.bulk_create(
             rows,
             update_conflicts=True,
             unique_fields=["image", "model_version"],
-            update_fields=["score", "heatmap", "heatmap_min", "heatmap_max", "polygons", "flagged", "boxes", "class_mask", "job", "updated_at"],
+            update_fields=["score", "heatmap", "heatmap_min", "heatmap_max", "polygons", "flagged", "boxes", "class_mask",
+                           "class_map", "job", "updated_at"],
         )
     return sum(is_flagged)
 

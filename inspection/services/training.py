@@ -11,7 +11,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 
 from inspection.models import DatasetSnapshot, ModelVersion
-from inspection.services.data import image_array, mask_array
+from inspection.services.data import class_mask_array, image_array, mask_array
 from inspection.services.evaluation import _plain as json_safe
 from inspection.services.evaluation import evaluate_model
 from inspection.services.limits import within_time_limit
@@ -65,6 +65,22 @@ def _has_mask():
     return Q(annotation_set__isnull=False) & ~Q(annotation_set__mask="")
 
 
+def _has_class_mask():
+    return Q(annotation_set__isnull=False) & ~Q(annotation_set__class_mask="")
+
+
+def semantic_config_defaults(project: Project) -> dict[str, Any]:
+    """``num_classes`` / ``void_index`` / ``unknown_classes`` of a semantic pipeline from the
+    project's label classes (used for keys the request leaves out): the classes are
+    0..highest non-void index, void is the ``void`` class's index (255 without one), and
+    no class is held out as unknown unless the request names some."""
+    from annotations.services import project_void_index
+
+    void_index = project_void_index(project)
+    indices = [i for i in project.label_classes.values_list("index", flat=True) if i != void_index]
+    return {"num_classes": (max(indices) + 1) if indices else 0, "void_index": void_index, "unknown_classes": []}
+
+
 def training_images(project: Project, supervision: str) -> dict[str, Any]:
     """Querysets of what a training of ``supervision`` kind would use now.
 
@@ -76,6 +92,16 @@ def training_images(project: Project, supervision: str) -> dict[str, Any]:
     split has none (the metrics then share images with the calibration).
     """
     images = Image.objects.filter(project=project)
+    if supervision == "semantic":
+        # Road scenes learn from class-index masks, whatever the image's normal/anomalous state.
+        with_classes = images.filter(_has_class_mask())
+        train = with_classes.filter(split=Image.Split.TRAIN)
+        calibration = with_classes.filter(split=Image.Split.VAL)
+        evaluation = with_classes.filter(split=Image.Split.TEST)
+        if not evaluation.exists():
+            evaluation = calibration
+        return {"normal_train": train.none(), "masked_train": train, "train": train,
+                "calibration": calibration, "evaluation": evaluation}
     normal_train = images.filter(split=Image.Split.TRAIN, state=Image.State.NORMAL)
     masked_train = images.filter(split=Image.Split.TRAIN, state=Image.State.ANOMALOUS).filter(_has_mask())
     train = normal_train | masked_train if supervision == "supervised" else normal_train
@@ -115,7 +141,16 @@ def training_data_check(project: Project, supervision: str, class_masks: tuple[s
                 f"this pipeline learns from {names} masks and normal images; missing: " + "; ".join(missing),
                 details={"reason": "no_class_masks", "class_masks": list(class_masks), "missing": missing},
             )
-    if supervision == "supervised":
+    if supervision == "semantic":
+        if not sets["train"].exists():
+            raise ApplicationError(
+                "no train images with class masks: a semantic pipeline learns from class-index masks, which "
+                "a road-scene project's polygons with classes give; draw or import labelled road scenes in the "
+                "train split first" + ("" if project.kind == Project.Kind.ROAD_SCENE else
+                                       f" (this project is of kind {project.kind!r}, not 'road-scene')"),
+                details={"reason": "no_class_masks"},
+            )
+    elif supervision == "supervised":
         if not sets["masked_train"].exists():
             raise ApplicationError(
                 "no annotated anomalous images in the train split: a supervised pipeline learns from masks; "
@@ -186,6 +221,11 @@ def training_job_start(
     the residual model of a ``unet`` with ``input = "image+residual"``.
     """
     description = pipeline_describe(pipeline)
+    if description["supervision"] == "semantic":
+        # The class defaults come from the labelled data, so the data is checked first.
+        training_data_check(project, description["supervision"])
+        if config is None or isinstance(config, dict):
+            config = {**semantic_config_defaults(project), **(config or {})}
     validated = pipeline_config_validate(pipeline, config, preset)
     residual = residual_model_resolve(project=project, config=validated, vae_model_version=vae_model_version)
     class_masks = list(description.get("required_class_masks") or [])
@@ -240,9 +280,12 @@ def training_job_run(*, job_id: int) -> Job | None:
     return run_job(job_id, within_time_limit(_train, settings.INSPECTION_TRAINING_SOFT_TIME_LIMIT))
 
 
-def _samples(entries: list[dict], ctx: JobContext, stage: str, class_masks: list[str] | None = None):
-    """Samples of the snapshot entries; with ``class_masks`` (label classes a pipeline learns, e.g.
-    "rail") each carries those classes' masks, and its anomaly mask leaves their polygons out."""
+def _samples(entries: list[dict], ctx: JobContext, stage: str, class_masks: list[str] | None = None,
+             unknown_classes: list[int] | None = None):
+    """Samples of the snapshot entries. With ``class_masks`` (label classes a pipeline learns, e.g.
+    "rail") each carries those classes' masks, and its anomaly mask leaves their polygons out. With
+    ``unknown_classes`` (semantic trainings) each carries its class-index mask, and its anomaly mask /
+    label mark the unknown classes' pixels."""
     from annotations.services import anomaly_mask_render, class_mask_render
     from ml.base import Sample
 
@@ -254,6 +297,14 @@ def _samples(entries: list[dict], ctx: JobContext, stage: str, class_masks: list
         if image is None:
             raise ApplicationError(f"image {entry['id']} was deleted while the training started")
         pixels = image_array(image)
+        if unknown_classes is not None:
+            classes = class_mask_array(image)
+            if classes is None:
+                raise ApplicationError(f"image {image.original_name!r} lost its class mask while the training started")
+            anomalous = np.isin(classes, unknown_classes).astype(np.uint8)
+            samples.append(Sample(image=pixels, mask=anomalous, label=int(anomalous.any()), name=image.original_name,
+                                  classes=classes))
+            continue
         if entry["state"] == Image.State.NORMAL:
             label, mask = 0, np.zeros(pixels.shape[:2], dtype=np.uint8)
         elif class_masks:
@@ -294,10 +345,12 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     class_masks = list(params.get("class_masks") or [])
     snapshot = dataset_snapshot_take(project=job.project, supervision=params["supervision"], job=job, class_masks=class_masks)
     ctx.log(f"dataset snapshot {snapshot.pk}: " + ", ".join(f"{k} {v}" for k, v in sorted(snapshot.summary.items())))
-    train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images", class_masks)
-    calibration = _samples([e for e in snapshot.images if e["role"] == "calibration"], ctx, "loading validation images", class_masks)
+    unknown = list(params["config"].get("unknown_classes") or []) if params["supervision"] == "semantic" else None
+    train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images", class_masks, unknown)
+    calibration = _samples([e for e in snapshot.images if e["role"] == "calibration"], ctx, "loading validation images",
+                           class_masks, unknown)
     evaluation_entries = [e for e in snapshot.images if e["role"] == "evaluation"]
-    evaluation = _samples(evaluation_entries, ctx, "loading test images", class_masks)
+    evaluation = _samples(evaluation_entries, ctx, "loading test images", class_masks, unknown)
 
     pipeline = registry.create(params["pipeline"], params["config"])
     if params.get("vae_model_version"):
@@ -311,6 +364,11 @@ def _train(ctx: JobContext) -> dict[str, Any]:
         f"fitting {params['pipeline']} on {len(train)} image(s); threshold calibrated on "
         + (f"{len(calibration)} validation image(s)" if calibration else "the training images (no labelled val split)")
     )
+    if not calibration and params["supervision"] == "semantic" and len(train) < 8:
+        # Too few scenes to hold some back: the semantic pipeline validates and calibrates on its
+        # training scenes, as unsupervised ones do, rather than ending without a threshold.
+        calibration = train
+        ctx.log("no val-split scenes and too few to hold back: validating on the training scenes")
     pipeline.fit(train, calibration or None, progress=ctx.progress)
 
     outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress,

@@ -9,9 +9,13 @@ import numpy as np
 from ml.metrics.binned import PixelHistogram
 
 
-def ood_pixel_metrics(items: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], bins: int = 1 << 14) -> dict[str, float | None]:
+def ood_pixel_metrics(
+    items: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]], bins: int = 1 << 14, curve_points: int = 0
+) -> dict:
     """``items``: (scores (H, W), anomalous (H, W) bool, counted (H, W) bool) per image; pixels with
-    ``counted`` False (void) are left out. Returns ``auprc`` and ``fpr95`` (None without both kinds of pixel)."""
+    ``counted`` False (void) are left out. Returns ``auprc`` and ``fpr95`` (None without both kinds of pixel);
+    with ``curve_points`` > 0 also ``pr_curve`` = ``{"recall", "precision", "thresholds"}`` (recall rising,
+    at most that many points) for the UI."""
     items = list(items)
     values = [s[c] for s, _, c in items if c.any()]
     if not values:
@@ -33,7 +37,15 @@ def ood_pixel_metrics(items: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray]]
     auprc = float(np.sum((recall[1:] - recall[:-1]) * precision[1:]))
     index = int(np.searchsorted(recall, 0.95, side="left"))
     fpr95 = float(fp[min(index, len(fp) - 1)] / negatives)
-    return {"auprc": auprc, "fpr95": fpr95}
+    result: dict = {"auprc": auprc, "fpr95": fpr95}
+    if curve_points > 0:
+        from ml.metrics.curves import downsample
+
+        result["pr_curve"] = downsample(
+            {"recall": recall, "precision": precision, "thresholds": histogram.edges()},
+            max_points=curve_points, x="recall", y="precision",
+        )
+    return result
 
 
 def class_iou(confusion: np.ndarray) -> list[float | None]:

@@ -1,4 +1,4 @@
-"""python manage.py export_dataset --project SLUG --format coco|mvtec OUT
+"""python manage.py export_dataset --project SLUG --format coco|mvtec|semantic OUT
 
 Runs the same export as the API's background job, to completion. OUT is a
 folder (created; must be empty) or, when it ends in ``.zip``, an archive.

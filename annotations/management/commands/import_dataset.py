@@ -1,4 +1,4 @@
-"""python manage.py import_dataset --project SLUG [--create] --format mvtec|via|coco|labelme PATH
+"""python manage.py import_dataset --project SLUG [--create] --format mvtec|via|coco|labelme|semantic PATH
 
 Runs the same import as the API's background job, in this process, to
 completion; PATH is a dataset folder or a zip archive. Exits non-zero with the
@@ -35,7 +35,9 @@ class Command(BaseCommand):
             if target is None:
                 if not create:
                     raise CommandError(f"no project with slug {project!r} (add --create to create it)")
-                target = project_create(name=project, slug=project, created_by=None)
+                # Class-index label images only make sense in a road-scene project.
+                kind = Project.Kind.ROAD_SCENE if format == "semantic" else Project.Kind.UNSUPERVISED
+                target = project_create(name=project, slug=project, created_by=None, kind=kind)
                 self.stdout.write(f"created project {project!r}")
             summary = self._import(target, source, format)
         except ApplicationError as exc:

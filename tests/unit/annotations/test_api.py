@@ -276,7 +276,7 @@ def test_label_class_list_and_duplicate_name(alice_api, project):
     assert alice_api.post(url, {"name": "dent", "color": "#112233"}, format="json").status_code == 201
     duplicate = alice_api.post(url, {"name": "dent"}, format="json")
     assert duplicate.status_code == 409 and "already exists" in duplicate.json()["error"]
-    assert alice_api.get(url).json() == [{"id": LabelClass.objects.get().pk, "name": "dent", "color": "#112233"}]
+    assert alice_api.get(url).json() == [{"id": LabelClass.objects.get().pk, "name": "dent", "color": "#112233", "index": 0}]
     assert json.loads(alice_api.post(url, {"name": "x", "color": "red"}, format="json").content)["error"]
 
 

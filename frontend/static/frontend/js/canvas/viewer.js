@@ -7,7 +7,8 @@ import * as vt from "../view_transform.js";
 import { levelsFromRgba } from "../heatmap.js";
 import { drawBoxes } from "./rail_layer.js";
 
-const LAYERS = ["image", "overlay", "region", "shapes"];
+// "classes": a road-scene class map (translucent), under the heatmap, same transform.
+const LAYERS = ["image", "classes", "overlay", "region", "shapes"];
 
 export class LayeredViewer extends EventTarget {
   /**
@@ -36,6 +37,9 @@ export class LayeredViewer extends EventTarget {
     this.overlay = null; // canvas with the colourised heatmap
     this.overlayOpacity = 0.5;
     this.overlayVisible = true;
+    this.classes = null; // canvas with the coloured class map (road scenes)
+    this.classesOpacity = 0.45;
+    this.classesVisible = true;
     this.region = null; // canvas with the predicted-region outline
     this.regionVisible = true;
     this.drawShapes = null; // (ctx, transform) => void
@@ -81,7 +85,7 @@ export class LayeredViewer extends EventTarget {
 
   /** Nothing to show (an empty queue). */
   clear() {
-    this.image = this.overlay = this.region = this.structure = null;
+    this.image = this.overlay = this.region = this.structure = this.classes = null;
     this.imageSize = null;
     this.draw();
   }
@@ -102,6 +106,14 @@ export class LayeredViewer extends EventTarget {
     if (opacity !== undefined) this.overlayOpacity = opacity;
     if (visible !== undefined) this.overlayVisible = visible;
     this.drawLayer("overlay");
+  }
+
+  /** The class-map layer: a canvas (or null to remove it), its opacity and visibility. */
+  setClassLayer(canvas, { opacity, visible } = {}) {
+    if (canvas !== undefined) this.classes = canvas;
+    if (opacity !== undefined) this.classesOpacity = opacity;
+    if (visible !== undefined) this.classesVisible = visible;
+    this.drawLayer("classes");
   }
 
   setRegion(canvas, visible = this.regionVisible) {
@@ -149,6 +161,12 @@ export class LayeredViewer extends EventTarget {
     const ctx = this.#context(name);
     const [w, h] = this.imageSize;
     if (name === "image" && this.image) ctx.drawImage(this.image, 0, 0, w, h);
+    if (name === "classes" && this.classes && this.classesVisible) {
+      ctx.imageSmoothingEnabled = false;
+      ctx.globalAlpha = this.classesOpacity;
+      ctx.drawImage(this.classes, 0, 0, w, h);
+      ctx.globalAlpha = 1;
+    }
     if (name === "overlay" && this.overlay && this.overlayVisible) {
       ctx.globalAlpha = this.overlayOpacity;
       ctx.drawImage(this.overlay, 0, 0, w, h);

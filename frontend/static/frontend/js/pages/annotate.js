@@ -11,6 +11,7 @@ import { drawAnnotations, drawMask, drawToolOverlay } from "../canvas/shapes.js"
 import { TOOLS } from "../tools/index.js";
 import { polygonPixelArea, previewSize, ringSelfIntersects } from "../geometry.js";
 import { can } from "../roles.js";
+import { annotateClassTools } from "./annotate_classes.js";
 
 /** Predicted polygons as [{outer, holes}] whether the API sends rings or polygon objects. */
 export function predictedPolygons(raw) {
@@ -116,6 +117,9 @@ export async function render(root, { project, role, params, setLeaveGuard, query
   for (const c of classes) view.colours.set(c.id, c.color || "#ff3b30");
   labelSelect.replaceChildren(...classes.map((c, i) => h("option", { value: c.id }, `${i < 9 ? i + 1 + " · " : ""}${c.name}`)));
   if (!classes.length) labelSelect.append(h("option", { value: "" }, "default (created on save)"));
+  // Road scenes: coloured class picker and the class map as a translucent layer.
+  const roadClasses = project.kind === "road-scene" ? annotateClassTools({ viewer, select: labelSelect, size }) : null;
+  if (roadClasses) { roadClasses.setClasses(classes); labelSelect.closest("section").after(roadClasses.element); }
 
   const toolCtx = {
     viewer, state, view, size, redraw,
@@ -195,6 +199,7 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     labelSelect.replaceChildren(...classes.map((c, i) => h("option", { value: c.id }, `${i < 9 ? i + 1 + " · " : ""}${c.name}`)));
     if (!classes.length) labelSelect.append(h("option", { value: "" }, "default (created on save)"));
     if (keep) labelSelect.value = keep;
+    if (roadClasses) roadClasses.setClasses(classes);
     refreshSide();
   }
 
@@ -207,6 +212,7 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     stage.dataset.version = state.version;
     stage.dataset.dirty = String(state.dirty);
     stage.dataset.polygons = state.polygons.length;
+    if (roadClasses) roadClasses.update(state.polygons);
     if (state.selected >= 0 && state.polygons[state.selected]) labelSelect.value = state.polygons[state.selected].label_class ?? "";
     polyList.replaceChildren(...state.polygons.map((p, i) => {
       const cls = classes.find((c) => c.id === p.label_class) || { name: "default class" };

@@ -7,6 +7,7 @@ import { renderCurves, renderHistogram } from "../charts.js";
 import { renderTrainingCharts } from "../training_charts.js";
 import { watchJob } from "./jobwatch.js";
 import { artifactLink, perKindTable } from "./model_extras.js";
+import { roadSceneMetrics } from "./models_road.js";
 
 const PREFERRED = [
   "image_auroc", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
@@ -126,6 +127,7 @@ export async function render(root, { project, query }) {
       h("p.muted", {}, `Created ${fmtDate(v.created_at)} by ${v.created_by || "?"}${v.activated_at ? ` · activated ${fmtDate(v.activated_at)}` : ""}${v.job ? " · " : ""}`,
         v.job ? h("a", { href: `/projects/${project.id}/jobs/${v.job}/`, "data-link": true }, `training job #${v.job}`) : null),
       chartsBox,
+      v.metrics?.class_iou ? roadSceneMetrics(v, await api.labelClasses(project.id)) : null,
       h("div.card.row", { style: "margin-top:12px" },
         h("label", { for: "threshold-slider" }, "Threshold"), slider, number, apply, h("span.spacer"), infer, artifactLink(v), activate),
       perKindTable(v),

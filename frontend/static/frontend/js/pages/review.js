@@ -8,6 +8,7 @@ import { h, message, toast, fmtNumber, isTyping } from "../dom.js";
 import { LayeredViewer, canvasFromRgba, decodeLevels } from "../canvas/viewer.js";
 import { railMaskRgba } from "../canvas/rail_layer.js";
 import { queueItem } from "./review_item.js";
+import { reviewClassLayer } from "./review_classes.js";
 import { COLOUR_MAPS, colourLut, colouriseInto, regionFromLevels, regionOutlineInto, scoreToLevel } from "../heatmap.js";
 
 const PREFETCH_AHEAD = 3;
@@ -70,6 +71,8 @@ export async function render(root, { project }) {
   root.append(h("div.workspace", {}, stage, side));
   const viewer = new LayeredViewer(stage, { label: "Image with heatmap overlay" });
   viewer.setOverlayStyle({ opacity: 0.5 });
+  const classLayer = reviewClassLayer({ viewer, project, stage });
+  side.append(classLayer.element);
 
   let items = [];
   let nextPage = null;
@@ -175,6 +178,7 @@ export async function render(root, { project }) {
     viewer.setOverlay(overlayFor(item, data));
     viewer.setStructure({ mask: data.railMask, boxes: item.boxes, visible: true });
     stage.dataset.boxes = item.boxes.length;
+    classLayer.show(item);
     drawRegion();
     stageStatus.textContent = "";
     stage.dataset.predictionId = item.predictionId;
@@ -261,6 +265,7 @@ export async function render(root, { project }) {
     else if (k === "j" || (k === "arrowright" && !onSlider)) go(index + 1);
     else if (k === "k" || (k === "arrowleft" && !onSlider)) go(index - 1);
     else if (k === "h") { showHeat.checked = !showHeat.checked; viewer.setOverlayStyle({ visible: showHeat.checked }); }
+    else if (k === "c") classLayer.toggle();
     else if (k === "r") { showRegion.checked = !showRegion.checked; viewer.setRegion(viewer.region, showRegion.checked); }
     else if (k === "f" || k === "0") { viewer.fit(); viewer.draw(); }
     else if (k === "+" || k === "=") viewer.zoomBy(1.25);

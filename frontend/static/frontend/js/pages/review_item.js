@@ -15,6 +15,7 @@ export function queueItem(raw) {
     vmin: raw.heatmap_range.min,
     vmax: raw.heatmap_range.max,
     heatmapUrl: raw.heatmap_url,
+    classMapUrl: raw.class_map_url ?? null, // road-scene models: the predicted class map
     threshold: raw.threshold,
     modelNumber: raw.model_version.number,
     pipeline: raw.model_version.pipeline,
