@@ -14,8 +14,9 @@ class AnnotationsConfig(AppConfig):
 
         if label_classes_for_new_project not in hooks.project_created:
             hooks.register_project_created(label_classes_for_new_project)
-        from annotations.importers import demo_data_import
+        from annotations.importers import demo_data_import, demo_rail_import
         from projects import demo
 
         # `make demo` fills its project through our importer (projects never imports us).
         demo.register_data_source(demo_data_import)
+        demo.register_rail_source(demo_rail_import)

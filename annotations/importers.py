@@ -438,6 +438,36 @@ def demo_data_import(*, project: Project, folder: Path, actor) -> dict[str, Any]
     return dataset_import(project=project, folder=folder, fmt="mvtec", actor=actor)
 
 
+def demo_rail_import(*, project: Project, actor, seed: int = 0) -> dict[str, Any]:
+    """The rail demo's data source (``projects.demo``): 36 normal train scenes (rails drawn on 12
+    of them as "rail" polygons), 8 normal and 8 obstacle test scenes (obstacles outlined), 512x256,
+    from ``ml.data.rail_synthetic``."""
+    from annotations.services import annotations_replace
+    from ml.data.rail_synthetic import RAIL_CLASS, generate_rail
+    from ml.formats import encode_png, mask_to_polygons
+    from projects.services import image_upload
+
+    train, test = generate_rail(36, 0, seed=seed), generate_rail(8, 8, seed=seed + 1)
+    from annotations.models import LabelClass
+
+    rail = LabelClass.objects.get(project=project, name=RAIL_CLASS)
+
+    def upload(samples, **kwargs):
+        files = [(f"{s.name}.png", encode_png(s.image)) for s in samples]
+        return image_upload(project=project, files=files, uploaded_by=actor, **kwargs).created
+
+    train_images = upload(train, split="train", state="normal")
+    with_rails = 12
+    for image, sample in list(zip(train_images, train))[:with_rails]:
+        polygons = [{"outer": r.outer, "label_class": rail.pk} for r in mask_to_polygons(sample.class_masks[RAIL_CLASS])]
+        annotations_replace(image=image, polygons=polygons, expected_version=0, actor=actor)
+    upload([s for s in test if s.label == 0], split="test", state="normal")
+    obstacles = [s for s in test if s.label == 1]
+    for image, sample in zip(upload(obstacles, split="test", state="anomalous"), obstacles):
+        annotations_replace(image=image, polygons=[{"outer": r.outer} for r in mask_to_polygons(sample.mask)], expected_version=0, actor=actor)
+    return {"images": project.images.count(), "with_rails": with_rails}
+
+
 # --- archives and jobs ---------------------------------------------------------------
 
 def archive_unpack(data: bytes, folder: Path, *, name: str = "archive.zip") -> None:

@@ -53,8 +53,8 @@ class Sample:
     mask: np.ndarray | None = None
     label: int | None = None
     name: str = ""
-    class_masks: dict[str, np.ndarray] | None = None
     classes: np.ndarray | None = None
+    class_masks: dict[str, np.ndarray] | None = None
 
 
 @dataclasses.dataclass
@@ -76,8 +76,8 @@ class Predictions:
     scores: np.ndarray
     maps: np.ndarray | list[np.ndarray]
     masks: np.ndarray | list[np.ndarray] | None = None
-    extras: list[dict[str, Any]] | None = None
     class_maps: np.ndarray | list[np.ndarray] | None = None
+    extras: list[dict[str, Any]] | None = None
 
 
 class Pipeline(ABC):

@@ -41,6 +41,17 @@ demo_steps: list[DemoStep] = []
 demo_data_source: Callable[..., dict] | None = None
 
 
+# Fills the rail demo project (``fn(*, project, actor, seed) -> {"images", "with_rails"}``); the
+# annotations app registers it, as it does the data source above.
+demo_rail_source: Callable[..., dict] | None = None
+
+
+def register_rail_source(fn: Callable[..., dict]) -> Callable[..., dict]:
+    global demo_rail_source
+    demo_rail_source = fn
+    return fn
+
+
 def register_data_source(fn: Callable[..., dict]) -> Callable[..., dict]:
     global demo_data_source
     if demo_data_source is not None and demo_data_source is not fn:
@@ -109,15 +120,14 @@ def demo_project_ensure(
 
 
 def demo_rail_project_ensure(*, users: dict[str, object], log: Callable[[str], None] = print, seed: int = 0) -> Project:
-    """``DEMO_KIND=rail``: a rail project of generated 512x256 track scenes (ml/data/rail_synthetic.py):
-    normal train scenes, a third of them with their rails drawn as "rail" polygons, and normal and
-    obstacle test scenes whose obstacles are outlined. Images are added only while it has none."""
-    from annotations.services import annotations_replace, label_classes_for_new_project  # upper floor, only for filling the demo
-    from annotations.models import LabelClass
-    from ml.data.rail_synthetic import generate_rail
-    from ml.formats import encode_png, mask_to_polygons
-    from projects.services import image_upload
+    """``DEMO_KIND=rail``: a rail project of generated 512x256 track scenes, filled by the registered
+    :data:`demo_rail_source` (the annotations app: normal train scenes, a third with their rails
+    drawn as "rail" polygons, normal and obstacle test scenes with the obstacles outlined).
+    Images are added only while it has none."""
+    from projects import hooks
 
+    if demo_rail_source is None:
+        raise RuntimeError("no demo rail source is registered (the annotations app registers one in its ready())")
     admin = users["admin"]
     with transaction.atomic():
         project, created = Project.objects.get_or_create(
@@ -126,27 +136,14 @@ def demo_rail_project_ensure(*, users: dict[str, object], log: Callable[[str], N
         )
         for role, user in users.items():
             Membership.objects.update_or_create(project=project, user=user, defaults={"role": role})
-        label_classes_for_new_project(project=project, actor=admin)
+        if created:
+            hooks.emit_project_created(project=project, actor=admin)
     if project.images.exists():
         log(f"project {project.slug!r} already has {project.images.count()} images; keeping them")
         return project
     log("generating synthetic rail scenes (rails, sleepers, curves, switches, weather; some with obstacles) ...")
-    train, test = generate_rail(36, 0, seed=seed), generate_rail(8, 8, seed=seed + 1)
-    rail = LabelClass.objects.get(project=project, name="rail")
-
-    def upload(samples, **kwargs):
-        files = [(f"{s.name}.png", encode_png(s.image)) for s in samples]
-        return image_upload(project=project, files=files, uploaded_by=admin, **kwargs).created
-
-    train_images = upload(train, split="train", state="normal")
-    for image, sample in list(zip(train_images, train))[:12]:
-        polygons = [{"outer": r.outer, "label_class": rail.pk} for r in mask_to_polygons(sample.class_masks["rail"])]
-        annotations_replace(image=image, polygons=polygons, expected_version=0, actor=admin)
-    upload([s for s in test if s.label == 0], split="test", state="normal")
-    obstacles = [s for s in test if s.label == 1]
-    for image, sample in zip(upload(obstacles, split="test", state="anomalous"), obstacles):
-        annotations_replace(image=image, polygons=[{"outer": r.outer} for r in mask_to_polygons(sample.mask)], expected_version=0, actor=admin)
-    log(f"added {project.images.count()} rail scenes, rails drawn on 12 of them")
+    summary = demo_rail_source(project=project, actor=admin, seed=seed)
+    log(f"added {summary['images']} rail scenes, rails drawn on {summary['with_rails']} of them")
     return project
 
 

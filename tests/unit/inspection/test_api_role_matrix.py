@@ -61,6 +61,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("label-class-detail", "DELETE"): (409, 409, 403, 403, 404, A),  # in use by polygons
     ("import-list", "GET"): (200, 200, 403, 403, 404, A),
     ("import-list", "POST"): (415, 415, 403, 403, 404, A),  # multipart only
+    ("video-import", "POST"): (415, 415, 403, 403, 404, A),  # multipart only
     ("export-list", "GET"): (200, 200, 200, 403, 404, A),
     ("export-list", "POST"): (400, 400, 400, 403, 404, A),  # {} names no format
     ("export-download", "GET"): (200, 200, 200, 403, 404, A),
@@ -83,7 +84,6 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("prediction-heatmap", "GET"): (200, 200, 200, 200, 404, A),
     ("prediction-class-map", "GET"): (404, 404, 404, 404, 404, A),  # the matrix's model is not semantic: no class map
     ("prediction-class-mask", "GET"): (404, 404, 404, 404, 404, A),  # nor a rail model: no rail mask
-    ("video-import", "POST"): (415, 415, 403, 403, 404, A),  # a JSON body instead of the multipart video
     ("prediction-review", "POST"): (400, 400, 403, 400, 404, A),  # inspectors and admins review
     ("image-predictions", "GET"): (200, 200, 200, 200, 404, A),
     # Labelling aids and the annotation queue: annotators and admins; {} names no strokes, box or point.
