@@ -133,7 +133,7 @@ def render_speed(results: Path) -> str:
     parts = [speed_table(data["rows"])]
     if any("images" in r for r in data["rows"]):
         parts.append(fit_table(data["rows"]))
-    note = f"Models fitted on {source}. " if source else ""
+    note = f"Throughput rows: models fitted on {source}.\n\n" if source else ""
     return "\n\n".join(parts) + "\n\n" + note + provenance([data["run"]])[0]
 
 
