@@ -205,6 +205,7 @@ JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 300, minimum=10)
 CELERY_TASK_ROUTES = {
     "inspection.tasks.train_model": {"queue": "gpu"},
     "inspection.tasks.run_inference": {"queue": "gpu"},
+    "inspection.tasks.evaluate_model": {"queue": "gpu"},
 }
 # Time limits per task kind (seconds): the soft limit fails the job with a
 # reason; the hard one, a minute later, kills a stuck worker process.

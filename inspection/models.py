@@ -37,11 +37,21 @@ class ModelVersion(models.Model):
     pipeline = models.CharField(max_length=50)
     config = models.JSONField(default=dict)
     artifact = models.FileField(storage=blob_storage, max_length=100)
-    threshold = models.FloatField(help_text="Decision threshold on raw image scores and map values.")
+    threshold = models.FloatField(help_text="Image threshold: an image whose score is above it is flagged.")
     threshold_policy = models.CharField(max_length=200, blank=True, help_text="How the threshold was chosen.")
+    region_threshold = models.FloatField(
+        help_text="Region threshold: the anomaly-map pixels above it are outlined as the predicted region."
+    )
+    region_threshold_policy = models.CharField(max_length=200, blank=True, help_text="How the region threshold was chosen.")
     normalization = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     curves = models.JSONField(default=dict, blank=True, help_text="ROC, PR and score histograms for the UI.")
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The image set the metrics were computed on: {key, count, images, source, at}; "
+        "two versions are comparable when their keys are equal.",
+    )
     snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # One model version per training job: a task that runs twice cannot add a second one.
     job = models.OneToOneField(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="model_version")
@@ -100,6 +110,9 @@ class Review(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     verdict = models.CharField(max_length=20, choices=Verdict.choices)
     comment = models.TextField(blank=True)
+    effect = models.JSONField(
+        default=dict, blank=True, help_text="What the verdict changed ({before: {state, split}, draft_version}), so it can be undone."
+    )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

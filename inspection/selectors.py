@@ -69,3 +69,21 @@ def project_jobs(*, project: Project, kind: str | None = None, status: str | Non
 
 def model_versions(*, project: Project) -> QuerySet[ModelVersion]:
     return ModelVersion.objects.filter(project=project).select_related("snapshot", "job").order_by("-number")
+
+
+# Metrics the inspection app adds to ml's (inspection.services.evaluation._evaluate).
+EXTRA_METRICS = {
+    "normal_images": ("Normal images", None),
+    "image_false_positive_rate": ("Image false-positive rate at threshold", "lower"),
+    "image_recall": ("Image recall at threshold", "higher"),
+}
+
+
+def metric_catalogue() -> dict[str, dict]:
+    """``{key: {"label", "better"}}`` for every metric a model version may carry; ``better`` is
+    ``"higher"``, ``"lower"`` or None (counts and thresholds describe, they are not compared)."""
+    from ml.metrics.evaluate import DIRECTION, METRICS
+
+    catalogue = {key: {"label": label, "better": DIRECTION[key]} for key, label in METRICS.items()}
+    catalogue.update({key: {"label": label, "better": better} for key, (label, better) in EXTRA_METRICS.items()})
+    return catalogue

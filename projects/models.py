@@ -100,6 +100,7 @@ class Job(models.Model):
         EXPORT = "export"
         TRAINING = "training"
         INFERENCE = "inference"
+        EVALUATION = "evaluation"
 
     class Status(models.TextChoices):
         QUEUED = "queued"

@@ -21,8 +21,8 @@ from inspection.api.serializers import (
     TrainingRequestSerializer,
 )
 from inspection.api.util import paginated, query_bool
-from inspection.models import ModelVersion, Prediction
-from inspection.services import inference, model_versions, retraining, reviews, training
+from inspection.models import ModelVersion, Prediction, Review
+from inspection.services import evaluation, inference, model_versions, retraining, reviews, training
 from projects.errors import ApplicationError
 from projects.permissions import MANAGE, READ, REVIEW, get_image_for, get_owned_for, get_project_for
 
@@ -97,7 +97,8 @@ class ModelVersionListView(APIView):
     @extend_schema(responses={200: ModelVersionSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
-        return paginated(request, self, selectors.model_versions(project=project), ModelVersionSerializer)
+        context = {"current_evaluation": evaluation.current_evaluation_set(project=project)}
+        return paginated(request, self, selectors.model_versions(project=project), ModelVersionSerializer, context)
 
 
 class ModelVersionDetailView(APIView):
@@ -110,10 +111,28 @@ class ModelVersionDetailView(APIView):
         model_version = _model_version_for(request.user, pk, roles=MANAGE, action="set thresholds")
         body = ThresholdSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        model_version = model_versions.model_version_set_threshold(
-            model_version=model_version, threshold=body.validated_data["threshold"], user=request.user
-        )
+        model_version = model_versions.model_version_set_threshold(model_version=model_version, user=request.user, **body.validated_data)
         return Response(ModelVersionDetailSerializer(model_version).data)
+
+
+class ModelVersionEvaluateView(APIView):
+    """Score a model version again on the current test split (a job), so versions trained on
+    different splits are compared on the same images."""
+
+    @extend_schema(request=None, responses={201: JobSerializer})
+    def post(self, request, pk: int):
+        model_version = _model_version_for(request.user, pk, roles=MANAGE, action="evaluate models")
+        job = evaluation.model_version_evaluate_start(model_version=model_version, user=request.user)
+        return Response(JobSerializer(job).data, status=201)
+
+
+class MetricCatalogueView(APIView):
+    """Every metric a model version may carry: its human name and which way is better
+    (``higher``, ``lower``, or null for counts and thresholds, which are not compared)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        return Response(selectors.metric_catalogue())
 
 
 class ModelVersionActivateView(APIView):
@@ -155,6 +174,19 @@ class PredictionReviewView(APIView):
         review = reviews.review_create(prediction=prediction, reviewer=request.user, **body.validated_data)
         prediction = _prediction_for(request.user, pk)
         return Response({"review": ReviewSerializer(review).data, "prediction": PredictionSerializer(prediction).data}, status=201)
+
+
+class ReviewDetailView(APIView):
+    @extend_schema(request=None, responses={200: PredictionSerializer})
+    def delete(self, request, pk: int):
+        """Undo a verdict: its reviewer's own, the newest on its prediction, within 30 minutes.
+        The image gets its state and split back; answers the prediction as it is now."""
+        review = get_owned_for(
+            request.user, Review.objects.select_related("prediction__image__project"), pk, noun="review",
+            roles=REVIEW, action="undo verdicts", project=lambda r: r.prediction.image.project,
+        )
+        prediction = reviews.review_undo(review=review, user=request.user)
+        return Response(PredictionSerializer(_prediction_for(request.user, prediction.pk)).data)
 
 
 class ImagePredictionListView(APIView):

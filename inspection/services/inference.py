@@ -128,8 +128,12 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
         # Read the threshold under the model version's row lock, the lock a threshold
         # change holds while it re-flags: predictions written here are flagged with
         # whichever threshold is current, never with one replaced mid-job.
-        threshold = ModelVersion.objects.select_for_update().values_list("threshold", flat=True).get(pk=model_version.pk)
+        threshold, region_threshold = (
+            ModelVersion.objects.select_for_update().values_list("threshold", "region_threshold").get(pk=model_version.pk)
+        )
         for image, anomaly_map, score, heatmap, vmin, vmax in rows:
+            # Two thresholds: the image one flags, the region one outlines (on every image, so an
+            # inspector sees the region of an unflagged image too).
             is_flagged = score > threshold
             flagged += int(is_flagged)
             Prediction.objects.update_or_create(
@@ -140,7 +144,7 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
                     "heatmap": heatmap,
                     "heatmap_min": vmin,
                     "heatmap_max": vmax,
-                    "polygons": polygons_from_mask(anomaly_map > threshold, mask_to_polygons) if is_flagged else [],
+                    "polygons": polygons_from_mask(anomaly_map > region_threshold, mask_to_polygons),
                     "flagged": is_flagged,
                     "job": job,
                 },

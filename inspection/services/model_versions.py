@@ -46,34 +46,51 @@ def model_version_activate(*, model_version: ModelVersion, user, predict_missing
     return model_version
 
 
-def model_version_set_threshold(*, model_version: ModelVersion, threshold: float, user) -> ModelVersion:
-    """Change the decision threshold and re-flag every prediction of this version, in one transaction.
+def model_version_set_threshold(
+    *, model_version: ModelVersion, threshold: float | None = None, region_threshold: float | None = None, user
+) -> ModelVersion:
+    """Change the image threshold (re-flag every prediction of this version) and/or the region
+    threshold (redraw every predicted region from the stored heatmaps), in one transaction.
 
     The model version row is locked first, so two racing changes apply one after
-    the other and the predictions always agree with the threshold that was stored
-    last. Predicted regions are redrawn from the stored heatmaps at the new threshold.
+    the other and the predictions always agree with the thresholds that were stored last.
     """
     from ml.formats import mask_to_polygons
 
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise ApplicationError("threshold: expected a number", details={"key": "threshold"}) from None
-    if not math.isfinite(threshold):
-        raise ApplicationError("threshold: expected a finite number", details={"key": "threshold"})
+    threshold = _finite(threshold, "threshold")
+    region_threshold = _finite(region_threshold, "region_threshold")
+    if threshold is None and region_threshold is None:
+        raise ApplicationError("give threshold, region_threshold or both", details={"key": "threshold"})
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().get(pk=model_version.pk)
-        before = locked.threshold
-        locked.threshold = threshold
-        locked.threshold_policy = "manual"
-        locked.save(update_fields=["threshold", "threshold_policy"])
+        before = {"threshold": locked.threshold, "region_threshold": locked.region_threshold}
         predictions = Prediction.objects.filter(model_version=locked)
-        predictions.update(flagged=ExpressionWrapper(Q(score__gt=threshold), output_field=BooleanField()))
-        for prediction in predictions.only("id", "heatmap", "heatmap_min", "heatmap_max").iterator():
-            polygons = _region_polygons(prediction, threshold, mask_to_polygons)
-            Prediction.objects.filter(pk=prediction.pk).update(polygons=polygons)
-        audit_record(user, "model_version.threshold", locked, details={"from": before, "to": threshold})
+        if threshold is not None:
+            locked.threshold = threshold
+            locked.threshold_policy = "manual"
+            predictions.update(flagged=ExpressionWrapper(Q(score__gt=threshold), output_field=BooleanField()))
+        if region_threshold is not None:
+            locked.region_threshold = region_threshold
+            locked.region_threshold_policy = "manual"
+            for prediction in predictions.only("id", "heatmap", "heatmap_min", "heatmap_max").iterator():
+                polygons = _region_polygons(prediction, region_threshold, mask_to_polygons)
+                Prediction.objects.filter(pk=prediction.pk).update(polygons=polygons)
+        locked.save(update_fields=["threshold", "threshold_policy", "region_threshold", "region_threshold_policy"])
+        after = {"threshold": locked.threshold, "region_threshold": locked.region_threshold}
+        audit_record(user, "model_version.threshold", locked, details={"from": before, "to": after})
     return locked
+
+
+def _finite(value, key: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ApplicationError(f"{key}: expected a number", details={"key": key}) from None
+    if not math.isfinite(value):
+        raise ApplicationError(f"{key}: expected a finite number", details={"key": key})
+    return value
 
 
 def _region_polygons(prediction: Prediction, threshold: float, mask_to_polygons) -> list[dict]:

@@ -12,7 +12,7 @@ from django.db.models import Max, Q
 
 from inspection.models import DatasetSnapshot, ModelVersion
 from inspection.services.data import image_array, mask_array
-from inspection.services.evaluation import evaluate_model
+from inspection.services.evaluation import evaluate_model, evaluation_set
 from inspection.services.limits import within_time_limit
 from projects.audit import audit_record
 from projects.errors import ApplicationError
@@ -182,18 +182,25 @@ def _train(ctx: JobContext) -> dict[str, Any]:
 
     outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress, log=ctx.log)
     pipeline.threshold = outcome.threshold
+    pipeline.region_threshold = outcome.region_threshold
     pipeline.normalization = outcome.normalization
     artifact = _artifact_bytes(pipeline)
     # A cancel that arrived during evaluation still wins: no model version.
     ctx.check_cancelled()
     model_version = _model_version_create(job=job, snapshot=snapshot, artifact=artifact, outcome=outcome)
-    ctx.log(f"model version {model_version.number}: threshold {outcome.threshold:.6g} ({outcome.policy})")
+    ctx.log(
+        f"model version {model_version.number}: image threshold {outcome.threshold:.6g} ({outcome.policy}), "
+        f"region threshold {outcome.region_threshold:.6g} ({outcome.region_policy})"
+    )
     if params.get("activate"):
         from inspection.services.model_versions import model_version_activate
 
         model_version_activate(model_version=model_version, user=job.requested_by)
         ctx.log(f"model version {model_version.number} activated")
-    return {"model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold, "metrics": outcome.metrics}
+    return {
+        "model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold,
+        "region_threshold": outcome.region_threshold, "metrics": outcome.metrics,
+    }
 
 
 def _artifact_bytes(pipeline) -> bytes:
@@ -217,6 +224,9 @@ def _model_version_create(*, job: Job, snapshot: DatasetSnapshot, artifact: byte
             config=params["config"],
             threshold=outcome.threshold,
             threshold_policy=outcome.policy,
+            region_threshold=outcome.region_threshold,
+            region_threshold_policy=outcome.region_policy,
+            evaluation=evaluation_set([e for e in snapshot.images if e["role"] == "evaluation"], source="training"),
             normalization=outcome.normalization,
             metrics=outcome.metrics,
             curves=outcome.curves,

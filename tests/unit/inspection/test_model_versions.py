@@ -46,17 +46,25 @@ def test_threshold_change_reflags_every_prediction_of_the_version(trained, alice
     url = f"/api/model-versions/{model_version.pk}/"
     assert Prediction.objects.filter(model_version=model_version, flagged=True).count() == 3
 
+    regions_before = dict(Prediction.objects.values_list("pk", "polygons"))
     response = alice_api.patch(url, {"threshold": 0.0}, format="json")
     assert response.status_code == 200 and response.json()["threshold"] == 0.0
     assert response.json()["threshold_policy"] == "manual"
     assert Prediction.objects.filter(model_version=model_version, flagged=False).count() == 0
-    normal = Prediction.objects.get(image=data["train"][0])
-    assert normal.polygons  # every pixel above a zero threshold: the region covers the image
+    # The image threshold flags; the regions stay as the region threshold drew them.
+    assert dict(Prediction.objects.values_list("pk", "polygons")) == regions_before
 
-    alice_api.patch(url, {"threshold": 10.0}, format="json")
+    response = alice_api.patch(url, {"region_threshold": 0.0}, format="json")
+    assert response.status_code == 200 and response.json()["region_threshold"] == 0.0
+    assert response.json()["region_threshold_policy"] == "manual" and response.json()["threshold"] == 0.0
+    normal = Prediction.objects.get(image=data["train"][0])
+    assert normal.polygons  # every pixel above a zero region threshold: the region covers the image
+
+    alice_api.patch(url, {"threshold": 10.0, "region_threshold": 10.0}, format="json")
     assert not Prediction.objects.filter(flagged=True).exists()
     assert not Prediction.objects.exclude(polygons=[]).exists()
-    assert AuditEvent.objects.filter(verb="model_version.threshold").count() == 2
+    assert AuditEvent.objects.filter(verb="model_version.threshold").count() == 3
+    assert alice_api.patch(url, {}, format="json").status_code == 400
 
 
 @pytest.mark.parametrize("bad", ["high", None, "nan", "Infinity"])
