@@ -171,6 +171,7 @@ def _reevaluate(ctx) -> dict[str, Any]:
     if not images:
         raise ApplicationError("no labelled test (or val) images to evaluate on")
     ctx.log(f"model version {model_version.number} ({model_version.pipeline}) on {len(images)} labelled image(s) of the current split")
+    ctx.plan({"loading images": 2, "evaluating": 6})
     ctx.progress("loading images", 0.0)
     samples, entries = [], []
     for i, image in enumerate(images):

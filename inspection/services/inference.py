@@ -86,6 +86,7 @@ def _infer(ctx: JobContext) -> dict[str, Any]:
         images = images.exclude(predictions__model_version=model_version)
     image_ids = list(images.values_list("pk", flat=True))
     ctx.log(f"model version {model_version.number} ({model_version.pipeline}), {len(image_ids)} image(s)")
+    ctx.plan({"loading model": 1, "predicting": 9})
     ctx.progress("loading model", 0.0)
     pipeline = load_pipeline(model_version)
     flagged = 0

@@ -20,6 +20,14 @@ from projects.jobs import JobContext, job_create, run_job
 from projects.models import Image, Job, Project
 
 TRAINING_TASK = "inspection.tasks.train_model"
+# The stages a pipeline's fit reports, with rough relative durations on CPU: they share the
+# job's one progress bar with loading and evaluation. "" holds the default for other pipelines.
+FIT_STAGES: dict[str, dict[str, float]] = {
+    "patchcore": {"features": 10, "coreset": 10, "calibrate": 4},
+    "dfr": {"features": 3, "train": 25, "calibrate": 2},
+    "unet": {"prepare": 1, "train": 25, "calibrate": 2},
+    "": {"fitting": 20, "train": 20, "calibrate": 2},
+}
 LABELLED = (Image.State.NORMAL, Image.State.ANOMALOUS)
 
 
@@ -166,6 +174,10 @@ def _train(ctx: JobContext) -> dict[str, Any]:
 
     job = ctx.job
     params = job.params
+    ctx.plan({
+        "dataset snapshot": 1, "loading train images": 4, "loading validation images": 1, "loading test images": 1,
+        **FIT_STAGES.get(params["pipeline"], FIT_STAGES[""]), "evaluating": 6,
+    })
     ctx.progress("dataset snapshot", 0.0)
     snapshot = dataset_snapshot_take(project=job.project, supervision=params["supervision"], job=job)
     ctx.log(f"dataset snapshot {snapshot.pk}: " + ", ".join(f"{k} {v}" for k, v in sorted(snapshot.summary.items())))
