@@ -182,6 +182,7 @@ def export_job_run(ctx: JobContext) -> dict[str, Any]:
     """The work of an export job: the zip becomes the job's ``output_file``."""
     job = ctx.job
     fmt = job.params.get("format", "")
+    ctx.plan({"writing": 4, "packing": 1})
     with tempfile.TemporaryDirectory(prefix="export-") as tmp:
         summary = dataset_export(project=job.project, fmt=fmt, out=Path(tmp), actor=job.requested_by,
                                  progress=lambda stage, fraction: ctx.progress(stage, fraction))

@@ -27,16 +27,20 @@ def review_queue(
     flagged: bool | None = None,
     reviewed: bool | None = None,
     verdict: str | None = None,
+    image_ids: list[int] | None = None,
 ) -> QuerySet[Prediction]:
     """Predictions to review: flagged and unreviewed first, then by score, highest first.
 
-    Defaults to the active model's predictions (an empty queue when none is active).
+    Defaults to the active model's predictions (an empty queue when none is active);
+    ``image_ids`` narrows them to those images (the image grid's score badges).
     """
     if model_version is None:
         model_version = ModelVersion.objects.filter(project=project, is_active=True).first()
         if model_version is None:
             return Prediction.objects.none()
     queryset = predictions_with_reviews(Prediction.objects.filter(model_version=model_version))
+    if image_ids is not None:
+        queryset = queryset.filter(image_id__in=image_ids)
     if flagged is not None:
         queryset = queryset.filter(flagged=flagged)
     if reviewed is not None:

@@ -45,7 +45,21 @@ QUEUE_PARAMETERS = [
     OpenApiParameter("reviewed", bool, description="only reviewed (true) or unreviewed (false) predictions"),
     OpenApiParameter("verdict", str, enum=["anomaly", "normal", "unsure"], description="newest verdict"),
     OpenApiParameter("model_version", int, description="a model version of the project (default: the active one)"),
+    OpenApiParameter("image_ids", str, description="comma-separated image ids: only their predictions (at most 500)"),
 ]
+
+
+def _id_list(request, name: str) -> list[int] | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ApplicationError(f"{name}: expected comma-separated image ids, got {raw[:50]!r}", details={"key": name}) from None
+    if len(ids) > 500:
+        raise ApplicationError(f"{name}: at most 500 ids", details={"key": name})
+    return ids
 
 
 class PipelineListView(APIView):
@@ -215,6 +229,7 @@ class ReviewQueueView(APIView):
             flagged=query_bool(request, "flagged"),
             reviewed=query_bool(request, "reviewed"),
             verdict=request.query_params.get("verdict") or None,
+            image_ids=_id_list(request, "image_ids"),
         )
         return paginated(request, self, queue, PredictionSerializer)
 

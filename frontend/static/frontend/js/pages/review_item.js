@@ -15,7 +15,9 @@ export function queueItem(raw) {
     vmin: raw.heatmap_range.min,
     vmax: raw.heatmap_range.max,
     heatmapUrl: raw.heatmap_url,
-    threshold: raw.threshold,
+    threshold: raw.threshold, // image threshold: flags the image
+    regionThreshold: raw.region_threshold ?? raw.threshold, // region threshold: outlines pixels
+    modelId: raw.model_version.id,
     modelNumber: raw.model_version.number,
     pipeline: raw.model_version.pipeline,
     verdict: raw.verdict ?? null,
