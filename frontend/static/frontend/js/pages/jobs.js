@@ -42,7 +42,7 @@ export async function render(root, { project, query }) {
       h("td", {}, job.kind, job.params?.pipeline ? h("span.muted", {}, ` · ${job.params.pipeline}`) : null),
       h("td", {}, h("span.badge." + job.status, {}, job.status)),
       h("td.job-progress-cell", {},
-        h("div.progress", { role: "progressbar", "aria-valuenow": pct, "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": `Progress of job ${job.id}` },
+        h("div.progress", { role: "progressbar", "aria-valuenow": pct, "aria-valuemin": 0, "aria-valuemax": 100, "aria-label": `Progress of job ${job.id}`, "data-status": job.status },
           h("div", { style: `width:${pct}%` })),
         h("div.muted.small", {}, `${jobStageText(job)} · ${pct}%`)),
       h("td", {}, job.requested_by || "system"),

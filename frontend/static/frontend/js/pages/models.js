@@ -90,7 +90,7 @@ export async function render(root, { project, query }) {
               h("button.small", { type: "button", "data-evaluate": v.id, onclick: (ev) => evaluate(v, ev.currentTarget) }, "Evaluate on current test split"))
           : h("div", {}, h("span.badge", {}, "current split")));
     };
-    tableBox.replaceChildren(
+    tableBox.replaceChildren(...[
       note ? h("p.msg.msg-warn", { id: "comparison-note", role: "status" }, note) : null,
       h("div", { id: "evaluation-jobs", "aria-live": "polite" }),
       h("div", { style: "overflow-x:auto" }, h("table", { id: "versions-table", "data-stale": stale.join(",") },
@@ -108,7 +108,7 @@ export async function render(root, { project, query }) {
             shown.map((v) => h("td.num", { title: v.region_threshold_policy || "" }, fmtThreshold(v.region_threshold)))),
           h("tr", { id: "row-train-images" }, h("th", {}, "Training images"), shown.map((v) => h("td.num", {}, trainImages(v) ?? "–"))),
           h("tr", { id: "row-evaluated-on" }, h("th", {}, "Evaluated on"), shown.map(evaluatedOn)),
-          rows.map((k) => h("tr", { "data-metric": k }, h("th", { title: k }, metricLabel(k, catalogue), direction(k)), shown.map((v) => cell(v, k))))))));
+          rows.map((k) => h("tr", { "data-metric": k }, h("th", { title: k }, metricLabel(k, catalogue), direction(k)), shown.map((v) => cell(v, k)))))))].filter(Boolean));
   }
 
   async function drawDetail() {
