@@ -49,8 +49,8 @@ class PipelineConfig:
     threshold_policy: Literal["fpr", "minmax", "f1", "manual"] = dataclasses.field(
         default="fpr",
         metadata={
-            "help": "How the decision threshold is calibrated: accepted false-positive rate on normal "
-            "images, max of normal scores, F1-optimal on labelled validation data, or manual."
+            "help": "How the image threshold (which images are flagged) is calibrated: accepted false-positive "
+            "rate on normal images, max of normal scores, F1-optimal on labelled validation data, or manual."
         },
     )
     threshold_fpr: float = dataclasses.field(

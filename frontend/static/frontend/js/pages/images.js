@@ -65,9 +65,9 @@ export async function render(root, { project, role, query }) {
   /** The active model's score and flag on a card (and, for inspectors, its review as the link). */
   function decorate(node, prediction) {
     const corner = node.querySelector(".corner");
-    corner.replaceChildren(
-      h("span.badge.score", { title: "anomaly score of the active model" }, fmtThreshold(prediction.score)),
-      prediction.flagged ? h("span.badge.flagged", {}, "flagged") : null);
+    corner.replaceChildren(...[
+      h("span.badge.score-badge", { title: "anomaly score of the active model" }, fmtThreshold(prediction.score)),
+      prediction.flagged ? h("span.badge.flagged", {}, "flagged") : null].filter(Boolean));
     node.dataset.score = prediction.score;
     if (prediction.flagged) node.dataset.flagged = "true";
     if (!annotate && review && prediction.predictionId) {

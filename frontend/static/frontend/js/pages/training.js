@@ -25,7 +25,8 @@ export function roughDuration(pipeline, trainImages, pastJobs = []) {
     .sort((a, b) => a - b);
   if (past.length) return `about ${fmtDuration(past[Math.floor(past.length / 2)])} (median of ${past.length} earlier training${past.length === 1 ? "" : "s"} here)`;
   const rate = SECONDS_PER_IMAGE[pipeline];
-  if (rate == null || !trainImages) return "no estimate yet";
+  if (rate == null) return "no estimate yet";
+  if (!trainImages) return "no training images yet";
   return `roughly ${fmtDuration(Math.max(5, rate * trainImages))} on a 2-core CPU for ${trainImages} training images (less on a GPU)`;
 }
 
