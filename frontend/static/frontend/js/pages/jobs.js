@@ -61,15 +61,19 @@ export async function render(root, { project, query }) {
       h("tbody", {}, jobs.map(row))));
   }
 
+  let latest = 0; // a filter change overtakes a slower earlier answer: only the newest is drawn
   async function show(promise, append) {
+    const token = ++latest;
     try {
       const data = await promise;
+      if (token !== latest) return;
       jobs = append ? [...jobs, ...data.results] : data.results;
       next = data.next;
       more.hidden = !next;
       count.textContent = `${data.count} job${data.count === 1 ? "" : "s"}`;
       draw();
     } catch (e) {
+      if (token !== latest) return;
       box.replaceChildren(message(e.message, "error"));
     }
     clearTimeout(timer);
