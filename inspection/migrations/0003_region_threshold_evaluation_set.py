@@ -2,6 +2,9 @@
 were computed on, and what a verdict changed (for undo). Existing versions outline
 regions at their image threshold, as they did before."""
 
+import hashlib
+import json
+
 from django.db import migrations, models
 from django.db.models import F
 
@@ -9,6 +12,20 @@ from django.db.models import F
 def region_is_image_threshold(apps, schema_editor):
     ModelVersion = apps.get_model("inspection", "ModelVersion")
     ModelVersion.objects.update(region_threshold=F("threshold"), region_threshold_policy="the image threshold")
+
+
+def evaluation_set_from_snapshot(apps, schema_editor):
+    """The evaluation set of existing versions, from their snapshot's evaluation images (the
+    same key as inspection.services.evaluation.evaluation_set, written out here as of now)."""
+    ModelVersion = apps.get_model("inspection", "ModelVersion")
+    for version in ModelVersion.objects.exclude(snapshot=None).select_related("snapshot"):
+        pairs = sorted((int(e["id"]), e.get("annotation_version")) for e in version.snapshot.images if e.get("role") == "evaluation")
+        key = hashlib.sha256(json.dumps(pairs).encode()).hexdigest()[:16]
+        version.evaluation = {
+            "key": key, "count": len(pairs), "images": [i for i, _ in pairs], "source": "training",
+            "at": version.created_at.isoformat(),
+        }
+        version.save(update_fields=["evaluation"])
 
 
 class Migration(migrations.Migration):
@@ -52,6 +69,7 @@ class Migration(migrations.Migration):
                 "two versions are comparable when their keys are equal.",
             ),
         ),
+        migrations.RunPython(evaluation_set_from_snapshot, migrations.RunPython.noop),
         migrations.AddField(
             model_name="review",
             name="effect",

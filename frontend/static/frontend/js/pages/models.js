@@ -81,10 +81,9 @@ export async function render(root, { project, query }) {
     };
     const evaluatedOn = (v) => {
       const e = v.evaluation || {};
-      if (!e.key) return h("td.num", {}, "–");
-      const stamp = e.source === "training" ? "at training" : `re-evaluated ${fmtDate(e.at)}`;
-      return h("td.num", { "data-evaluation-key": e.key },
-        `${e.count} images`, h("div.muted.small", {}, stamp),
+      const stamp = !e.key ? "set not recorded" : e.source === "training" ? "at training" : `re-evaluated ${fmtDate(e.at)}`;
+      return h("td.num", { "data-evaluation-key": e.key || "" },
+        e.key ? `${e.count} images` : "–", h("div.muted.small", {}, stamp),
         e.is_current === false
           ? h("div", {}, h("span.badge.warn", { title: "not the images a training would evaluate on now" }, "older split"), " ",
               h("button.small", { type: "button", "data-evaluate": v.id, onclick: (ev) => evaluate(v, ev.currentTarget) }, "Evaluate on current test split"))
