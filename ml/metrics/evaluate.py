@@ -231,6 +231,9 @@ def _thresholded(items, threshold: float, per_image_auroc: list[float | None]) -
         counts = Counts.of(anomaly_map > threshold, truth)
         pooled += counts
         means.add(counts, auroc)
+    if pooled.tp + pooled.fn == 0:
+        # No anomalous pixel to find: precision, recall and overlaps would read as a perfect 1.
+        return {"pixel_accuracy": pooled.accuracy()}
     return {
         "pixel_accuracy": pooled.accuracy(),
         "pixel_precision": pooled.precision(),
