@@ -34,7 +34,6 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
     with transaction.atomic():
         image = Image.objects.select_for_update().get(pk=prediction.image_id)
         before = {"state": image.state, "split": image.split}
-        review = Review.objects.create(prediction=prediction, reviewer=reviewer, verdict=verdict, comment=comment)
         effect: dict = {}
         if verdict == Review.Verdict.NORMAL:
             effect = {"state": Image.State.NORMAL, "split": Image.Split.TRAIN}
@@ -50,8 +49,10 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
                 effect["draft_annotation"] = True
                 if draft is not None:
                     effect["draft_version"] = draft.version
-        Review.objects.filter(pk=review.pk).update(effect={**effect, "before": before})
-        review.effect = {**effect, "before": before}
+        # What the verdict changed, kept with it so that an undo can put it back.
+        review = Review.objects.create(
+            prediction=prediction, reviewer=reviewer, verdict=verdict, comment=comment, effect={**effect, "before": before}
+        )
         audit_record(
             reviewer,
             "prediction.review",

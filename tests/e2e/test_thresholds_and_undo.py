@@ -109,7 +109,7 @@ def test_verdict_shows_pressed_undo_with_ctrl_z_and_queue_done_panel(open_page, 
     page.keyboard.press("n")
     page.wait_for_function("id => document.querySelector('#review-stage').dataset.predictionId !== String(id)", arg=first)
     assert Review.objects.get(prediction_id=first).verdict == "normal"
-    assert Image.objects.get(pk=image.pk).split == "train"  # a normal verdict moves it to training data
+    assert Image.objects.get(pk=image.pk).state == "normal"
 
     # Back: the chosen verdict's button looks pressed, and nothing moved.
     page.keyboard.press("k")
