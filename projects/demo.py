@@ -64,7 +64,7 @@ def demo_users_ensure() -> dict[str, object]:
 def demo_project_ensure(
     *, users: dict[str, object], data: Path | None = None, log: Callable[[str], None] = print,
     n_train: int = 24, n_test_normal: int = 6, n_test_anomalous: int = 9, size: int = 128, seed: int = 0,
-    n_val_normal: int = 4, n_val_anomalous: int = 3,
+    n_val_normal: int = 8, n_val_anomalous: int = 3,
 ) -> Project:
     """The demo project with its members and images; images are imported only while it has none.
 
