@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import tempfile
 import zipfile
 from collections import Counter
@@ -33,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
 import numpy as np
+from django.core.files import File
 from PIL import Image as PILImage
 
 from annotations.models import Annotation
@@ -162,14 +164,21 @@ def dataset_export(*, project: Project, fmt: str, out: Path, actor=None, progres
 
 
 def folder_zip(folder: Path) -> bytes:
-    """The files under ``folder`` as a zip (paths relative to it, sorted so equal exports give equal archives)."""
+    """The files under ``folder`` as a zip, in memory (small exports; see :func:`folder_zip_to`)."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    folder_zip_to(folder, buffer)
+    return buffer.getvalue()
+
+
+def folder_zip_to(folder: Path, handle) -> None:
+    """Write the files under ``folder`` as a zip into ``handle`` (paths relative to it, sorted
+    and with a fixed date, so equal exports give equal archives), one file at a time."""
+    with zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for path in sorted(p for p in folder.rglob("*") if p.is_file()):
             info = zipfile.ZipInfo(path.relative_to(folder).as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = zipfile.ZIP_DEFLATED
-            archive.writestr(info, path.read_bytes())
-    return buffer.getvalue()
+            with open(path, "rb") as source, archive.open(info, "w") as target:
+                shutil.copyfileobj(source, target, 1024 * 1024)
 
 
 def export_job_start(*, project: Project, fmt: str, actor) -> Job:
@@ -182,10 +191,17 @@ def export_job_run(ctx: JobContext) -> dict[str, Any]:
     """The work of an export job: the zip becomes the job's ``output_file``."""
     job = ctx.job
     fmt = job.params.get("format", "")
-    ctx.plan({"writing": 4, "packing": 1})
-    with tempfile.TemporaryDirectory(prefix="export-") as tmp:
-        summary = dataset_export(project=job.project, fmt=fmt, out=Path(tmp), actor=job.requested_by,
+    name = f"{job.project.slug}-{fmt}.zip"
+    ctx.plan({"writing": 4, "packing": 1, "storing": 1})
+    # The files and the archive go to temporary files on disk and the archive is stored in
+    # pieces: an export never sits in memory whole. A full disk fails the job with its reason.
+    with tempfile.TemporaryDirectory(prefix="export-") as tmp, tempfile.TemporaryFile(prefix="export-", suffix=".zip") as archive:
+        folder = Path(tmp)
+        summary = dataset_export(project=job.project, fmt=fmt, out=folder, actor=job.requested_by,
                                  progress=lambda stage, fraction: ctx.progress(stage, fraction))
-        ctx.progress("packing", 0.5)
-        ctx.save_output(folder_zip(Path(tmp)), f"{job.project.slug}-{fmt}.zip")
+        ctx.progress("packing", 0.0)
+        folder_zip_to(folder, archive)
+        archive.flush()
+        ctx.progress("storing", 0.0)
+        ctx.save_output(File(archive, name=name), name)
     return summary

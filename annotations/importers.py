@@ -36,7 +36,7 @@ from django.conf import settings
 from django.db import transaction
 from PIL import Image as PILImage
 
-from annotations.services import PolygonInput, annotations_set_imported, label_class_get_or_create
+from annotations.services import PolygonInput, annotations_set_imported, label_class_get_or_create, regions_check
 from ml.base import no_progress
 from ml.formats import (
     AnnotatedImage,
@@ -118,13 +118,6 @@ def _normal(path: Path) -> Path:
     return Path(os.path.normpath(path.absolute()))
 
 
-def _inside(path: Path, root: Path, where: str) -> Path:
-    normal = _normal(path)
-    if not normal.is_relative_to(_normal(root)):
-        raise FormatError(f"{where}: {path.name!r} points outside the dataset folder")
-    return normal
-
-
 def _read_mvtec(root: Path) -> list[ImportItem]:
     items = []
     for record in mvtec_layout(root):
@@ -174,10 +167,12 @@ def _read_annotated(root: Path, fmt: str) -> list[ImportItem]:
             records = list(zip(parse_coco(data, source=source), _coco_image_attributes(data)))
         for record, attributes in records:
             where = f"{source}: image {record.file_name!r}"
-            path = next((c for c in _image_candidates(fmt, json_path, root, record.file_name) if c.is_file()), None)
+            # Candidates outside the dataset folder are never looked at, so a name like
+            # ../../etc/passwd gets the same answer as a missing file (no file-system oracle).
+            path = next((_normal(c) for c in _image_candidates(fmt, json_path, root, record.file_name)
+                         if _normal(c).is_relative_to(_normal(root)) and c.is_file()), None)
             if path is None:
                 raise FormatError(f"{where} is not in the dataset")
-            path = _inside(path, root, where)
             if path not in images:
                 raise FormatError(f"{where} is not an image file ({', '.join(IMAGE_EXTENSIONS)})")
             if path in annotated:
@@ -328,6 +323,7 @@ def _checked_regions(project: Project, image: Image, item: ImportItem, label_cla
             f"{item.name}: the annotation file says {item.declared_size[0]}x{item.declared_size[1]} "
             f"but the image is {image.width}x{image.height}"
         )
+    regions_check(regions=item.regions, where=item.name)
     try:
         record = AnnotatedImage(item.name, image.width, image.height, item.regions).with_size(image.width, image.height)
     except FormatError as exc:
@@ -338,6 +334,11 @@ def _checked_regions(project: Project, image: Image, item: ImportItem, label_cla
             label_classes[region.label] = label_class_get_or_create(project=project, name=region.label, actor=actor)
         checked.append(PolygonInput(region, label_classes[region.label]))
     return checked
+
+
+def demo_data_import(*, project: Project, folder: Path, actor) -> dict[str, Any]:
+    """The demo's data source (``projects.demo``): an MVTec-layout folder."""
+    return dataset_import(project=project, folder=folder, fmt="mvtec", actor=actor)
 
 
 # --- archives and jobs ---------------------------------------------------------------

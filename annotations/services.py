@@ -18,10 +18,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from annotations.models import Annotation, AnnotationSet, LabelClass
 from ml.formats import FormatError, Region, encode_png, rasterize, validate_polygon
+from ml.formats.common import PolygonLimits, ring_covers
 from projects.audit import audit_record
 from projects.errors import ApplicationError, Conflict
 from projects.models import Image, Project
@@ -133,6 +135,11 @@ def polygons_validate(*, image: Image, polygons: Any, actor=None) -> list[Polygo
     """
     if not isinstance(polygons, list):
         raise ApplicationError("polygons must be a list")
+    limits = polygon_limits()
+    try:
+        limits.check_polygons(len(polygons))
+    except FormatError as exc:
+        raise ApplicationError(str(exc), details={"limit": "ANNOTATION_MAX_POLYGONS_PER_IMAGE"}) from None
     classes = {lc.pk: lc for lc in LabelClass.objects.filter(project=image.project)}
     default: LabelClass | None = None
     checked: list[PolygonInput] = []
@@ -145,14 +152,19 @@ def polygons_validate(*, image: Image, polygons: Any, actor=None) -> list[Polygo
         if not isinstance(holes, list):
             raise ApplicationError(f"{where}: 'holes' must be a list of rings", details={"polygon": index})
         try:
+            # Sizes first: nothing below may spend time on an oversized polygon.
+            limits.check_rings(1 + len(holes), where)
+            limits.check_vertices(item["outer"], f"{where} outer ring")
+            for j, hole in enumerate(holes):
+                limits.check_vertices(hole, f"{where} hole {j}")
+        except FormatError as exc:
+            raise ApplicationError(str(exc), details={"polygon": index, "limits": limits_details(limits)}) from None
+        try:
             outer = validate_polygon(item["outer"], image.width, image.height, where=f"{where} outer ring")
             rings = [validate_polygon(h, image.width, image.height, where=f"{where} hole {j}") for j, h in enumerate(holes)]
         except FormatError as exc:
             raise ApplicationError(str(exc), details={"polygon": index}) from None
-        for j, hole in enumerate(rings):
-            if not _ring_inside(hole, outer):
-                raise ApplicationError(f"{where} hole {j}: the hole is not inside its outer ring",
-                                       details={"polygon": index, "hole": j})
+        _check_holes_inside(outer, rings, where, index)
         label_ref = item.get("label_class")
         if isinstance(label_ref, dict):
             label_ref = label_ref.get("id")
@@ -168,23 +180,41 @@ def polygons_validate(*, image: Image, polygons: Any, actor=None) -> list[Polygo
     return checked
 
 
-def _ring_inside(inner: list[list[float]], outer: list[list[float]]) -> bool:
-    """Every vertex of ``inner`` inside or on ``outer`` (even-odd rule; boundary counts as inside)."""
-    return all(_point_in_ring(x, y, outer) for x, y in inner)
+def polygon_limits() -> PolygonLimits:
+    """The configured bounds on one image's polygons (ANNOTATION_MAX_* settings)."""
+    return PolygonLimits(
+        max_vertices_per_ring=settings.ANNOTATION_MAX_VERTICES_PER_RING,
+        max_rings_per_polygon=settings.ANNOTATION_MAX_RINGS_PER_POLYGON,
+        max_polygons_per_image=settings.ANNOTATION_MAX_POLYGONS_PER_IMAGE,
+    )
 
 
-def _point_in_ring(x: float, y: float, ring: list[list[float]]) -> bool:
-    inside = False
-    n = len(ring)
-    for i in range(n):
-        (x1, y1), (x2, y2) = ring[i], ring[(i + 1) % n]
-        # On an edge: inside (holes may touch their outer ring).
-        cross = (x2 - x1) * (y - y1) - (y2 - y1) * (x - x1)
-        if abs(cross) < 1e-9 and min(x1, x2) - 1e-9 <= x <= max(x1, x2) + 1e-9 and min(y1, y2) - 1e-9 <= y <= max(y1, y2) + 1e-9:
-            return True
-        if (y1 > y) != (y2 > y) and x < (x2 - x1) * (y - y1) / (y2 - y1) + x1:
-            inside = not inside
-    return inside
+def limits_details(limits: PolygonLimits) -> dict[str, int]:
+    return {
+        "max_vertices_per_ring": limits.max_vertices_per_ring,
+        "max_rings_per_polygon": limits.max_rings_per_polygon,
+        "max_polygons_per_image": limits.max_polygons_per_image,
+    }
+
+
+def _check_holes_inside(outer: list[list[float]], holes: list[list[list[float]]], where: str, index: int) -> None:
+    for j, hole in enumerate(holes):
+        if not ring_covers(outer, hole):
+            raise ApplicationError(f"{where} hole {j}: the hole is not inside its outer ring",
+                                   details={"polygon": index, "hole": j})
+
+
+def regions_check(*, regions: Sequence[Region], where: str) -> None:
+    """Bounds and hole containment of already-parsed regions (imports), as for API saves."""
+    limits = polygon_limits()
+    try:
+        limits.check_polygons(len(regions), where)
+        for index, region in enumerate(regions):
+            limits.check_region(region, f"{where} region {index}")
+    except FormatError as exc:
+        raise ApplicationError(str(exc), details={"limits": limits_details(limits)}) from None
+    for index, region in enumerate(regions):
+        _check_holes_inside(region.outer, region.holes, f"{where} region {index}", index)
 
 
 def mask_render(*, image: Image, regions: Iterable[Region]) -> bytes:

@@ -4,6 +4,7 @@ Usage (from the repository root)::
 
     .venv/bin/python bench/jobs.py                 # demo set-up: SQLite + filesystem broker in a temp folder
     .venv/bin/python bench/jobs.py --extra 200     # more images for the batch-inference figure
+    .venv/bin/python bench/jobs.py --device cuda --extra 2000 --size 256 --config '{"image_size": 256, "batch_size": 64}'
 
 It builds the ``make demo`` project (generated textured surfaces, 24 normal
 train images, 6 normal + 9 defective test images, 128x128) in a fresh
@@ -15,8 +16,12 @@ database under a temporary ``VAR_DIR``, starts one worker like the demo does
    training job, activation, the inference job it queues, all through the worker;
 2. batch inference images/s through the worker: ``--extra`` more generated
    images are uploaded (the upload hook predicts them), then one inference job
-   re-scores every image of the project; images/s over the job's run time, and
-   over launch -> done (queue latency included).
+   re-scores every image of the project (decode -> predict -> heatmap PNG ->
+   database rows); images/s over the job's run time, and over launch -> done
+   (queue latency included).
+
+``--device cpu`` hides any GPU from the worker (``CUDA_VISIBLE_DEVICES=``);
+``--device cuda`` refuses to run without one; ``auto`` takes what is there.
 
 ``DATABASE_URL`` / ``CELERY_BROKER_URL`` in the environment are used instead of
 the demo defaults when set. Prints one markdown table.
@@ -24,6 +29,7 @@ the demo defaults when set. Prints one markdown table.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -37,8 +43,22 @@ ROOT = Path(__file__).resolve().parent.parent
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--extra", type=int, default=61, help="generated images added before the batch inference (default 61: 100 in all)")
+    parser.add_argument("--size", type=int, default=128, help="side of the generated extra images (default 128, as the demo's)")
+    parser.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="where the worker predicts")
+    parser.add_argument("--config", default="{}", help="patchcore config overrides as JSON, e.g. '{\"batch_size\": 64}'")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--json", type=Path, default=None, help="also write the rows (and how they were made) to this file")
     args = parser.parse_args()
+    args.config = json.loads(args.config)
+    sys.path.insert(0, str(ROOT))
+    from bench.common import run_info
+
+    run = run_info("bench/jobs.py", sys.argv[1:])  # the code as it was at the start
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit("--device cuda: no CUDA device here (use --device cpu)")
 
     var_dir = Path(tempfile.mkdtemp(prefix="bench-jobs-"))
     os.environ.update(VAR_DIR=str(var_dir), DJANGO_DEBUG="1", DJANGO_SETTINGS_MODULE="config.settings")
@@ -55,7 +75,7 @@ def main() -> None:
     users = demo_users_ensure()
     project = demo_project_ensure(users=users, log=lambda line: None)
     n_images = project.images.count()
-    worker, log_path = start_worker(var_dir)
+    worker, log_path = start_worker(var_dir, args.device)
     try:
         rows = measure(project, users, n_images, args)
     finally:
@@ -66,18 +86,25 @@ def main() -> None:
             worker.kill()
     engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
     broker = settings.CELERY_BROKER_URL.split(":", 1)[0]
-    print(f"\nJobs through one Celery worker (--pool solo), database {engine}, broker {broker}, "
-          f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}\n")
+    setting = (f"Jobs through one Celery worker (--pool solo, device {args.device}), database {engine}, broker {broker}, "
+               f"{os.cpu_count()} CPU cores, torch threads {torch_threads()}")
+    print(f"\n{setting}\n")
     print("| measure | value |")
     print("|---|---|")
     for name, value in rows:
         print(f"| {name} | {value} |")
     print(f"\n(worker log: {log_path})")
+    if args.json:
+        from bench.common import write_json
+
+        write_json(args.json, [{"measure": name, "value": value} for name, value in rows], {**run, "setting": setting})
 
 
-def start_worker(var_dir: Path) -> tuple[subprocess.Popen, Path]:
+def start_worker(var_dir: Path, device: str = "auto") -> tuple[subprocess.Popen, Path]:
     log_path = var_dir / "worker.log"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if device == "cpu":
+        env["CUDA_VISIBLE_DEVICES"] = ""
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "default,gpu", "--pool", "solo",
@@ -114,7 +141,8 @@ def measure(project, users, n_images: int, args) -> list[tuple[str, str]]:
 
     # 1. Launch -> active model with a prediction on every image.
     launched = time.monotonic()
-    job = training_job_start(project=project, user=users["admin"], pipeline=DEMO_PIPELINE, config=demo_config(project), activate=True)
+    config = {**demo_config(project), **args.config}
+    job = training_job_start(project=project, user=users["admin"], pipeline=DEMO_PIPELINE, config=config, activate=True)
 
     def everything_predicted() -> bool:
         active = ModelVersion.objects.filter(project=project, is_active=True).first()
@@ -139,7 +167,7 @@ def measure(project, users, n_images: int, args) -> list[tuple[str, str]]:
 
     # 2. Batch inference images/s.
     if args.extra:
-        samples = generate(args.extra, 0, size=128, seed=99)
+        samples = generate(args.extra, 0, size=args.size, seed=99)
         files = [(f"extra_{i:04d}.png", png(sample.image)) for i, sample in enumerate(samples)]
         uploaded = time.monotonic()
         image_upload(project=project, files=files, uploaded_by=users["admin"])
@@ -155,7 +183,8 @@ def measure(project, users, n_images: int, args) -> list[tuple[str, str]]:
     if batch.status != Job.Status.SUCCEEDED:
         raise SystemExit(f"batch inference {batch.status}: {batch.error}")
     rows += [
-        (f"batch inference over {n_all} images (128x128, patchcore {model_version.config['image_size']} px), job run time",
+        (f"batch inference over {n_all} images ({args.size}x{args.size} extra images, patchcore "
+         f"{model_version.config['image_size']} px, batch {model_version.config['batch_size']}), job run time",
          f"{seconds(batch):.1f} s = {n_all / seconds(batch):.1f} images/s"),
         ("  launch -> done (queue latency included)", f"{end_to_end:.1f} s = {n_all / end_to_end:.1f} images/s"),
     ]

@@ -33,13 +33,6 @@ sys.path.insert(0, str(ROOT))
 SIZE = 256
 
 
-def _datasets_dir() -> Path | None:
-    for path in (os.environ.get("DATASETS_DIR"), ROOT.parent / "shared" / "datasets", "/work/shared/datasets"):
-        if path and (Path(path) / "mpdd_metal_plate").is_dir():
-            return Path(path)
-    return None
-
-
 def _train_images(count: int, seed: int = 0):
     from ml.data.synthetic import generate
 
@@ -58,20 +51,22 @@ def _peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
-def prepare(folder: Path) -> str:
-    """Fit patchcore and dfr once and save them under ``folder``; returns where the data came from."""
+def prepare(folder: Path, synthetic: int = 0) -> str:
+    """Fit patchcore and dfr once and save them under ``folder``; returns where the data came from.
+    ``synthetic``: fit on that many synthetic images even where the shared datasets are."""
     from ml import registry
 
-    datasets = _datasets_dir()
+    from bench.common import datasets_dir
+
+    datasets = None if synthetic else datasets_dir()
     if datasets is not None:
         from ml.data.datasets import MVTecDataset
 
         train, source = list(MVTecDataset(datasets / "mpdd_metal_plate", "train")), "mpdd_metal_plate/train/good"
     else:
-        train, source = _train_images(54), "54 synthetic images"
-    from ml.pipelines.dfr.config import CPU_RECIPE
+        train, source = _train_images(synthetic or 54), f"{synthetic or 54} synthetic images"
 
-    for name, config in (("patchcore", {}), ("dfr", {**CPU_RECIPE, "epochs": 1})):
+    for name, config in (("patchcore", {}), ("dfr", {"max_steps": 1})):
         pipeline = registry.create(name, {**config, "device": "cpu"})
         pipeline.fit(train)
         pipeline.save(folder / f"{name}.pt")
@@ -103,7 +98,6 @@ def measure(model: str, device: str, batch: int, folder: Path, repeats: int) -> 
         pipeline.model.to(dev)
         pipeline.config.batch_size = batch
         if model == "patchcore":
-            pipeline.model.set_memory_bank(pipeline.model.memory_bank.to(dev))
 
             def forward():
                 patch_scores, scores = pipeline.model.score_embedding(pipeline.model.embed(x).float())
@@ -139,17 +133,36 @@ def measure(model: str, device: str, batch: int, folder: Path, repeats: int) -> 
     return row
 
 
-def fit_time(count: int) -> dict:
+def fit_time(count: int, repeats: int = 3) -> dict:
+    """PatchCore fitted on ``count`` synthetic images (default config): fit seconds, and how fast
+    the fitted model predicts 32 other images (median of ``repeats`` passes, batch 16)."""
+    import numpy as np
+    import torch
+
     from ml.pipelines.patchcore import PatchCorePipeline
 
     train = _train_images(count, seed=11)
-    pipeline = PatchCorePipeline({"device": "cpu"})
+    pipeline = PatchCorePipeline({"device": "cpu", "batch_size": 16})
     start = time.perf_counter()
     pipeline.fit(train)
+    fit_s = time.perf_counter() - start
+    del train
+    images = [s.image for s in _train_images(32, seed=13)]
+    pipeline.predict(images[:16])  # warm-up
+    times, cpu_times = [], []
+    for _ in range(repeats):
+        start, cpu_start = time.perf_counter(), time.process_time()
+        pipeline.predict(images)
+        times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - cpu_start)
     return {
         "images": count,
-        "fit_s": time.perf_counter() - start,
+        "fit_s": fit_s,
         "memory_bank": pipeline.meta["memory_bank_size"],
+        "search": pipeline.meta["search"],
+        "predict_img_s": len(images) / float(np.median(times)),
+        # CPU seconds spread over the threads: the best an idle machine would give.
+        "predict_img_s_cpu_time": len(images) * torch.get_num_threads() / float(np.median(cpu_times)),
         "peak_rss_mb": _peak_rss_mb(),
     }
 
@@ -168,6 +181,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=0, help="timed batches per row (default: 32 at batch 1, 8 otherwise)")
     parser.add_argument("--fit-scaling", action="store_true", help="also time PatchCore fit on 54, 200 and 700 images")
     parser.add_argument("--fit-sizes", default="54,200,700")
+    parser.add_argument("--synthetic", type=int, default=0, help="fit the models on this many synthetic images (default: mpdd_metal_plate when present)")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows (and how they were made) to this file")
     parser.add_argument("--_measure", nargs=5, help=argparse.SUPPRESS)
     parser.add_argument("--_fit", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -182,34 +197,63 @@ def main() -> None:
 
     import torch
 
+    from bench.common import run_info
+
+    run = run_info("bench/speed.py", sys.argv[1:])  # the code as it was at the start
     devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else []) if args.devices == "auto" else args.devices.split(",")
     batches = [int(b) for b in args.batches.split(",")]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, {os.cpu_count()} cores, "
           f"CUDA: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}\n")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        print(f"fitting patchcore and dfr on {prepare(folder)} ...\n", flush=True)
+        source = prepare(folder, args.synthetic)
+        print(f"fitted patchcore and dfr on {source}\n", flush=True)
         rows = []
         for device in devices:
             for batch in batches:
                 repeats = args.repeats or (32 if batch == 1 else 8)
                 for model in ("backbone", "patchcore", "dfr"):
                     rows.append(_child(["--_measure", model, device, str(batch), str(folder), str(repeats)]))
-    print("| model | device | batch | forward img/s | % of backbone | predict img/s | peak RSS MB | CUDA peak MB |")
-    print("|---|---|---|---|---|---|---|---|")
+    for row in rows:
+        row["source"] = source
+    print(speed_table(rows))
+    fit_rows = []
+    if args.fit_scaling:
+        fit_rows = [_child(["--_fit", str(count)]) for count in (int(c) for c in args.fit_sizes.split(","))]
+        print("\n" + fit_table(fit_rows), flush=True)
+    if args.json:
+        from bench.common import write_json
+
+        write_json(args.json, rows + fit_rows, run)
+
+
+def speed_table(rows: list[dict]) -> str:
+    """Markdown table of the throughput rows (``model`` rows; fit rows are left out)."""
+    rows = [r for r in rows if "model" in r]
+    lines = [
+        "| model | device | batch | forward img/s | % of backbone | predict img/s | peak RSS MB | CUDA peak MB |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         base = next(r for r in rows if r["model"] == "backbone" and r["device"] == row["device"] and r["batch"] == row["batch"])
         share = 100.0 * row["forward_img_s"] / base["forward_img_s"]
         predict = f"{row['predict_img_s']:.1f}" if row["predict_img_s"] else "-"
         cuda = f"{row['cuda_peak_mb']:.0f}" if row["cuda_peak_mb"] else "-"
-        print(f"| {row['model']} | {row['device']} | {row['batch']} | {row['forward_img_s']:.1f} | {share:.0f}% | "
-              f"{predict} | {row['peak_rss_mb']:.0f} | {cuda} |")
-    if args.fit_scaling:
-        print("\n| PatchCore fit (CPU) | images | memory bank | fit s | peak RSS MB |")
-        print("|---|---|---|---|---|")
-        for count in (int(c) for c in args.fit_sizes.split(",")):
-            row = _child(["--_fit", str(count)])
-            print(f"| synthetic 256x256 | {row['images']} | {row['memory_bank']} | {row['fit_s']:.1f} | {row['peak_rss_mb']:.0f} |", flush=True)
+        lines.append(f"| {row['model']} | {row['device']} | {row['batch']} | {row['forward_img_s']:.1f} | {share:.0f}% | "
+                     f"{predict} | {row['peak_rss_mb']:.0f} | {cuda} |")
+    return "\n".join(lines)
+
+
+def fit_table(rows: list[dict]) -> str:
+    """Markdown table of the PatchCore fit-scaling rows (``images`` rows)."""
+    lines = ["| PatchCore (CPU) | training images | memory bank | search | fit s | predict img/s (b16) | "
+             "img/s from CPU time | peak RSS MB |", "|---|---|---|---|---|---|---|---|"]
+    for row in (r for r in rows if "images" in r):
+        predict = f"{row['predict_img_s']:.1f}" if "predict_img_s" in row else "-"
+        cpu = f"{row['predict_img_s_cpu_time']:.1f}" if "predict_img_s_cpu_time" in row else "-"
+        lines.append(f"| synthetic 256x256 | {row['images']} | {row['memory_bank']} | {row.get('search', 'exact')} | "
+                     f"{row['fit_s']:.1f} | {predict} | {cpu} | {row['peak_rss_mb']:.0f} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

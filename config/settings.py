@@ -1,6 +1,7 @@
 """Django settings, read only from environment variables (see config.env)."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import dj_database_url
@@ -42,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",
     "projects",
     "annotations",
     "inspection",
@@ -51,10 +53,13 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Body-size limits per endpoint kind and the JSON error envelope for /api/.
+    "projects.api.middleware.ApiGuardMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -93,10 +98,47 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-AUTH_PASSWORD_VALIDATORS = [] if DEBUG else [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator",
+     "OPTIONS": {"min_length": env_int("PASSWORD_MIN_LENGTH", 10, minimum=8)}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+
+# --- Security (production: see the README's production section) ------------------
+# Each variable is named as the Django setting it sets; a typo fails at start-up.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", False)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", False)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto (needed with SECURE_SSL_REDIRECT there).
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SESSION_COOKIE_HTTPONLY = True
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+# Content-Security-Policy (django-csp): the UI is ES modules and a stylesheet from
+# our own origin; images, heatmaps and masks come from the API (same origin) or
+# canvases (blob:/data:). No inline script anywhere; the API docs page loosens
+# style-src for itself only (config/urls.py).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:", "blob:"],
+        "connect-src": ["'self'"],
+        "font-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -111,10 +153,25 @@ LOGIN_URL = "/login/"
 # --- Uploads and image limits ---------------------------------------------------
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 200 * 1024 * 1024, minimum=1)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+# Polygon bounds, checked on the raw input before any geometry work (400 naming the limit).
+ANNOTATION_MAX_VERTICES_PER_RING = env_int("ANNOTATION_MAX_VERTICES_PER_RING", 10_000, minimum=3)
+ANNOTATION_MAX_RINGS_PER_POLYGON = env_int("ANNOTATION_MAX_RINGS_PER_POLYGON", 50, minimum=1)
+ANNOTATION_MAX_POLYGONS_PER_IMAGE = env_int("ANNOTATION_MAX_POLYGONS_PER_IMAGE", 500, minimum=1)
+# Bodies of every other API request (JSON) and of anonymous callers: small. Checked
+# from Content-Length before anything reads the body (projects.api.middleware).
+API_MAX_JSON_BYTES = env_int("API_MAX_JSON_BYTES", 10 * 1024 * 1024, minimum=1024)
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 32, minimum=8)
+# Django's own limit on bodies it reads into memory (forms, request.body); file
+# parts of uploads are streamed and do not count.
+DATA_UPLOAD_MAX_MEMORY_SIZE = API_MAX_JSON_BYTES
 # Many images per request are fine (zip archives are the way for thousands).
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_UPLOAD_FILES", 1000, minimum=1)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+# Uploaded files over this size are spooled to a temporary file while the request is read.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env_int("UPLOAD_MEMORY_BYTES", 2_621_440, minimum=0)
+# Uploads of at least this many files or bytes are checked and stored by an import job
+# (202 with the job) instead of inside the request.
+UPLOAD_JOB_MIN_FILES = env_int("UPLOAD_JOB_MIN_FILES", 50, minimum=1)
+UPLOAD_JOB_MIN_BYTES = env_int("UPLOAD_JOB_MIN_BYTES", 50 * 1024 * 1024, minimum=1)
 FILE_UPLOAD_TEMP_DIR = None
 
 # --- Blob storage ---------------------------------------------------------------
@@ -133,6 +190,8 @@ if STORAGE_BACKEND == "s3":
     }
 else:
     _blob_storage = {"BACKEND": "projects.storage.DatabaseBlobStorage"}
+# Blobs larger than this are stored (and read back) in pieces of this size.
+BLOB_CHUNK_BYTES = env_int("BLOB_CHUNK_BYTES", 8 * 1024 * 1024, minimum=1024)
 STORAGES = {
     "default": _blob_storage,
     "blobs": _blob_storage,
@@ -140,13 +199,38 @@ STORAGES = {
 }
 
 # --- REST API -------------------------------------------------------------------
+# API tokens expire after this many hours (then POST /api/auth/token/ again) and
+# are revoked on logout and password change.
+API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 7 * 24, minimum=1)
+# Sign-in throttles (projects.api.throttles): wrong passwords per address or
+# username within the window before 429, and all sign-in attempts per address.
+SIGN_IN_MAX_FAILURES = env_int("SIGN_IN_MAX_FAILURES", 10, minimum=1)
+SIGN_IN_FAILURE_WINDOW_SECONDS = env_int("SIGN_IN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1)
+SIGN_IN_RATE = env_str("SIGN_IN_RATE", "60/min")
+if not re.fullmatch(r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", SIGN_IN_RATE):
+    raise ImproperlyConfiguredEnv(f"SIGN_IN_RATE={SIGN_IN_RATE!r} is not a rate like 60/min")
+# Throttle counters live in the cache: give several web processes one (redis://...).
+CACHE_URL = env_url("CACHE_URL", "locmem://", schemes=("locmem", "redis", "rediss"))
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    if CACHE_URL.startswith("locmem")
+    else {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+}
+# The OpenAPI schema and its docs page need a signed-in user unless this opens them.
+API_SCHEMA_PUBLIC = env_bool("API_SCHEMA_PUBLIC", False)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "projects.api.tokens.ExpiringTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "DEFAULT_PARSER_CLASSES": [
+        "projects.api.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "DEFAULT_THROTTLE_RATES": {"sign_in": SIGN_IN_RATE},
+    "DEFAULT_PAGINATION_CLASS": "projects.api.pagination.Pagination",
     "PAGE_SIZE": env_int("API_PAGE_SIZE", 50, minimum=1),
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "projects.api.exceptions.exception_handler",
@@ -156,6 +240,7 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Projects, images, polygon annotations, training, model versions, predictions and reviews.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["projects.api.schema.SchemaAccess"],  # API_SCHEMA_PUBLIC
     # The docs page loads Swagger UI from our own static files (no CDN: works offline).
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -202,6 +287,15 @@ CELERY_TASK_IGNORE_RESULT = True
 JOB_PROGRESS_MIN_INTERVAL = 1.0
 JOB_HEARTBEAT_SECONDS = env_int("JOB_HEARTBEAT_SECONDS", 15, minimum=0)
 JOB_STALE_AFTER_SECONDS = env_int("JOB_STALE_AFTER_SECONDS", 300, minimum=10)
+# Broker outages (projects.jobs): a request that starts a job checks the broker
+# first (this many seconds at most) and answers 503 when it does not answer; a
+# job whose message could not be sent after commit is sent again by the beat
+# sweep once it is this old; a job no worker started within the last limit is
+# failed with a reason (so none stays queued forever).
+JOB_BROKER_TIMEOUT_SECONDS = env_int("JOB_BROKER_TIMEOUT_SECONDS", 2, minimum=1)
+JOB_RESEND_AFTER_SECONDS = env_int("JOB_RESEND_AFTER_SECONDS", 30, minimum=1)
+JOB_QUEUED_MAX_SECONDS = env_int("JOB_QUEUED_MAX_SECONDS", 6 * 3600, minimum=10)
+CELERY_BROKER_CONNECTION_TIMEOUT = JOB_BROKER_TIMEOUT_SECONDS
 CELERY_TASK_ROUTES = {
     "inspection.tasks.train_model": {"queue": "gpu"},
     "inspection.tasks.run_inference": {"queue": "gpu"},
@@ -209,11 +303,15 @@ CELERY_TASK_ROUTES = {
 }
 # Time limits per task kind (seconds): the soft limit fails the job with a
 # reason; the hard one, a minute later, kills a stuck worker process.
+# Backbone weights files a training config may name (config.weights_path): only
+# files inside this folder, so an admin's config cannot open other server paths.
+INSPECTION_WEIGHTS_DIR = Path(env_str("INSPECTION_WEIGHTS_DIR", str(VAR_DIR / "weights")))
 INSPECTION_TRAINING_SOFT_TIME_LIMIT = env_int("INSPECTION_TRAINING_SOFT_TIME_LIMIT", 4 * 3600, minimum=10)
 INSPECTION_INFERENCE_SOFT_TIME_LIMIT = env_int("INSPECTION_INFERENCE_SOFT_TIME_LIMIT", 3600, minimum=10)
 # Beat: fail jobs whose worker died; start trainings that retraining policies ask for.
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": "inspection.tasks.sweep_stale_jobs", "schedule": 60.0},
+    "sweep-queued-jobs": {"task": "projects.tasks.sweep_queued_jobs", "schedule": 60.0},
     "check-retraining": {"task": "inspection.tasks.check_retraining", "schedule": 120.0},
     "collect-blobs": {"task": "projects.tasks.collect_blobs", "schedule": 24 * 3600.0},
 }

@@ -35,6 +35,7 @@ class ModelVersion(models.Model):
     project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="model_versions")
     number = models.PositiveIntegerField(help_text="1, 2, 3... per project, in creation order.")
     pipeline = models.CharField(max_length=50)
+    preset = models.CharField(max_length=50, default="default", help_text="The named preset the config started from.")
     config = models.JSONField(default=dict)
     artifact = models.FileField(storage=blob_storage, max_length=100)
     threshold = models.FloatField(help_text="Image threshold: an image whose score is above it is flagged.")
@@ -51,6 +52,11 @@ class ModelVersion(models.Model):
         blank=True,
         help_text="The image set the metrics were computed on: {key, count, images, source, at}; "
         "two versions are comparable when their keys are equal.",
+    )
+    training = models.JSONField(
+        default=dict, blank=True,
+        help_text="What the training loop did: steps, epochs, seconds, why it stopped, the best validation "
+        "measure and the training / validation curves.",
     )
     snapshot = models.ForeignKey(DatasetSnapshot, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # One model version per training job: a task that runs twice cannot add a second one.
@@ -111,7 +117,10 @@ class Review(models.Model):
     verdict = models.CharField(max_length=20, choices=Verdict.choices)
     comment = models.TextField(blank=True)
     effect = models.JSONField(
-        default=dict, blank=True, help_text="What the verdict changed ({before: {state, split}, draft_version}), so it can be undone."
+        default=dict, blank=True,
+        help_text="What the verdict changed on the image ({state, split, draft_version}), or 'flagged' with the "
+        "reason it changed nothing; 'before' holds the image's state and split before it, so an undo puts back "
+        "only what changed.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

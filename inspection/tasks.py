@@ -14,7 +14,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from inspection.services import evaluation, inference, retraining, training
+from inspection.services import evaluation, inference, model_versions, retraining, training
 from projects.jobs import jobs_sweep_stale
 
 
@@ -49,6 +49,12 @@ def run_inference(job_id: int) -> None:
 )
 def evaluate_model(job_id: int) -> None:
     evaluation.evaluation_job_run(job_id=job_id)
+
+
+@shared_task(name="inspection.tasks.redraw_predictions", acks_late=True, reject_on_worker_lost=True, soft_time_limit=1800, time_limit=1900)
+def redraw_predictions(job_id: int) -> None:
+    """Redraw a model version's predicted regions after a threshold change (``default`` queue)."""
+    model_versions.predictions_redraw_run(job_id=job_id)
 
 
 @shared_task(name="inspection.tasks.sweep_stale_jobs", soft_time_limit=60, time_limit=90)

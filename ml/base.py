@@ -22,7 +22,7 @@ from ml.config import PipelineConfig
 
 ARTIFACT_FORMAT = "anomaly-inspection-ml/1"
 
-Supervision = Literal["unsupervised", "supervised"]
+Supervision = Literal["unsupervised", "supervised", "semantic"]
 
 
 class Cancelled(Exception):
@@ -43,12 +43,15 @@ class Sample:
 
     ``label``: 0 normal, 1 anomalous, None unknown. ``mask``: (H, W) with
     anomalous pixels non-zero, or None when no pixel ground truth exists.
+    ``classes``: (H, W) uint8 class-index mask of a semantic (road-scene)
+    sample, the void index where nothing is labelled; None otherwise.
     """
 
     image: np.ndarray
     mask: np.ndarray | None = None
     label: int | None = None
     name: str = ""
+    classes: np.ndarray | None = None
 
 
 @dataclasses.dataclass
@@ -60,11 +63,14 @@ class Predictions:
     inputs share one size, otherwise a list of (H_i, W_i) arrays.
     ``masks``: binary masks like ``maps`` (map > region threshold) when the
     pipeline has a threshold, else None.
+    ``class_maps``: for semantic pipelines, (N, H, W) uint8 predicted class
+    indices like ``maps``; None otherwise.
     """
 
     scores: np.ndarray
     maps: np.ndarray | list[np.ndarray]
     masks: np.ndarray | list[np.ndarray] | None = None
+    class_maps: np.ndarray | list[np.ndarray] | None = None
 
 
 class Pipeline(ABC):
@@ -108,13 +114,16 @@ class Pipeline(ABC):
     def predict(self, images: Sequence[np.ndarray]) -> Predictions:
         """Score ``images`` (each (H, W, 3) uint8). Maps come back at input resolution."""
 
-    def _predictions(self, scores: Sequence[float] | np.ndarray, maps: list[np.ndarray]) -> Predictions:
-        """Assemble what ``predict`` returns from per-image scores and (H_i, W_i) maps:
-        maps stacked to (N, H, W) when they share a size (an empty (0, S, S) array for
-        no images), masks = map > threshold once the pipeline has a threshold."""
-        if not maps:
+    def _predictions(self, scores: Sequence[float] | np.ndarray, maps: np.ndarray | list[np.ndarray]) -> Predictions:
+        """Assemble what ``predict`` returns from per-image scores and (H_i, W_i) maps
+        (or maps already stacked to (N, H, W)): maps stacked to (N, H, W) when they share
+        a size (an empty (0, S, S) array for no images), masks = map > threshold once the
+        pipeline has a threshold."""
+        if isinstance(maps, np.ndarray) and maps.ndim == 3:
+            out_maps = maps
+        elif len(maps) == 0:
             size = self.config.image_size
-            out_maps: np.ndarray | list[np.ndarray] = np.zeros((0, size, size), np.float32)
+            out_maps = np.zeros((0, size, size), np.float32)
         elif all(m.shape == maps[0].shape for m in maps):
             out_maps = np.stack(maps)
         else:
@@ -162,7 +171,7 @@ class Pipeline(ABC):
             raise ValueError(f"not a model artifact of this library (format {artifact.get('format')!r})")
         if artifact.get("pipeline") != cls.name:
             raise ValueError(f"artifact is for pipeline {artifact.get('pipeline')!r}, not {cls.name!r}")
-        pipeline = cls(artifact["config"])
+        pipeline = cls(cls.config_class.from_artifact_dict(artifact["config"]))
         pipeline.threshold = artifact.get("threshold")
         # Artifacts from before the region threshold outline regions at the image threshold.
         pipeline.region_threshold = artifact.get("region_threshold")
@@ -185,6 +194,7 @@ class Pipeline(ABC):
             "supervision": cls.supervision,
             "description": cls.description,
             "config_schema": cls.config_class.json_schema(),
+            "presets": cls.config_class.preset_table(),
         }
 
 

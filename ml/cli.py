@@ -4,7 +4,7 @@
 
     python -m ml pipelines [--json]
     python -m ml train --pipeline NAME --data FOLDER [--data FOLDER ...] [--val FOLDER]
-                       [--config JSON_OR_FILE] --out MODEL
+                       [--preset default|paper|fast] [--config JSON_OR_FILE] --out MODEL
     python -m ml evaluate --model MODEL --data FOLDER [--json OUT] [--threshold X | --oracle-threshold]
     python -m ml predict --model MODEL --images PATH [PATH ...] --out DIR
     python -m ml synthetic --out FOLDER [--train N] [--normal N] [--anomalous N] [--size PX] [--kind KIND]
@@ -61,8 +61,9 @@ def _parser() -> argparse.ArgumentParser:
     p = commands.add_parser("train", help="fit a pipeline and save the model")
     p.add_argument("--pipeline", required=True)
     p.add_argument("--data", required=True, action="append", type=Path, help="training folder (repeatable)")
-    p.add_argument("--val", type=Path, help="validation folder for threshold calibration")
-    p.add_argument("--config", help="config as JSON text or a path to a JSON file")
+    p.add_argument("--val", type=Path, help="validation folder (early stopping and threshold calibration; default: held back from --data)")
+    p.add_argument("--preset", help="named starting configuration: default, paper or fast (see `pipelines`)")
+    p.add_argument("--config", help="config as JSON text or a path to a JSON file (applied on top of the preset)")
     p.add_argument("--out", required=True, type=Path, help="model file to write")
     p.set_defaults(handler=cmd_train)
 
@@ -114,6 +115,8 @@ def cmd_pipelines(args: argparse.Namespace) -> int:
     for item in described:
         print(f"{item['name']}  ({item['supervision']})")
         print(f"  {item['description']}")
+        for preset, entry in item.get("presets", {}).items():
+            print(f"  preset {preset}: {entry['description']} {json.dumps(entry['config']) if entry['config'] else ''}".rstrip())
         for key, prop in item["config_schema"]["properties"].items():
             kind = "|".join(map(str, prop["enum"])) if "enum" in prop else prop.get("type", "")
             print(f"    {key:24} {str(kind):28} default {json.dumps(prop.get('default'))}  {prop.get('description', '')}")
@@ -126,7 +129,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ml.data import ConcatSamples, open_dataset
 
     config = _read_config(args.config)
-    pipeline = registry.create(args.pipeline, config)
+    pipeline = registry.create(args.pipeline, config, preset=args.preset)
     parts = [open_dataset(folder, split="train") for folder in args.data]
     train = parts[0] if len(parts) == 1 else ConcatSamples(parts)
     val = open_dataset(args.val, split="test") if args.val else None
@@ -135,6 +138,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     with _ProgressBars() as progress:
         pipeline.fit(train, val, progress)
     pipeline.meta.setdefault("fit_seconds", round(time.perf_counter() - started, 2))
+    training = pipeline.meta.get("training")
+    if training:
+        best = "" if training["best_value"] is None else f", best {training['measure']} {training['best_value']:.4g} at step {training['best_step']}"
+        print(f"trained {training['steps']} steps ({training['epochs']:.1f} epochs, stopped: {training['stopped']}{best})")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pipeline.save(args.out)
     threshold = "none" if pipeline.threshold is None else f"{pipeline.threshold:.6g}"

@@ -29,6 +29,8 @@ class ConfigError(ValueError):
 THRESHOLD_POLICIES = ("fpr", "minmax", "f1", "manual")
 REGION_POLICIES = ("f1", "fpr", "image")
 
+PRESET_NAMES = ("default", "paper", "fast")
+
 
 @dataclasses.dataclass
 class PipelineConfig:
@@ -76,6 +78,36 @@ class PipelineConfig:
 
     # Subclasses may narrow what a field accepts; nothing else is global.
     schema_title: ClassVar[str] = "Pipeline configuration"
+    # Named starting points (DESIGN.md section 4): preset name -> {"description", "config"}.
+    # ``default`` is the dataclass defaults themselves (the best configuration measured
+    # on validation splits); ``paper`` the seed's published settings; ``fast`` a quick
+    # look on 2 CPU cores. Subclasses fill in ``paper`` and ``fast``.
+    presets: ClassVar[dict[str, dict[str, Any]]] = {}
+    # Keys that older artifacts may carry and that loading drops (renamed or retired fields).
+    retired_keys: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def preset_table(cls) -> dict[str, dict[str, Any]]:
+        """Every preset with its description and overrides; ``default`` always exists (no overrides)."""
+        table = {"default": {"description": "The best configuration measured on validation data.", "config": {}}}
+        table.update({name: {"description": p.get("description", ""), "config": dict(p.get("config", {}))} for name, p in cls.presets.items()})
+        return table
+
+    @classmethod
+    def from_preset(cls, preset: str | None, overrides: dict[str, Any] | None = None) -> "PipelineConfig":
+        """The config of ``preset`` (None: ``default``) with ``overrides`` on top; unknown presets name the known ones."""
+        table = cls.preset_table()
+        name = preset or "default"
+        if name not in table:
+            raise ConfigError("preset", f"unknown preset {name!r}; known presets are {', '.join(table)}")
+        if overrides is not None and not isinstance(overrides, dict):
+            raise ConfigError("config", f"expected an object, got {type(overrides).__name__}")
+        return cls.from_dict({**table[name]["config"], **(overrides or {})})
+
+    @classmethod
+    def from_artifact_dict(cls, data: dict[str, Any]) -> "PipelineConfig":
+        """Like :meth:`from_dict` for a stored config: keys an older version wrote and this one retired are dropped."""
+        return cls.from_dict({k: v for k, v in (data or {}).items() if k not in cls.retired_keys})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PipelineConfig":
@@ -126,6 +158,7 @@ class PipelineConfig:
             "type": "object",
             "additionalProperties": False,
             "properties": properties,
+            "presets": cls.preset_table(),
         }
 
 
@@ -194,3 +227,50 @@ def _coerce(key: str, value: Any, tp: Any, metadata: Any) -> Any:
     if "maximum" in metadata and value > metadata["maximum"]:
         raise ConfigError(key, f"must be <= {metadata['maximum']}, got {value}")
     return value
+
+
+@dataclasses.dataclass
+class TrainingConfig(PipelineConfig):
+    """The settings of the one training loop (``ml.components.training``), shared by every
+    pipeline that learns weights (STYLE.md "shared config blocks").
+
+    The length of a training is a budget of optimisation steps (and optionally of
+    seconds), not of epochs: the same budget means the same work whatever the size of
+    the training set, and the loop reports both steps and epochs.
+    """
+
+    max_steps: int = dataclasses.field(
+        default=2000, metadata={"help": "Budget of optimisation steps (one batch each).", "minimum": 1, "maximum": 1_000_000}
+    )
+    max_seconds: float | None = dataclasses.field(
+        default=None, metadata={"help": "Optional budget of training seconds; training stops at whichever budget ends first.", "minimum": 1.0}
+    )
+    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "Peak learning rate (Adam).", "minimum": 1e-7, "maximum": 1.0})
+    weight_decay: float = dataclasses.field(default=0.0, metadata={"help": "Adam weight decay.", "minimum": 0.0, "maximum": 1.0})
+    lr_schedule: Literal["cosine", "constant"] = dataclasses.field(
+        default="cosine", metadata={"help": "Learning rate after the warm-up: cosine decay to 1% over the step budget, or constant."}
+    )
+    warmup_steps: int = dataclasses.field(
+        default=50, metadata={"help": "Steps of linear learning-rate warm-up.", "minimum": 0, "maximum": 100_000}
+    )
+    grad_clip: float = dataclasses.field(
+        default=1.0, metadata={"help": "Clip the gradient norm to this value (0: no clipping).", "minimum": 0.0}
+    )
+    val_every: int = dataclasses.field(
+        default=0,
+        metadata={"help": "Validate every this many steps (0: about 20 times over the budget).", "minimum": 0, "maximum": 1_000_000},
+    )
+    patience: int = dataclasses.field(
+        default=6,
+        metadata={"help": "Stop after this many validations without improvement; the best weights are restored (0: never stop early).", "minimum": 0},
+    )
+    val_fraction: float = dataclasses.field(
+        default=0.15,
+        metadata={"help": "Share of the training images held back for validation when the job gives no validation images.", "minimum": 0.0, "maximum": 0.5},
+    )
+    val_min_images: int = dataclasses.field(
+        default=4, metadata={"help": "At least this many images are held back (nothing when too few remain to train on).", "minimum": 1}
+    )
+    mixed_precision: bool = dataclasses.field(
+        default=True, metadata={"help": "bfloat16 (or float16) autocast on CUDA; CPU runs stay in float32."}
+    )

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 _BUILTIN: dict[str, tuple[str, str]] = {
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
+    "seg_ood": ("ml.pipelines.seg_ood", "SegOODPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}
@@ -82,6 +83,7 @@ def describe(name: str) -> dict[str, Any]:
         "supervision": module.SUPERVISION,
         "description": module.DESCRIPTION,
         "config_schema": module.CONFIG_CLASS.json_schema(),
+        "presets": module.CONFIG_CLASS.preset_table(),
     }
 
 
@@ -89,13 +91,19 @@ def available() -> list[dict[str, Any]]:
     return [describe(n) for n in names()]
 
 
-def validate_config(name: str, config: dict[str, Any] | None) -> dict[str, Any]:
-    """Validated config with defaults filled in; raises ConfigError / UnknownPipeline."""
-    return config_class(name).from_dict(config).to_dict()
+def presets(name: str) -> dict[str, dict[str, Any]]:
+    """Preset name -> {"description", "config"} of a pipeline (``default`` always included)."""
+    return config_class(name).preset_table()
 
 
-def create(name: str, config: dict[str, Any] | None = None) -> "Pipeline":
-    return get(name)(config)
+def validate_config(name: str, config: dict[str, Any] | None, preset: str | None = None) -> dict[str, Any]:
+    """Validated config of ``preset`` (default: ``default``) with ``config`` on top, defaults filled in;
+    raises ConfigError (key ``preset`` for an unknown preset) / UnknownPipeline."""
+    return config_class(name).from_preset(preset, config).to_dict()
+
+
+def create(name: str, config: dict[str, Any] | None = None, preset: str | None = None) -> "Pipeline":
+    return get(name)(config_class(name).from_preset(preset, config))
 
 
 def load(path: str | Path) -> "Pipeline":

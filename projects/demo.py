@@ -7,7 +7,9 @@ Steps, each safe to run again:
 2. :func:`demo_project_ensure`: project ``demo`` filled from ``DEMO_DATA`` (a folder
    in MVTec AD layout) or from the deterministic synthetic generator
    (``ml.data.synthetic``: textured surfaces, some with scratches/spots/cracks whose
-   masks become polygon annotations), imported through the annotations importer.
+   masks become polygon annotations) by the registered :data:`demo_data_source`
+   (the annotations app's importer, registered in its ``AppConfig.ready()``: this
+   floor never imports the floors above it).
 3. Every function in :data:`demo_steps`, in order: later floors register theirs
    (the inspection app: train a model, predict the test images), e.g. in
    ``AppConfig.ready()``::
@@ -34,6 +36,17 @@ DEMO_USERS = (("admin", Membership.Role.ADMIN), ("annotator", Membership.Role.AN
 
 DemoStep = Callable[..., None]
 demo_steps: list[DemoStep] = []
+# ``fn(*, project, actor, folder: Path) -> dict`` importing an MVTec-layout folder
+# (``images_created`` and ``polygons`` in the summary); set by the annotations app.
+demo_data_source: Callable[..., dict] | None = None
+
+
+def register_data_source(fn: Callable[..., dict]) -> Callable[..., dict]:
+    global demo_data_source
+    if demo_data_source is not None and demo_data_source is not fn:
+        raise ValueError(f"a demo data source is already registered: {demo_data_source!r}")
+    demo_data_source = fn
+    return fn
 
 
 def register_step(fn: DemoStep) -> DemoStep:
@@ -71,8 +84,8 @@ def demo_project_ensure(
     Generated images also fill a val split (``n_val_*`` more normal and annotated anomalous
     images): a training calibrates its thresholds there, the region one F1-optimal on the
     annotated pixels, never on the test images it is measured on."""
-    from annotations.importers import dataset_import  # upper floor, only for filling the demo
-
+    if demo_data_source is None:
+        raise RuntimeError("no demo data source registered (the annotations app registers one)")
     admin = users["admin"]
     with transaction.atomic():
         project, created = Project.objects.get_or_create(
@@ -87,7 +100,7 @@ def demo_project_ensure(
         return project
     if data is not None:
         log(f"importing {data} (MVTec AD layout) ...")
-        summary = dataset_import(project=project, folder=Path(data), fmt="mvtec", actor=admin)
+        summary = demo_data_source(project=project, folder=Path(data), actor=admin)
     else:
         from ml.data.synthetic import write_synthetic_mvtec
 
@@ -95,7 +108,7 @@ def demo_project_ensure(
         with tempfile.TemporaryDirectory(prefix="demo-data-") as folder:
             write_synthetic_mvtec(folder, n_train=n_train, n_test_normal=n_test_normal + n_val_normal,
                                   n_test_anomalous=n_test_anomalous + n_val_anomalous, size=size, seed=seed)
-            summary = dataset_import(project=project, folder=Path(folder), fmt="mvtec", actor=admin)
+            summary = demo_data_source(project=project, folder=Path(folder), actor=admin)
         _move_to_val(project, {"normal": n_val_normal, "anomalous": n_val_anomalous})
     log(f"imported {summary['images_created']} images, {summary['polygons']} polygons")
     return project

@@ -5,6 +5,13 @@ and runs through :func:`run_job`:
 
 * :func:`job_create` inserts the row and, after the transaction commits, sends
   the Celery task named by the caller with the job id as its only argument.
+  Row and message succeed or fail together from the caller's view: with
+  ``broker="required"`` (requests) an unreachable broker is found before the
+  row is written and the caller gets :class:`BrokerUnavailable` (503, nothing
+  saved); a send that still fails after commit (and a short retry) leaves the
+  row ``queued`` with ``enqueued_at`` empty, an outbox entry that
+  :func:`jobs_sweep_queued` (beat) sends again, or fails with a reason once it
+  is older than ``JOB_QUEUED_MAX_SECONDS``. No job stays queued forever.
 * The task calls ``run_job(job_id, work)``. It claims the row with a
   conditional ``UPDATE ... WHERE status = 'queued'`` (a second delivery of the
   same task finds nothing to claim and returns), then calls ``work(ctx)``.
@@ -35,9 +42,9 @@ from datetime import timedelta
 from typing import Any, Callable
 
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.db import connection, transaction
-from django.db.models import F
+from django.core.files.base import ContentFile, File
+from django.db import DatabaseError, connection, transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
 from ml.base import Cancelled
@@ -55,6 +62,35 @@ class JobCancelled(Cancelled):
     """Raised inside a job's work when its cancel flag is set."""
 
 
+class BrokerUnavailable(ApplicationError):
+    """The job queue (the Celery broker) cannot be reached: the API answers 503."""
+
+    status = 503
+
+
+def _broker_is_real() -> bool:
+    """False for eager mode and the in-process transports (nothing to reach)."""
+    return not settings.CELERY_TASK_ALWAYS_EAGER and not settings.CELERY_BROKER_URL.startswith(("filesystem", "memory"))
+
+
+def broker_check() -> None:
+    """Raise :class:`BrokerUnavailable` unless the broker answers now (a fresh connection
+    and, for Redis, a PING; a few milliseconds on a local network)."""
+    if not _broker_is_real():
+        return
+    from config.celery import app
+
+    try:
+        with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=settings.JOB_BROKER_TIMEOUT_SECONDS)
+    except Exception as exc:
+        logger.warning("broker unreachable: %s", exc)
+        raise BrokerUnavailable(
+            "the job queue (broker) is unreachable; nothing was saved, try again in a moment",
+            details={"reason": "broker_unavailable"},
+        ) from None
+
+
 def job_create(
     *,
     kind: str,
@@ -62,34 +98,64 @@ def job_create(
     requested_by,
     task_name: str,
     params: dict[str, Any] | None = None,
-    input_file: bytes | None = None,
+    input_file: bytes | File | None = None,
     input_name: str = "input",
+    broker: str = "required",
 ) -> Job:
     """Insert a queued job and send ``task_name(job.id)`` once the transaction commits.
 
-    ``input_file`` (bytes, e.g. an uploaded archive) is stored in the blob
-    storage. Records a ``job.create`` audit event for ``requested_by``.
+    ``input_file`` (bytes or a file, e.g. an uploaded archive) is stored in the
+    blob storage. Records a ``job.create`` audit event for ``requested_by``.
+    ``broker="required"``: refuse with :class:`BrokerUnavailable` (503) before
+    writing anything when the broker does not answer (requests, so that the
+    caller's whole transaction rolls back); ``"outbox"``: write the job anyway
+    and let :func:`jobs_sweep_queued` deliver it (work started by a job or by
+    beat, where there is no one to answer 503 to).
     """
     if kind not in Job.Kind.values:
         raise ApplicationError(f"unknown job kind {kind!r}; known: {', '.join(Job.Kind.values)}")
+    if broker not in ("required", "outbox"):
+        raise ValueError(f"broker: expected 'required' or 'outbox', got {broker!r}")
+    if broker == "required":
+        broker_check()
     with transaction.atomic():
-        job = Job(kind=kind, project=project, requested_by=requested_by, params=params or {})
+        job = Job(kind=kind, project=project, requested_by=requested_by, params=params or {}, task_name=task_name)
         if input_file is not None:
-            job.input_file.save(input_name, ContentFile(input_file, name=input_name), save=False)
+            content = input_file if isinstance(input_file, File) else ContentFile(input_file, name=input_name)
+            job.input_file.save(input_name, content, save=False)
         job.save()
         audit_record(requested_by, "job.create", job, project, {"kind": kind, "task": task_name})
-        transaction.on_commit(lambda: _enqueue(task_name, job.id))
+        transaction.on_commit(lambda: job_enqueue(job))
     return job
 
 
-def _enqueue(task_name: str, job_id: int) -> None:
+def job_enqueue(job: Job) -> bool:
+    """Send the job's task (a short retry included) and stamp ``enqueued_at``; False when
+    the broker could not be reached: the job stays queued for :func:`jobs_sweep_queued`."""
     from config.celery import app
 
     if settings.CELERY_TASK_ALWAYS_EAGER:
         # Eager mode (a developer convenience): run in-process through the registered task.
-        app.tasks[task_name].apply(args=[job_id])
-    else:
-        app.send_task(task_name, args=[job_id])
+        Job.objects.filter(pk=job.pk).update(enqueued_at=timezone.now())
+        app.tasks[job.task_name].apply(args=[job.pk])
+        return True
+    try:
+        if _broker_is_real():
+            with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
+                app.send_task(job.task_name, args=[job.pk], connection=conn, retry=True, retry_policy=ENQUEUE_RETRY)
+        else:
+            app.send_task(job.task_name, args=[job.pk])
+    except Exception as exc:
+        logger.warning("job %s: could not reach the broker (%s); the queued-job sweep will send it again", job.pk, exc)
+        return False
+    now = timezone.now()
+    Job.objects.filter(pk=job.pk).update(enqueued_at=now)
+    job.enqueued_at = now
+    return True
+
+
+# A short retry: the request that committed the job waits at most about a second.
+ENQUEUE_RETRY = {"max_retries": 2, "interval_start": 0.2, "interval_step": 0.3, "interval_max": 0.5}
 
 
 def job_claim(job_id: int) -> Job | None:
@@ -109,12 +175,29 @@ def job_claim(job_id: int) -> Job | None:
 
 
 def _finish(job_id: int, status: str, **fields: Any) -> bool:
-    """Running -> terminal, conditionally; False when the job had already left running."""
-    return bool(
-        Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
-            status=status, finished_at=timezone.now(), eta_seconds=None, **fields
+    """Running -> terminal, conditionally; False when the job had already left running.
+
+    The work may have failed because the database connection broke (a restarted
+    server, a terminated backend): the write is then retried once on a fresh
+    connection, so the job still ends with its reason instead of waiting for the
+    stale-heartbeat sweep.
+    """
+
+    def write() -> bool:
+        return bool(
+            Job.objects.filter(pk=job_id, status=Job.Status.RUNNING).update(
+                status=status, finished_at=timezone.now(), eta_seconds=None, **fields
+            )
         )
-    )
+
+    try:
+        return write()
+    except DatabaseError:
+        if connection.in_atomic_block:
+            raise
+        logger.warning("job %s: database connection lost; reconnecting to record its end", job_id)
+        connection.close()
+        return write()
 
 
 class JobContext:
@@ -191,19 +274,25 @@ class JobContext:
 
     def log(self, line: str) -> None:
         """Append a log line; it is written with the next progress write or at the end."""
-        self._log.append(f"{_stamp()} {line}")
+        self.note(line)
         now = self._clock()
         if self._last_write is None or now - self._last_write >= self.min_interval:
             self._write()
             self._last_write = now
 
+    def note(self, line: str) -> None:
+        """Append a log line without writing (the runner's last words go with the final update)."""
+        self._log.append(f"{_stamp()} {line}")
+
     def check_cancelled(self) -> None:
         if Job.objects.filter(pk=self.job.pk, cancel_requested=True).exists():
             raise JobCancelled("cancelled on request")
 
-    def save_output(self, data: bytes, name: str) -> None:
-        """Store the job's output file (an export archive, for instance)."""
-        self.job.output_file.save(name, ContentFile(data, name=name), save=False)
+    def save_output(self, data: bytes | File, name: str) -> None:
+        """Store the job's output file (an export archive, for instance): bytes, or a file
+        (on disk, stored in pieces without reading it whole)."""
+        content = data if isinstance(data, File) else ContentFile(data, name=name)
+        self.job.output_file.save(name, content, save=False)
         Job.objects.filter(pk=self.job.pk).update(output_file=self.job.output_file.name)
 
     # --- internals -------------------------------------------------------------
@@ -240,9 +329,11 @@ class _Heartbeat(threading.Thread):
     def run(self) -> None:
         try:
             while not self.stopped.wait(self.interval):
-                Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
-        except Exception:  # a lost beat only risks a false "worker lost"; never kill the job for it
-            logger.exception("heartbeat of job %s failed", self.job_id)
+                try:
+                    Job.objects.filter(pk=self.job_id, status=Job.Status.RUNNING).update(heartbeat_at=timezone.now())
+                except Exception:  # a lost beat only risks a false "worker lost"; never kill the job for it
+                    logger.exception("heartbeat of job %s failed; reconnecting", self.job_id)
+                    connection.close()  # a broken connection is replaced at the next beat
         finally:
             connection.close()
 
@@ -265,14 +356,14 @@ def run_job(job_id: int, work: Callable[[JobContext], dict[str, Any] | None]) ->
     try:
         result = work(ctx)
     except Cancelled:
-        ctx.log("cancelled")
+        ctx.note("cancelled")
         _finish(job_id, Job.Status.CANCELLED, error="cancelled on request", **ctx.pending_fields())
     except ApplicationError as exc:
-        ctx.log(f"failed: {exc.message}")
+        ctx.note(f"failed: {exc.message}")
         _finish(job_id, Job.Status.FAILED, error=exc.message, traceback=traceback_module.format_exc(), **ctx.pending_fields())
     except Exception as exc:
         logger.exception("job %s failed", job_id)
-        ctx.log(f"failed: {exc}")
+        ctx.note(f"failed: {exc}")
         _finish(
             job_id, Job.Status.FAILED, error=f"{type(exc).__name__}: {exc}",
             traceback=traceback_module.format_exc(), **ctx.pending_fields(),
@@ -283,7 +374,7 @@ def run_job(job_id: int, work: Callable[[JobContext], dict[str, Any] | None]) ->
                 traceback=traceback_module.format_exc(), **ctx.pending_fields())
         raise
     else:
-        ctx.log("done")
+        ctx.note("done")
         try:
             json.dumps(result or {})
         except (TypeError, ValueError) as exc:  # checked first: a failed UPDATE would poison an outer transaction
@@ -315,6 +406,43 @@ def job_cancel(*, job: Job, by) -> Job:
             raise Conflict(f"job {job.pk} already {job.status}", details={"status": job.status})
     job.refresh_from_db()
     return job
+
+
+def jobs_sweep_queued(*, resend_after_s: float | None = None, max_age_s: float | None = None) -> dict[str, int]:
+    """Outbox sweep (beat): deliver queued jobs whose message was never sent, and fail
+    queued jobs that no worker started within ``max_age_s`` (a lost message, no worker
+    for their queue, or a broker down for that long) with a reason.
+
+    Returns ``{"resent": n, "failed": m}``. Sending twice is harmless: the runner
+    claims a job with a conditional update, so a second message finds nothing to do.
+    """
+    resend_after_s = settings.JOB_RESEND_AFTER_SECONDS if resend_after_s is None else resend_after_s
+    max_age_s = settings.JOB_QUEUED_MAX_SECONDS if max_age_s is None else max_age_s
+    now = timezone.now()
+    failed = Job.objects.filter(status=Job.Status.QUEUED, created_at__lt=now - timedelta(seconds=max_age_s)).update(
+        status=Job.Status.FAILED,
+        finished_at=now,
+        eta_seconds=None,
+        error=f"not started within {int(max_age_s)} s: the job queue (broker) or the workers for it were unavailable",
+    )
+    resent = 0
+    unsent = Job.objects.filter(
+        status=Job.Status.QUEUED, enqueued_at__isnull=True, created_at__lt=now - timedelta(seconds=resend_after_s)
+    ).exclude(task_name="")
+    for job in unsent.order_by("created_at")[:500]:
+        if not job_enqueue(job):
+            break  # the broker is still down: the next sweep tries again
+        resent += 1
+    return {"resent": resent, "failed": failed}
+
+
+def jobs_live_q() -> Q:
+    """Queued or running jobs the sweeps will leave alone (a running one that beats, a
+    queued one within its limit): what waits for a job to finish waits only for these."""
+    now = timezone.now()
+    beating = Q(status=Job.Status.RUNNING, heartbeat_at__gte=now - timedelta(seconds=settings.JOB_STALE_AFTER_SECONDS))
+    waiting = Q(status=Job.Status.QUEUED, created_at__gte=now - timedelta(seconds=settings.JOB_QUEUED_MAX_SECONDS))
+    return beating | waiting
 
 
 def jobs_sweep_stale(max_age_s: float | None = None) -> int:

@@ -12,15 +12,32 @@ def blob_storage():
 
 
 class Blob(models.Model):
-    """Content-addressed bytes: the key is the sha256 of the content, stored once."""
+    """Content-addressed bytes: the key is the sha256 of the content, stored once.
+
+    Small content sits in ``data``; content over BLOB_CHUNK_BYTES (an export archive,
+    a large model) is split over ``chunks`` BlobChunk rows, so that neither writing nor
+    reading it holds the whole of it in memory or in one field.
+    """
 
     sha256 = models.CharField(max_length=64, primary_key=True)
     data = models.BinaryField()
     size = models.BigIntegerField()
+    chunks = models.PositiveIntegerField(default=0, help_text="0: the bytes are in data; else the number of BlobChunk rows.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:
         return f"blob {self.sha256[:12]} ({self.size} bytes)"
+
+
+class BlobChunk(models.Model):
+    """One piece of a large blob, in order of ``index``."""
+
+    blob = models.ForeignKey(Blob, on_delete=models.CASCADE, related_name="+")
+    index = models.PositiveIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["blob", "index"], name="one_chunk_per_blob_and_index")]
 
 
 class Project(models.Model):
@@ -101,6 +118,7 @@ class Job(models.Model):
         TRAINING = "training"
         INFERENCE = "inference"
         EVALUATION = "evaluation"
+        REDRAW = "redraw"  # predicted regions redrawn after a threshold change
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -130,6 +148,10 @@ class Job(models.Model):
     cancel_requested = models.BooleanField(default=False)
     attempts = models.PositiveIntegerField(default=0)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    task_name = models.CharField(max_length=200, blank=True, help_text="The Celery task that runs the job.")
+    enqueued_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the task was handed to the broker; empty: not yet (the outbox sweep sends it)."
+    )
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)

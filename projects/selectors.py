@@ -3,31 +3,15 @@ from __future__ import annotations
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
 
-from projects import hooks
 from projects.errors import ApplicationError, NotFound
 from projects.models import AuditEvent, Image, Membership, Project
 from projects.permissions import ADMIN, projects_visible_to
-
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no"}
-
 
 def _with_annotated(queryset: QuerySet[Image]) -> QuerySet[Image]:
     # "Annotated" = the image's annotation set holds at least one polygon. Read through
     # the reverse relation names so this floor does not import the annotations app.
     has_polygons = Image.objects.filter(pk=OuterRef("pk"), annotation_set__annotations__isnull=False)
     return queryset.annotate(annotated=Exists(has_polygons))
-
-
-def parse_bool(name: str, value: str | None) -> bool | None:
-    if value is None or value == "":
-        return None
-    lowered = value.lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ApplicationError(f"{name}: {value!r} is not true or false")
 
 
 def image_list(
@@ -78,22 +62,19 @@ def membership_get(*, project: Project, user_id) -> Membership:
 
 
 def project_stats(*, project: Project) -> dict:
-    """Image counts by split and state, totals, and whatever upper floors add
-    through ``projects.hooks.project_stats`` (active model, review backlog, ...)."""
+    """Image counts by split and state, and totals."""
     counts = {split: {state: 0 for state in Image.State.values} for split in Image.Split.values}
     rows = Image.objects.filter(project=project).values("split", "state").annotate(n=Count("id"))
     for row in rows:
         counts[row["split"]][row["state"]] = row["n"]
     total = sum(n for by_state in counts.values() for n in by_state.values())
     annotated = _with_annotated(Image.objects.filter(project=project)).filter(annotated=True).count()
-    stats = {
+    return {
         "counts": counts,
         "by_split": {split: sum(by_state.values()) for split, by_state in counts.items()},
         "by_state": {state: sum(counts[split][state] for split in counts) for state in Image.State.values},
         "totals": {"images": total, "annotated": annotated},
     }
-    stats.update(hooks.collect_project_stats(project=project))
-    return stats
 
 
 def audit_event_list(*, project: Project) -> QuerySet[AuditEvent]:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import dataclasses
 import io
-from typing import Iterable
+import logging
+import shutil
+import tempfile
+import zipfile
+from pathlib import PurePosixPath
+from typing import BinaryIO
 
 import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 from django.utils.text import slugify
@@ -23,8 +28,13 @@ from PIL import ImageOps
 from projects import hooks
 from projects.audit import audit_record
 from projects.errors import ApplicationError, Conflict, PayloadTooLarge
-from projects.models import Image, Membership, Project
+from projects.filenames import clean_file_name
+from projects.jobs import job_create
+from projects.models import Image, Job, Membership, Project
+from projects.storage import save_bytes
 from projects.uploads import BadFile, CheckedImage, check_image, expand_zip, is_zip
+
+logger = logging.getLogger(__name__)
 
 PROJECT_FIELDS = ("name", "description", "kind", "image_size")
 
@@ -151,22 +161,53 @@ class UploadResult:
     duplicates: list[dict]  # {"file": name, "sha256": ..., "image_id": existing id or None (same batch)}
 
 
-def _unpack(files: Iterable[tuple[str, bytes]], *, max_pixels: int, max_bytes: int) -> tuple[list[CheckedImage], list[BadFile]]:
+Source = bytes | BinaryIO  # an uploaded file: bytes, or a file object (spooled to disk by Django)
+
+
+def _source_bytes(source) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        return bytes(source)
+    source.seek(0)
+    return source.read()
+
+
+def _source_size(source) -> int:
+    if isinstance(source, (bytes, bytearray)):
+        return len(source)
+    size = getattr(source, "size", None)
+    if size is None:
+        size = source.seek(0, 2)
+        source.seek(0)
+    return int(size)
+
+
+def _unpack(files, *, max_pixels: int, max_bytes: int) -> tuple[list[CheckedImage], list[BadFile]]:
+    """Check every file (and zip entry), one at a time: the bytes of an image that passes
+    go to the blob storage at once and only its metadata is kept, so an upload never
+    sits in memory whole. (Should a later file be bad, those blobs belong to no image
+    and blob_collect_garbage removes them; nothing visible was saved.)"""
     checked: list[CheckedImage] = []
     bad: list[BadFile] = []
-    for name, data in files:
+    for name, source in files:
+        data = _source_bytes(source)
         entries = [(name, data)]
         if is_zip(name, data):
             entries, zip_bad = expand_zip(name, data, max_total_bytes=max_bytes)
             bad.extend(zip_bad)
-        for entry_name, entry_data in entries:
+        del data
+        for index in range(len(entries)):
+            (entry_name, entry_data), entries[index] = entries[index], None  # let each entry's bytes go once checked
             outcome = check_image(entry_name, entry_data, max_pixels=max_pixels)
-            (bad if isinstance(outcome, BadFile) else checked).append(outcome)
+            if isinstance(outcome, BadFile):
+                bad.append(outcome)
+            elif not bad:
+                save_bytes(outcome.data)
+                checked.append(dataclasses.replace(outcome, data=b""))  # stored under its sha256
     return checked, bad
 
 
 def image_upload(
-    *, project: Project, files: list[tuple[str, bytes]], uploaded_by, split: str = Image.Split.UNASSIGNED,
+    *, project: Project, files: list[tuple[str, Source]], uploaded_by, split: str = Image.Split.UNASSIGNED,
     state: str = Image.State.UNLABELED,
 ) -> UploadResult:
     """Save uploaded images (plain files and/or zip archives of images) into ``project``.
@@ -175,8 +216,9 @@ def image_upload(
     image, over MAX_IMAGE_PIXELS, unsafe or non-image zip entry) nothing is
     saved and the ApplicationError lists every bad file in ``details``.
     Images whose bytes are already in the project (same sha256), or repeated in
-    the batch, are reported as duplicates and not stored twice. After commit the
-    ``images_uploaded`` hooks run (automatic prediction with the active model).
+    the batch, are reported as duplicates and not stored twice. The
+    ``images_uploaded`` hooks run in the same transaction (automatic prediction with the
+    active model; an unreachable job queue refuses the upload with 503).
     """
     if split not in Image.Split.values:
         raise ApplicationError(f"split: {split!r} is not one of {', '.join(Image.Split.values)}")
@@ -184,7 +226,7 @@ def image_upload(
         raise ApplicationError(f"state: {state!r} is not one of {', '.join(Image.State.values)}")
     if not files:
         raise ApplicationError("files: no files were sent")
-    total = sum(len(data) for _, data in files)
+    total = sum(_source_size(source) for _, source in files)
     if total > settings.MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"upload is {total} bytes, over MAX_UPLOAD_BYTES={settings.MAX_UPLOAD_BYTES}")
     checked, bad = _unpack(files, max_pixels=settings.MAX_IMAGE_PIXELS, max_bytes=settings.MAX_UPLOAD_BYTES)
@@ -207,22 +249,89 @@ def image_upload(
                 duplicates.append({"file": item.name, "sha256": item.sha256, "image_id": existing.get(item.sha256)})
                 continue
             seen.add(item.sha256)
-            created.append(_image_row(project, item, uploaded_by=uploaded_by, split=split, state=state))
+            created.append(_image_row(project, item, uploaded_by=uploaded_by, split=split, state=state, stored=True))
         audit_record(uploaded_by, "image.upload", project, project, {
             "image_ids": [image.pk for image in created], "duplicates": len(duplicates), "split": split, "state": state,
         })
         image_ids = [image.pk for image in created]
         if image_ids:
-            transaction.on_commit(lambda: hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids))
+            transaction.on_commit(lambda: image_thumbnails_enqueue(image_ids=image_ids))
+            # Inside the transaction: the inference job a hook makes commits with the images, and a
+            # hook that refuses (job queue unreachable: 503) refuses the upload, nothing saved.
+            hooks.emit_images_uploaded(project_id=project.pk, image_ids=image_ids, refusable=True)
     return UploadResult(created=created, duplicates=duplicates)
 
 
-def _image_row(project: Project, item: CheckedImage, *, uploaded_by, split: str, state: str) -> Image:
+UPLOAD_TASK = "projects.tasks.upload_images"
+
+
+def upload_is_large(*, files: list[tuple[str, Source]]) -> bool:
+    """Whether an upload is processed by a job instead of inside the request (UPLOAD_JOB_MIN_FILES
+    files or UPLOAD_JOB_MIN_BYTES bytes): checking and storing thousands of images takes minutes."""
+    return len(files) >= settings.UPLOAD_JOB_MIN_FILES or sum(_source_size(s) for _, s in files) >= settings.UPLOAD_JOB_MIN_BYTES
+
+
+def image_upload_job_start(
+    *, project: Project, files: list[tuple[str, Source]], uploaded_by, split: str = Image.Split.UNASSIGNED,
+    state: str = Image.State.UNLABELED,
+) -> Job:
+    """Queue a large upload as an import job: the files are packed into one stored zip (copied
+    from disk piece by piece) and the job runs :func:`image_upload` on them in a worker, with
+    the same all-or-nothing rule; its result lists what was created and the duplicates."""
+    if split not in Image.Split.values:
+        raise ApplicationError(f"split: {split!r} is not one of {', '.join(Image.Split.values)}")
+    if state not in Image.State.values:
+        raise ApplicationError(f"state: {state!r} is not one of {', '.join(Image.State.values)}")
+    total = sum(_source_size(source) for _, source in files)
+    if total > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"upload is {total} bytes, over MAX_UPLOAD_BYTES={settings.MAX_UPLOAD_BYTES}")
+    with tempfile.TemporaryFile(prefix="upload-", suffix=".zip") as packed:
+        with zipfile.ZipFile(packed, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+            for index, (name, source) in enumerate(files):
+                # Numbered entries keep every file apart (two uploads may share a name).
+                info = zipfile.ZipInfo(f"{index:06d}/{PurePosixPath(name.replace(chr(92), '/')).name or 'file'}")
+                with archive.open(info, "w", force_zip64=True) as target:
+                    if isinstance(source, (bytes, bytearray)):
+                        target.write(source)
+                    else:
+                        source.seek(0)
+                        shutil.copyfileobj(source, target, 1024 * 1024)
+        packed.seek(0)
+        return job_create(
+            kind=Job.Kind.IMPORT, project=project, requested_by=uploaded_by, task_name=UPLOAD_TASK,
+            params={"format": "upload", "files": len(files), "bytes": total, "split": split, "state": state},
+            input_file=File(packed, name="upload.zip"), input_name="upload.zip",
+        )
+
+
+def image_upload_job_run(ctx) -> dict:
+    """The work of a large-upload job (``upload_images`` task, through ``projects.jobs.run_job``)."""
+    job = ctx.job
+    ctx.progress("unpacking", 0.0)
+    with tempfile.TemporaryFile(prefix="upload-", suffix=".zip") as local:
+        with job.input_file.open("rb") as stored:
+            shutil.copyfileobj(stored, local, 1024 * 1024)
+        local.seek(0)
+        with zipfile.ZipFile(local) as archive:
+            files = [(info.filename.split("/", 1)[-1], archive.open(info)) for info in archive.infolist() if not info.is_dir()]
+            ctx.progress("checking and storing images", 0.1)
+            result = image_upload(project=job.project, files=files, uploaded_by=job.requested_by,
+                                  split=job.params.get("split", Image.Split.UNASSIGNED),
+                                  state=job.params.get("state", Image.State.UNLABELED))
+    return {"created": [image.pk for image in result.created], "images_created": len(result.created),
+            "duplicates": result.duplicates}
+
+
+def _image_row(project: Project, item: CheckedImage, *, uploaded_by, split: str, state: str, stored: bool = False) -> Image:
+    """``stored``: the bytes are already in the blob storage under the sha256 (uploads)."""
     image = Image(
         project=project, sha256=item.sha256, width=item.width, height=item.height, content_type=item.content_type,
-        split=split, state=state, original_name=item.name[-500:], uploaded_by=uploaded_by,
+        split=split, state=state, original_name=clean_file_name(item.name), uploaded_by=uploaded_by,
     )
-    image.file.save(item.sha256, ContentFile(item.data, name=item.sha256), save=False)
+    if stored:
+        image.file.name = item.sha256
+    else:
+        image.file.save(item.sha256, ContentFile(item.data, name=item.sha256), save=False)
     image.save()
     return image
 
@@ -269,17 +378,17 @@ def image_delete(*, image: Image, actor) -> None:
 
 
 THUMBNAIL_SIZE = 256
+THUMBNAIL_TASK = "projects.tasks.make_thumbnails"
+THUMBNAIL_BATCH = 100
 
 
-def image_thumbnail(*, image: Image) -> tuple[bytes, str]:
-    """``(jpeg_bytes, key)`` of the image's thumbnail (longest side 256 px), made
-    on first request and kept as a blob; the key (sha256) serves as ETag."""
-    if image.thumbnail:
-        try:
-            with image.thumbnail.open("rb") as stored:
-                return stored.read(), image.thumbnail.name
-        except FileNotFoundError:
-            pass
+def image_thumbnail_make(*, image: Image) -> str:
+    """Render and store the image's thumbnail (JPEG, longest side 256 px); returns its key.
+
+    Decoding a large original takes seconds, so this runs in the ``make_thumbnails``
+    task (queued after an upload commits, or by the first request that found none),
+    never in a request. Content-addressed: running it twice stores nothing new.
+    """
     with image.file.open("rb") as original, PILImage.open(original) as picture:
         picture.draft("RGB", (THUMBNAIL_SIZE, THUMBNAIL_SIZE))  # JPEG: decode at reduced size
         small = ImageOps.exif_transpose(picture)
@@ -293,7 +402,46 @@ def image_thumbnail(*, image: Image) -> tuple[bytes, str]:
     data = buffer.getvalue()
     image.thumbnail.save("thumbnail.jpg", ContentFile(data, name="thumbnail.jpg"), save=False)
     Image.objects.filter(pk=image.pk).update(thumbnail=image.thumbnail.name)
-    return data, image.thumbnail.name
+    return image.thumbnail.name
+
+
+def image_thumbnails_make(*, image_ids: list[int]) -> int:
+    """Task body: thumbnails of those of ``image_ids`` that have none (deleted images and
+    unreadable originals are skipped); returns how many were made."""
+    made = 0
+    for image in Image.objects.filter(pk__in=image_ids, thumbnail=""):
+        try:
+            image_thumbnail_make(image=image)
+        except (FileNotFoundError, OSError, ValueError) as exc:
+            logger.warning("no thumbnail for image %s: %s", image.pk, exc)
+            continue
+        made += 1
+    return made
+
+
+def image_thumbnails_enqueue(*, image_ids: list[int]) -> None:
+    """Queue ``make_thumbnails`` for ``image_ids`` (in batches). Never fails its caller: with the
+    broker unreachable the images keep their placeholder until a later request queues them again."""
+    from config.celery import app
+
+    for start in range(0, len(image_ids), THUMBNAIL_BATCH):
+        batch = list(image_ids[start : start + THUMBNAIL_BATCH])
+        try:
+            if settings.CELERY_TASK_ALWAYS_EAGER:
+                app.tasks[THUMBNAIL_TASK].apply(args=[batch])
+            else:
+                app.send_task(THUMBNAIL_TASK, args=[batch], retry=False)
+        except Exception as exc:
+            logger.warning("could not queue thumbnails of %d image(s): %s", len(batch), exc)
+            return
+
+
+def image_thumbnail_request(*, image: Image) -> None:
+    """A request found no thumbnail: queue one, at most once a minute per image and web process."""
+    from django.core.cache import cache
+
+    if cache.add(f"thumbnail-requested:{image.pk}", True, timeout=60):
+        image_thumbnails_enqueue(image_ids=[image.pk])
 
 
 # --- blobs ------------------------------------------------------------------------

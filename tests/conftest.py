@@ -254,7 +254,20 @@ def _database_url_for_test_db() -> str:
 
 
 @pytest.fixture
-def celery_worker(transactional_db, tmp_path):
+def celery_worker_env():
+    """Extra environment variables for the ``celery_worker`` process (a test module
+    overrides this fixture, e.g. to point TMPDIR at a full disk)."""
+    return {}
+
+
+@pytest.fixture
+def celery_worker_preexec():
+    """A callable run in the worker process before it starts (e.g. a resource limit), or None."""
+    return None
+
+
+@pytest.fixture
+def celery_worker(transactional_db, tmp_path, celery_worker_env, celery_worker_preexec):
     """A REAL Celery worker process consuming the ``default`` and ``gpu`` queues.
 
     It runs ``celery -A config worker --pool solo`` against this run's Redis
@@ -282,6 +295,7 @@ def celery_worker(transactional_db, tmp_path):
         JOB_HEARTBEAT_SECONDS=env.get("JOB_HEARTBEAT_SECONDS", "2"),
         PYTHONUNBUFFERED="1",
     )
+    env.update(celery_worker_env)
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen(
@@ -292,6 +306,7 @@ def celery_worker(transactional_db, tmp_path):
                 "-n", f"test-{uuid.uuid4().hex[:8]}@%h",
             ],
             cwd=BASE_DIR, env=env, stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=celery_worker_preexec,
         )
     worker = CeleryWorker(process, log_path)
     try:
@@ -299,3 +314,13 @@ def celery_worker(transactional_db, tmp_path):
         yield worker
     finally:
         worker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Sign-in throttle counters live in the cache: each test starts with none."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()

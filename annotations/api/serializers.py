@@ -6,6 +6,7 @@ from rest_framework import serializers
 from annotations.importers import IMPORT_FORMATS
 from annotations.exporters import EXPORT_FORMATS
 from annotations.models import Annotation, LabelClass
+from projects.api.parsers import INT64_MAX
 from projects.models import Job
 
 
@@ -53,7 +54,7 @@ class AnnotationsPutSerializer(serializers.Serializer):
     """``{"version": <the version you read>, "polygons": [{"outer": [[x, y], ...], "holes": [...],
     "label_class": <id>}, ...]}``; the geometry is checked by the service."""
 
-    version = serializers.IntegerField(min_value=0)
+    version = serializers.IntegerField(min_value=0, max_value=INT64_MAX)
     polygons = serializers.ListField(child=serializers.JSONField(), allow_empty=True)
 
 

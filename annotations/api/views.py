@@ -6,13 +6,14 @@ label classes and run imports; outsiders get 404 for everything.
 """
 from __future__ import annotations
 
-from django.http import HttpResponse
+from django.http import FileResponse, HttpResponse
+from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView
 from rest_framework.negotiation import DefaultContentNegotiation
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
 from annotations import selectors, services
@@ -28,6 +29,8 @@ from annotations.api.serializers import (
 from annotations.exporters import export_job_start
 from annotations.importers import import_job_start
 from annotations.models import LabelClass
+from projects.api.http import content_disposition, etag_response
+from projects.api.parsers import BoundedJSONParser
 from projects.errors import ApplicationError, Conflict, NotFound
 from projects.models import Job
 from projects.permissions import ANNOTATE, MANAGE, READ, get_image_for, get_project_for
@@ -44,16 +47,8 @@ class FormatIsADatasetFormat(DefaultContentNegotiation):
     settings = _NoFormatOverride()
 
 
-def _etag_response(request, data: bytes, etag: str, content_type: str) -> HttpResponse:
-    quoted = f'"{etag}"'
-    if quoted in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(data, content_type=content_type)
-    response["ETag"] = quoted
-    # Masks change with every save: always revalidate, the ETag makes that cheap.
-    response["Cache-Control"] = "private, no-cache"
-    return response
+# Masks change with every save: always revalidate, the ETag makes that cheap.
+REVALIDATE = {"private": True, "no_cache": True}
 
 
 class ImageAnnotationsView(GenericAPIView):
@@ -80,7 +75,7 @@ class ImageMaskView(GenericAPIView):
     def get(self, request, image_id: int):
         image = get_image_for(request.user, image_id, roles=READ)
         data, etag = selectors.image_mask_png(image=image)
-        return _etag_response(request, data, etag, "image/png")
+        return etag_response(request, etag=etag, load=lambda: data, content_type="image/png", cache=REVALIDATE)
 
 
 class LabelClassListView(GenericAPIView):
@@ -160,7 +155,7 @@ class ExportListView(GenericAPIView):
     (or ``?format=``): queue an export whose zip is downloaded from ``download_url`` when it succeeded."""
 
     serializer_class = DataJobSerializer
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    parser_classes = [BoundedJSONParser, FormParser, MultiPartParser]
     content_negotiation_class = FormatIsADatasetFormat
 
     @extend_schema(parameters=[OpenApiParameter("format", str, required=False)])
@@ -193,11 +188,22 @@ class ExportDownloadView(GenericAPIView):
         if job.status != Job.Status.SUCCEEDED or not job.output_file:
             raise Conflict(f"export {job.pk} is {job.status}; its archive is ready once it succeeded",
                            details={"status": job.status})
+        key = job.output_file.name.rsplit("/", 1)[-1]
+        if f'"{key}"' in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+            not_modified = HttpResponse(status=304)
+            not_modified["ETag"] = f'"{key}"'
+            patch_cache_control(not_modified, **REVALIDATE)
+            return not_modified
         try:
-            with job.output_file.open("rb") as fh:
-                data = fh.read()
+            archive = job.output_file.open("rb")
         except FileNotFoundError:
             raise ApplicationError("the export archive is gone; export again", status=410) from None
-        response = _etag_response(request, data, job.output_file.name.rsplit("/", 1)[-1], "application/zip")
-        response["Content-Disposition"] = f'attachment; filename="{project.slug}-{job.params.get("format", "export")}-{job.pk}.zip"'
+        # Streamed piece by piece (a large archive is stored in chunks): never whole in memory.
+        response = FileResponse(archive, content_type="application/zip")
+        response["Content-Length"] = str(job.output_file.size)
+        response["ETag"] = f'"{key}"'
+        patch_cache_control(response, **REVALIDATE)
+        response["Content-Disposition"] = content_disposition(
+            f'{project.slug}-{job.params.get("format", "export")}-{job.pk}.zip', disposition="attachment"
+        )
         return response

@@ -1,25 +1,19 @@
-"""Jobs API: read a job, cancel it, list a project's jobs, follow it live.
+"""Jobs API: read a job, cancel it, list a project's jobs.
 
-The UI may poll ``GET /api/jobs/{id}/?log_from=N`` every second (only new log
-lines come back) or open ``GET /api/jobs/{id}/events``, a server-sent event
-stream that sends the job whenever it changes and ends once it is terminal.
+The UI follows a job by polling ``GET /api/jobs/{id}/?log_from=N`` every second
+(only new log lines come back). There is no server-sent event stream: on the
+sync gunicorn workers an open stream held a worker for minutes, so two of them
+made every other user wait; a poll is one short request.
 """
 from __future__ import annotations
 
-import json
-import time
-
-from django.conf import settings
-from django.http import StreamingHttpResponse
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import renderers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from inspection import selectors
 from inspection.api.serializers import JobSerializer
-from inspection.api.util import paginated
+from projects.api.pagination import paginate
 from projects.jobs import job_cancel
 from projects.models import Job
 from projects.permissions import MANAGE, READ, get_owned_for, get_project_for, project_role
@@ -73,65 +67,4 @@ class ProjectJobListView(APIView):
             project=project, kind=request.query_params.get("kind") or None, status=request.query_params.get("status") or None
         ).select_related("requested_by")
         context = {"log_from": 10**9, "show_traceback": project_role(request.user, project) in MANAGE}
-        return paginated(request, self, jobs, JobSerializer, context=context)
-
-
-class EventStreamRenderer(renderers.BaseRenderer):
-    """Lets ``Accept: text/event-stream`` through DRF's content negotiation."""
-
-    media_type = "text/event-stream"
-    format = "sse"
-    charset = "utf-8"
-
-    def render(self, data, accepted_media_type=None, renderer_context=None):
-        return f"event: error\ndata: {json.dumps(data, default=str)}\n\n".encode()
-
-
-class JobEventsView(APIView):
-    renderer_classes = [EventStreamRenderer, renderers.JSONRenderer]
-
-    @extend_schema(
-        parameters=[LOG_FROM],
-        responses={(200, "text/event-stream"): OpenApiTypes.STR},
-        description="Server-sent events: `progress` (the job, as GET /api/jobs/{id}/ returns it, with new log lines) "
-        "on every change, `end` once the job is terminal.",
-    )
-    def get(self, request, pk: int):
-        job = job_for(request.user, pk)
-        stream = _job_events(job.pk, _log_from(request), _is_admin(request.user, job))
-        response = StreamingHttpResponse(stream, content_type="text/event-stream")
-        response["Cache-Control"] = "no-cache"
-        response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
-        return response
-
-
-def _job_events(job_id: int, log_from: int, show_traceback: bool):
-    """Yield the job as a ``progress`` event whenever it changes; a ``keepalive`` comment
-    when it does not for a while; a final ``end`` event once it is terminal.
-
-    A stream lasts at most INSPECTION_SSE_MAX_SECONDS; the browser's EventSource
-    reconnects by itself (``retry``), which frees the web worker now and then.
-    """
-    poll = getattr(settings, "INSPECTION_SSE_POLL_SECONDS", 0.5)
-    deadline = time.monotonic() + getattr(settings, "INSPECTION_SSE_MAX_SECONDS", 300)
-    last_key = None
-    last_sent = time.monotonic()
-    sent_lines = log_from
-    yield "retry: 1000\n\n"
-    while True:
-        job = Job.objects.select_related("requested_by").get(pk=job_id)
-        key = (job.status, job.stage, job.progress, job.eta_seconds, len(job.log or []), job.cancel_requested)
-        if key != last_key:
-            data = JobSerializer(job, context={"log_from": sent_lines, "show_traceback": show_traceback}).data
-            sent_lines = len(job.log or [])
-            yield f"event: progress\nid: {sent_lines}\ndata: {json.dumps(data, default=str)}\n\n"
-            last_key, last_sent = key, time.monotonic()
-        if job.is_terminal:
-            yield f"event: end\ndata: {json.dumps({'status': job.status})}\n\n"
-            return
-        if time.monotonic() > deadline:
-            return
-        if time.monotonic() - last_sent > 15:
-            yield ": keepalive\n\n"
-            last_sent = time.monotonic()
-        time.sleep(poll)
+        return paginate(self, jobs, JobSerializer, context=context)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from inspection.models import ModelVersion, Prediction, Review, RetrainPolicy
+from projects.api.parsers import INT64_MAX
 from projects.models import Job
 
 
@@ -44,13 +45,18 @@ class JobSerializer(serializers.ModelSerializer):
 
 class TrainingRequestSerializer(serializers.Serializer):
     pipeline = serializers.CharField()
+    preset = serializers.CharField(required=False, allow_null=True, default=None, max_length=50)
     config = serializers.JSONField(required=False, default=dict)
     activate = serializers.BooleanField(required=False, default=False)
 
 
 class InferenceRequestSerializer(serializers.Serializer):
-    image_ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, allow_null=True)
-    model_version = serializers.IntegerField(min_value=1, required=False, allow_null=True)
+    # Bounded so that one request cannot build an unbounded IN (...) query.
+    image_ids = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=INT64_MAX), required=False, allow_null=True,
+        max_length=10_000,
+    )
+    model_version = serializers.IntegerField(min_value=1, max_value=INT64_MAX, required=False, allow_null=True)
 
 
 class ThresholdSerializer(serializers.Serializer):
@@ -85,7 +91,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "project", "number", "pipeline", "config", "threshold", "threshold_policy", "region_threshold",
+            "id", "project", "number", "pipeline", "preset", "config", "threshold", "threshold_policy", "region_threshold",
             "region_threshold_policy", "normalization", "metrics", "evaluation", "snapshot", "job", "is_active",
             "created_by", "created_at", "activated_at",
         ]
@@ -95,10 +101,15 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         snapshot = model_version.snapshot
         if snapshot is None:
             return None
-        train = sum(1 for entry in snapshot.images if entry.get("role") == "train")
+        # The list selector counts in SQL (the snapshot's image list is not loaded there).
+        count = getattr(model_version, "snapshot_image_count", None)
+        train = getattr(model_version, "snapshot_train_count", None)
+        if count is None:
+            count = len(snapshot.images)
+            train = sum(1 for entry in snapshot.images if entry.get("role") == "train")
         return {
             "id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary,
-            "images": len(snapshot.images), "train_images": train,
+            "images": count, "train_images": train,
         }
 
     def get_evaluation(self, model_version: ModelVersion) -> dict:
@@ -111,7 +122,7 @@ class ModelVersionSerializer(serializers.ModelSerializer):
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
     class Meta(ModelVersionSerializer.Meta):
-        fields = ModelVersionSerializer.Meta.fields + ["curves"]
+        fields = ModelVersionSerializer.Meta.fields + ["curves", "training"]
         read_only_fields = fields
 
 
@@ -120,7 +131,7 @@ class ReviewSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Review
-        fields = ["id", "prediction", "reviewer", "verdict", "comment", "created_at"]
+        fields = ["id", "prediction", "reviewer", "verdict", "comment", "effect", "created_at"]
         read_only_fields = fields
 
 
@@ -178,5 +189,6 @@ class PredictionSerializer(serializers.ModelSerializer):
     def get_verdict(self, prediction: Prediction) -> str | None:
         if hasattr(prediction, "verdict"):
             return prediction.verdict
-        latest = prediction.reviews.order_by("-created_at", "-id").first()
+        # Newest first by the model's ordering (the review queue prefetches them for its page).
+        latest = next(iter(prediction.reviews.all()), None)
         return latest.verdict if latest else None

@@ -6,7 +6,6 @@ urlpatterns = [
     path("pipelines/", views.PipelineListView.as_view(), name="pipeline-list"),
     path("jobs/<int:pk>/", jobs.JobDetailView.as_view(), name="job-detail"),
     re_path(r"^jobs/(?P<pk>\d+)/cancel/?$", jobs.JobCancelView.as_view(), name="job-cancel"),
-    re_path(r"^jobs/(?P<pk>\d+)/events/?$", jobs.JobEventsView.as_view(), name="job-events"),
     path("projects/<int:pk>/jobs/", jobs.ProjectJobListView.as_view(), name="project-job-list"),
     path("projects/<int:pk>/training-jobs/", views.TrainingJobView.as_view(), name="training-jobs"),
     path("projects/<int:pk>/inference-jobs/", views.InferenceJobView.as_view(), name="inference-jobs"),

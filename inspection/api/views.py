@@ -1,7 +1,6 @@
 """Training, model versions, inference, predictions, the review queue and retraining policy."""
 from __future__ import annotations
 
-from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework.response import Response
@@ -20,9 +19,11 @@ from inspection.api.serializers import (
     ThresholdSerializer,
     TrainingRequestSerializer,
 )
-from inspection.api.util import paginated, query_bool
 from inspection.models import ModelVersion, Prediction, Review
 from inspection.services import evaluation, inference, model_versions, retraining, reviews, training
+from projects.api.http import etag_response
+from projects.api.pagination import Pagination, paginate
+from projects.api.query import query_bool
 from projects.errors import ApplicationError
 from projects.permissions import MANAGE, READ, REVIEW, get_image_for, get_owned_for, get_project_for
 
@@ -73,10 +74,13 @@ class PipelineListView(APIView):
 
 
 class TrainingJobView(APIView):
+    pagination_class = Pagination  # also tells the schema that the list is paginated
+
     @extend_schema(responses={200: JobSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
-        return paginated(request, self, selectors.project_jobs(project=project, kind="training"), JobSerializer, {"log_from": 10**9})
+        return paginate(self, selectors.project_jobs(project=project, kind="training"), JobSerializer,
+                        context={"log_from": 10**9})
 
     @extend_schema(request=TrainingRequestSerializer, responses={201: JobSerializer})
     def post(self, request, pk: int):
@@ -108,11 +112,13 @@ class InferenceJobView(APIView):
 class ModelVersionListView(APIView):
     """Every model version of a project with its metrics, newest first, for side-by-side comparison."""
 
+    pagination_class = Pagination  # also tells the schema that the list is paginated
+
     @extend_schema(responses={200: ModelVersionSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
         context = {"current_evaluation": evaluation.current_evaluation_set(project=project)}
-        return paginated(request, self, selectors.model_versions(project=project), ModelVersionSerializer, context)
+        return paginate(self, selectors.model_versions(project=project), ModelVersionSerializer, context=context)
 
 
 class ModelVersionDetailView(APIView):
@@ -167,15 +173,15 @@ class PredictionHeatmapView(APIView):
     @extend_schema(responses={(200, "image/png"): OpenApiTypes.BINARY})
     def get(self, request, pk: int):
         prediction = _prediction_for(request.user, pk)
-        etag = f'"{prediction.heatmap.name}"'
-        if request.headers.get("If-None-Match") == etag:
-            return HttpResponse(status=304)
-        with prediction.heatmap.open("rb") as handle:
-            response = HttpResponse(handle.read(), content_type="image/png")
-        response["ETag"] = etag
+
+        def load() -> bytes:
+            with prediction.heatmap.open("rb") as handle:
+                return handle.read()
+
+        response = etag_response(request, etag=prediction.heatmap.name, load=load, content_type="image/png",
+                                 cache={"private": True, "max_age": 3600})
         response["X-Heatmap-Min"] = repr(prediction.heatmap_min)
         response["X-Heatmap-Max"] = repr(prediction.heatmap_max)
-        response["Cache-Control"] = "private, max-age=3600"
         return response
 
 
@@ -214,6 +220,8 @@ class ReviewQueueView(APIView):
     """Flagged, unreviewed predictions first, by score; filters ``flagged``, ``reviewed``,
     ``verdict`` and ``model_version`` (default: the active model)."""
 
+    pagination_class = Pagination  # also tells the schema that the list is paginated
+
     @extend_schema(parameters=QUEUE_PARAMETERS, responses={200: PredictionSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
@@ -231,7 +239,7 @@ class ReviewQueueView(APIView):
             verdict=request.query_params.get("verdict") or None,
             image_ids=_id_list(request, "image_ids"),
         )
-        return paginated(request, self, queue, PredictionSerializer)
+        return paginate(self, queue, PredictionSerializer)
 
 
 class RetrainPolicyView(APIView):

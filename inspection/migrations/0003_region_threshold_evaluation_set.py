@@ -1,6 +1,6 @@
 """Two thresholds per model version (image and region), the evaluation set its metrics
-were computed on, and what a verdict changed (for undo). Existing versions outline
-regions at their image threshold, as they did before."""
+were computed on. Existing versions outline regions at their image threshold, as they did
+before. (What a verdict changed, Review.effect, comes from 0003_review_effect.)"""
 
 import hashlib
 import json
@@ -70,13 +70,4 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(evaluation_set_from_snapshot, migrations.RunPython.noop),
-        migrations.AddField(
-            model_name="review",
-            name="effect",
-            field=models.JSONField(
-                blank=True,
-                default=dict,
-                help_text="What the verdict changed ({before: {state, split}, draft_version}), so it can be undone.",
-            ),
-        ),
     ]

@@ -11,8 +11,17 @@ from projects.models import Image
 
 def image_array(image: Image) -> np.ndarray:
     """(H, W, 3) uint8 RGB pixels of an image row."""
+    return decode_rgb(image_bytes(image))
+
+
+def image_bytes(image: Image) -> bytes:
+    """The stored file of an image row (a storage read: stays on the thread that owns the connection)."""
     with image.file.open("rb") as handle:
-        data = handle.read()
+        return handle.read()
+
+
+def decode_rgb(data: bytes) -> np.ndarray:
+    """Encoded image bytes -> (H, W, 3) uint8 RGB; no database access, so any thread may decode."""
     with PILImage.open(io.BytesIO(data)) as pil:
         return np.asarray(pil.convert("RGB"), dtype=np.uint8).copy()
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from inspection.heatmaps import encode_heatmap
 from inspection.models import ModelVersion, Prediction
 from inspection.services.limits import within_time_limit
-from inspection.services.data import image_array
+from inspection.services.data import decode_rgb, image_bytes
 from inspection.services.model_versions import polygons_from_mask
 from projects.errors import ApplicationError
 from projects.jobs import JobContext, job_create, run_job
@@ -20,7 +20,9 @@ from projects.models import Image, Job, Project
 from projects.storage import save_bytes
 
 INFERENCE_TASK = "inspection.tasks.run_inference"
-BATCH_SIZE = 8
+BATCH_SIZE = 8  # images per prediction batch at least (more when the model's own batch size is larger)
+DECODE_WORKERS = 2  # threads decoding the next batch while the current one is predicted
+ENCODE_WORKERS = 4  # threads making heatmap PNGs and region polygons
 
 
 def inference_job_start(
@@ -31,11 +33,14 @@ def inference_job_start(
     image_ids: Iterable[int] | None = None,
     only_missing: bool = False,
     reason: str = "manual",
+    broker: str = "required",
 ) -> Job:
     """Queue a batch inference job over ``image_ids`` (default: every image of the project).
 
     Without ``model_version`` the project's active model is used; with none active
     the request is refused. ``only_missing`` skips images this version already scored.
+    ``broker``: see ``projects.jobs.job_create`` (requests refuse with 503 when the job
+    queue is unreachable; work started inside a job uses the outbox).
     """
     if model_version is None:
         model_version = ModelVersion.objects.filter(project=project, is_active=True).first()
@@ -55,7 +60,9 @@ def inference_job_start(
                 f"image_ids: {len(missing)} image(s) are not in this project", details={"key": "image_ids", "missing": missing[:50]}
             )
     params = {"model_version": model_version.pk, "image_ids": ids, "only_missing": only_missing, "reason": reason}
-    return job_create(kind=Job.Kind.INFERENCE, project=project, requested_by=user, task_name=INFERENCE_TASK, params=params)
+    return job_create(
+        kind=Job.Kind.INFERENCE, project=project, requested_by=user, task_name=INFERENCE_TASK, params=params, broker=broker
+    )
 
 
 def inference_on_upload(*, project_id: int, image_ids: list[int]) -> Job | None:
@@ -74,6 +81,8 @@ def inference_job_run(*, job_id: int) -> Job | None:
 
 
 def _infer(ctx: JobContext) -> dict[str, Any]:
+    from ml.data.loader import parallel_map, prefetch
+
     params = ctx.job.params
     try:
         model_version = ModelVersion.objects.get(pk=params["model_version"], project_id=ctx.job.project_id)
@@ -89,13 +98,23 @@ def _infer(ctx: JobContext) -> dict[str, Any]:
     ctx.plan({"loading model": 1, "predicting": 9})
     ctx.progress("loading model", 0.0)
     pipeline = load_pipeline(model_version)
+    batch_size = max(BATCH_SIZE, int(getattr(pipeline.config, "batch_size", BATCH_SIZE)))
+
+    def stored_batches():
+        # Rows and stored bytes are read here, on the job's own database connection...
+        for start in range(0, len(image_ids), batch_size):
+            batch = list(Image.objects.filter(pk__in=image_ids[start : start + batch_size]).order_by("pk"))
+            yield start, batch, [image_bytes(image) for image in batch]
+
+    def decoded(item):
+        # ... and decoded in a helper thread while the previous batch is predicted.
+        start, batch, blobs = item
+        return start, batch, parallel_map(decode_rgb, blobs, workers=DECODE_WORKERS)
+
     flagged = 0
-    for start in range(0, len(image_ids), BATCH_SIZE):
+    for start, batch, arrays in prefetch(stored_batches(), decoded):
         ctx.progress("predicting", start / max(len(image_ids), 1))
-        batch = list(Image.objects.filter(pk__in=image_ids[start : start + BATCH_SIZE]).order_by("pk"))
-        flagged += predictions_store(
-            model_version=model_version, images=batch, arrays=[image_array(i) for i in batch], pipeline=pipeline, job=ctx.job
-        )
+        flagged += predictions_store(model_version=model_version, images=batch, arrays=arrays, pipeline=pipeline, job=ctx.job)
     ctx.progress("predicting", 1.0)
     return {"model_version": model_version.pk, "predicted": len(image_ids), "flagged": flagged}
 
@@ -114,17 +133,21 @@ def image_score(anomaly_map: np.ndarray) -> float:
 
 def predictions_store(*, model_version: ModelVersion, images: list[Image], arrays: list[np.ndarray], pipeline, job: Job | None) -> int:
     """Predict ``arrays`` (the pixels of ``images``) and save one Prediction each, overwriting
-    an earlier one of the same version. Returns how many were flagged."""
+    an earlier one of the same version. Returns how many were flagged.
+
+    Heatmap PNGs and the region polygons (at the region threshold) are made on a few
+    threads (numpy, zlib and OpenCV release the GIL); the rows are written with one
+    upsert per batch.
+    """
+    from ml.data.loader import parallel_map
     from ml.formats import mask_to_polygons
 
     output = pipeline.predict(arrays)
-    rows = []
-    for i, image in enumerate(images):
-        anomaly_map = np.asarray(output.maps[i], dtype=np.float32)
-        png, vmin, vmax = encode_heatmap(anomaly_map)
-        # Content-addressed: a re-run that yields the same map stores nothing new.
-        rows.append((image, anomaly_map, image_score(anomaly_map), save_bytes(png), vmin, vmax))
-    flagged = 0
+    maps = [np.asarray(m, dtype=np.float32) for m in output.maps]  # rows of an (N, H, W) array are views
+    encoded = parallel_map(encode_heatmap, maps, workers=ENCODE_WORKERS)
+    # Content-addressed: a re-run that yields the same map stores nothing new.
+    heatmaps = [save_bytes(png) for png, _, _ in encoded]
+    scores = [image_score(m) for m in maps]
     with transaction.atomic():
         # Read the threshold under the model version's row lock, the lock a threshold
         # change holds while it re-flags: predictions written here are flagged with
@@ -132,25 +155,33 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
         threshold, region_threshold = (
             ModelVersion.objects.select_for_update().values_list("threshold", "region_threshold").get(pk=model_version.pk)
         )
-        for image, anomaly_map, score, heatmap, vmin, vmax in rows:
-            # Two thresholds: the image one flags, the region one outlines (on every image, so an
-            # inspector sees the region of an unflagged image too).
-            is_flagged = score > threshold
-            flagged += int(is_flagged)
-            Prediction.objects.update_or_create(
+        # Two thresholds: the image one flags, the region one outlines (on every image, so an
+        # inspector sees the region of an unflagged image too).
+        is_flagged = [score > threshold for score in scores]
+        regions = parallel_map(
+            lambda m: polygons_from_mask(m > region_threshold, mask_to_polygons), maps, workers=ENCODE_WORKERS
+        )
+        rows = [
+            Prediction(
                 image=image,
                 model_version=model_version,
-                defaults={
-                    "score": score,
-                    "heatmap": heatmap,
-                    "heatmap_min": vmin,
-                    "heatmap_max": vmax,
-                    "polygons": polygons_from_mask(anomaly_map > region_threshold, mask_to_polygons),
-                    "flagged": is_flagged,
-                    "job": job,
-                },
+                score=score,
+                heatmap=heatmap,
+                heatmap_min=vmin,
+                heatmap_max=vmax,
+                polygons=polygons,
+                flagged=flagged,
+                job=job,
             )
-    return flagged
+            for image, score, heatmap, (_, vmin, vmax), flagged, polygons in zip(images, scores, heatmaps, encoded, is_flagged, regions)
+        ]
+        Prediction.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["image", "model_version"],
+            update_fields=["score", "heatmap", "heatmap_min", "heatmap_max", "polygons", "flagged", "job", "updated_at"],
+        )
+    return sum(is_flagged)
 
 
 # A worker keeps the last few loaded models: uploads arrive one by one and each

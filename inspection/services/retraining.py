@@ -11,6 +11,7 @@ from django.utils import timezone
 from inspection.models import ModelVersion, Review, RetrainPolicy
 from projects.audit import audit_record
 from projects.errors import ApplicationError
+from projects.jobs import jobs_live_q
 from projects.models import Job, Project
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,9 @@ def retrain_check(*, project: Project) -> Job | None:
         now = timezone.now()
         if policy.last_triggered_at and now - policy.last_triggered_at < timedelta(minutes=policy.cooldown_minutes):
             return None
-        if Job.objects.filter(project=project, kind=Job.Kind.TRAINING, status__in=(Job.Status.QUEUED, Job.Status.RUNNING)).exists():
+        # Only a live training holds the next one back: a queued job past its limit or a running
+        # one whose worker died (the sweeps will fail both) must not block retraining forever.
+        if Job.objects.filter(jobs_live_q(), project=project, kind=Job.Kind.TRAINING).exists():
             return None
         active = ModelVersion.objects.filter(project=project, is_active=True).first()
         if active is None:
@@ -82,6 +85,8 @@ def retrain_check(*, project: Project) -> Job | None:
             job = training_job_start(
                 project=project, user=None, pipeline=active.pipeline, config=active.config,
                 activate=policy.auto_activate, reason="retrain policy",
+                # After a verdict or from beat: the verdict must not fail because the queue is down.
+                broker="outbox",
             )
         except ApplicationError as exc:
             # The data no longer allows a training (e.g. every normal image was removed): say so, retry after cooldown.

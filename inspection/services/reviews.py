@@ -15,13 +15,19 @@ from projects.models import Image
 def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: str = "") -> Review:
     """Record a verdict and apply its effect on the image, in one transaction.
 
-    * ``normal``: the image becomes a normal image of the train split, so the next
-      training learns from it.
+    * ``normal``: the image becomes a normal image. An unassigned image joins the
+      train split so the next training learns from it; an image of the train,
+      validation or test split keeps its split (moving a test image into train
+      would silently shrink the test set and make model versions incomparable).
+      When a person drew polygons on the image, the verdict contradicts them: the
+      image is left as it is and the review is flagged (``effect.flagged``) for
+      an annotator or admin to settle.
     * ``anomaly``: the image is marked anomalous; when it has no polygons yet, a draft
       annotation is made from the predicted region for annotators to refine.
     * ``unsure``: recorded only.
 
-    Afterwards the project's retraining policy is checked (it may start a training).
+    The effect is stored with the review. Afterwards the project's retraining
+    policy is checked (it may start a training).
     """
     from annotations.services import annotation_draft_from_prediction
     from inspection.services.retraining import retrain_check
@@ -36,8 +42,13 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
         before = {"state": image.state, "split": image.split}
         effect: dict = {}
         if verdict == Review.Verdict.NORMAL:
-            effect = {"state": Image.State.NORMAL, "split": Image.Split.TRAIN}
-            Image.objects.filter(pk=image.pk).update(**effect)
+            if _has_polygons_by_a_person(image):
+                effect = {"flagged": "the image has polygons drawn by a person; settle the disagreement by hand"}
+            else:
+                effect = {"state": Image.State.NORMAL}
+                if image.split == Image.Split.UNASSIGNED:
+                    effect["split"] = Image.Split.TRAIN
+                Image.objects.filter(pk=image.pk).update(**effect)
         elif verdict == Review.Verdict.ANOMALY:
             effect = {"state": Image.State.ANOMALOUS}
             Image.objects.filter(pk=image.pk).update(**effect)
@@ -49,7 +60,7 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
                 effect["draft_annotation"] = True
                 if draft is not None:
                     effect["draft_version"] = draft.version
-        # What the verdict changed, kept with it so that an undo can put it back.
+        # What the verdict changed, kept with it so that an undo can put back exactly that.
         review = Review.objects.create(
             prediction=prediction, reviewer=reviewer, verdict=verdict, comment=comment, effect={**effect, "before": before}
         )
@@ -93,12 +104,22 @@ def review_undo(*, review: Review, user) -> Prediction:
             annotation_set = AnnotationSet.objects.filter(image=image).first()
             if annotation_set is not None and annotation_set.is_draft and annotation_set.version == draft_version:
                 annotations_replace(image=image, polygons=[], expected_version=draft_version, actor=user)
-        before = effect.get("before")
-        if before:
-            Image.objects.filter(pk=image.pk).update(state=before["state"], split=before["split"])
+        # Only the fields the verdict changed go back (a flagged verdict changed none; a normal
+        # verdict on a test or validation image left its split alone, so the undo does too).
+        before = effect.get("before") or {}
+        restored = {} if effect.get("flagged") else {k: before[k] for k in ("state", "split") if k in effect and k in before}
+        if restored:
+            Image.objects.filter(pk=image.pk).update(**restored)
         audit_record(
             user, "prediction.review_undo", review.prediction, project=image.project,
-            details={"review": review.pk, "verdict": review.verdict, "image": image.pk, "restored": before},
+            details={"review": review.pk, "verdict": review.verdict, "image": image.pk, "restored": restored},
         )
         review.delete()
     return review.prediction
+
+
+def _has_polygons_by_a_person(image: Image) -> bool:
+    """Polygons drawn or imported by people (a draft made from a prediction does not count)."""
+    from annotations.models import Annotation
+
+    return Annotation.objects.filter(annotation_set__image=image).exclude(source=Annotation.Source.PREDICTION).exists()

@@ -12,6 +12,7 @@ from django.db.models import Max, Q
 
 from inspection.models import DatasetSnapshot, ModelVersion
 from inspection.services.data import image_array, mask_array
+from inspection.services.evaluation import _plain as json_safe
 from inspection.services.evaluation import evaluate_model, evaluation_set
 from inspection.services.limits import within_time_limit
 from projects.audit import audit_record
@@ -41,16 +42,31 @@ def pipeline_describe(name: str) -> dict[str, Any]:
         raise ApplicationError(str(exc), details={"key": "pipeline", "known": registry.names()}) from None
 
 
-def pipeline_config_validate(name: str, config: Any) -> dict[str, Any]:
-    """The config with defaults filled in; 400 naming the bad key."""
+def pipeline_config_validate(name: str, config: Any, preset: str | None = None) -> dict[str, Any]:
+    """The config of ``preset`` with ``config`` on top and defaults filled in; 400 naming the bad key."""
     from ml import registry
     from ml.config import ConfigError
 
     try:
-        return registry.validate_config(name, config)
+        validated = registry.validate_config(name, config, preset)
     except ConfigError as exc:
-        key = "config" if exc.key == "config" else f"config.{exc.key}"
+        key = exc.key if exc.key in ("config", "preset") else f"config.{exc.key}"
         raise ApplicationError(f"{key}: {exc.message}", details={"key": key}) from None
+    return _weights_inside_folder(validated)
+
+
+def _weights_inside_folder(config: dict[str, Any]) -> dict[str, Any]:
+    """A ``weights_path`` must name a file in INSPECTION_WEIGHTS_DIR; it is stored resolved, so the
+    worker loads exactly the checked file. Outside, missing and not-a-file get one message (no oracle)."""
+    from ml.components.weights import WeightsPathRefused, weights_file_in
+
+    if not config.get("weights_path"):
+        return config
+    try:
+        path = weights_file_in(settings.INSPECTION_WEIGHTS_DIR, config["weights_path"])
+    except WeightsPathRefused as exc:
+        raise ApplicationError(f"config.weights_path: {exc}", details={"key": "config.weights_path"}) from None
+    return {**config, "weights_path": str(path)}
 
 
 def _has_mask():
@@ -99,24 +115,36 @@ def training_data_check(project: Project, supervision: str) -> None:
 
 
 def training_job_start(
-    *, project: Project, user, pipeline: str, config: Any = None, activate: bool = False, reason: str = "manual"
+    *,
+    project: Project,
+    user,
+    pipeline: str,
+    config: Any = None,
+    preset: str | None = None,
+    activate: bool = False,
+    reason: str = "manual",
+    broker: str = "required",
 ) -> Job:
     """Validate and queue a training job. Nothing is created when the request is refused.
 
     ``activate``: make the new model version active when training succeeds
-    (the demo and the retraining policy's ``auto_activate`` use it).
+    (the demo and the retraining policy's ``auto_activate`` use it). ``broker``: see
+    ``projects.jobs.job_create``.
     """
     description = pipeline_describe(pipeline)
-    validated = pipeline_config_validate(pipeline, config)
+    validated = pipeline_config_validate(pipeline, config, preset)
     training_data_check(project, description["supervision"])
     params = {
         "pipeline": pipeline,
+        "preset": preset or "default",
         "config": validated,
         "supervision": description["supervision"],
         "activate": bool(activate),
         "reason": reason,
     }
-    return job_create(kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params)
+    return job_create(
+        kind=Job.Kind.TRAINING, project=project, requested_by=user, task_name=TRAINING_TASK, params=params, broker=broker
+    )
 
 
 def dataset_snapshot_take(*, project: Project, supervision: str, job: Job | None = None) -> DatasetSnapshot:
@@ -199,7 +227,9 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     artifact = _artifact_bytes(pipeline)
     # A cancel that arrived during evaluation still wins: no model version.
     ctx.check_cancelled()
-    model_version = _model_version_create(job=job, snapshot=snapshot, artifact=artifact, outcome=outcome)
+    model_version = _model_version_create(
+        job=job, snapshot=snapshot, artifact=artifact, outcome=outcome, pipeline_training=pipeline.meta.get("training") or {}
+    )
     ctx.log(
         f"model version {model_version.number}: image threshold {outcome.threshold:.6g} ({outcome.policy}), "
         f"region threshold {outcome.region_threshold:.6g} ({outcome.region_policy})"
@@ -207,7 +237,7 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     if params.get("activate"):
         from inspection.services.model_versions import model_version_activate
 
-        model_version_activate(model_version=model_version, user=job.requested_by)
+        model_version_activate(model_version=model_version, user=job.requested_by, broker="outbox")
         ctx.log(f"model version {model_version.number} activated")
     return {
         "model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold,
@@ -223,7 +253,9 @@ def _artifact_bytes(pipeline) -> bytes:
     return buffer.getvalue()
 
 
-def _model_version_create(*, job: Job, snapshot: DatasetSnapshot, artifact: bytes, outcome) -> ModelVersion:
+def _model_version_create(
+    *, job: Job, snapshot: DatasetSnapshot, artifact: bytes, outcome, pipeline_training: dict | None = None
+) -> ModelVersion:
     params = job.params
     with transaction.atomic():
         # The project row lock makes version numbers gap-free and unique under concurrent trainings.
@@ -233,7 +265,9 @@ def _model_version_create(*, job: Job, snapshot: DatasetSnapshot, artifact: byte
             project=project,
             number=number,
             pipeline=params["pipeline"],
+            preset=params.get("preset", "default"),
             config=params["config"],
+            training=json_safe(pipeline_training or {}),
             threshold=outcome.threshold,
             threshold_policy=outcome.policy,
             region_threshold=outcome.region_threshold,

@@ -27,6 +27,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from ml.components.weights import weights_file_in
 from ml.data.transforms import normalize as normalize_preset
 
 BACKBONES = ("efficientnet_lite0", "vgg19", "resnet18", "wide_resnet50_2")
@@ -51,13 +52,19 @@ def hub_checkpoint_dir() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def find_weights(name: str, weights_path: str | None = None) -> Path:
+def find_weights(name: str, weights_path: str | None = None, weights_dir: str | Path | None = None) -> Path:
     """The weights file of a torchvision backbone: ``weights_path`` or the hub cache.
 
+    With ``weights_dir`` (the caller's configured folder: the web app passes its
+    setting), ``weights_path`` must name a file inside it and any other path is
+    refused with one message (:class:`~ml.components.weights.WeightsPathRefused`);
+    without it (the command line, a local user) any readable file is taken.
     Raises :class:`BackboneWeightsMissing` saying where it looked.
     """
     if name not in _TORCHVISION_FILES:
         raise ValueError(f"unknown backbone {name!r}; known backbones: {', '.join(BACKBONES)}")
+    if weights_path and weights_dir is not None:
+        return weights_file_in(weights_dir, weights_path)
     if weights_path:
         path = Path(weights_path)
         if not path.is_file():

@@ -61,13 +61,29 @@ def upsample(maps: torch.Tensor, size: int | tuple[int, int]) -> torch.Tensor:
     return F.interpolate(maps.unsqueeze(1), size=size, mode="bilinear", align_corners=False).squeeze(1)
 
 
-def maps_to_input_sizes(maps: torch.Tensor, images: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """(N, S, S) maps at working resolution -> float32 arrays at each image's (H, W), bilinear."""
+def maps_to_input_sizes(maps: torch.Tensor, images: Sequence[np.ndarray]) -> np.ndarray | list[np.ndarray]:
+    """(N, S, S) maps at working resolution -> float32 maps at each image's (H, W), bilinear.
+
+    When the images share one size (the usual batch) this is one interpolation
+    and one device-to-host copy for the whole batch, giving an (N, H, W) array;
+    otherwise a list of (H_i, W_i) arrays.
+    """
+    sizes = {image.shape[:2] for image in images}
+    if len(sizes) == 1:
+        return upsample(maps.float(), sizes.pop()).cpu().numpy().astype(np.float32, copy=False)
     out = []
     for m, image in zip(maps, images):
         h, w = image.shape[:2]
         out.append(upsample(m.unsqueeze(0).float(), (h, w))[0].cpu().numpy().astype(np.float32, copy=False))
     return out
+
+
+def join_maps(parts: Sequence[np.ndarray | list[np.ndarray]]) -> np.ndarray | list[np.ndarray]:
+    """Per-batch results of :func:`maps_to_input_sizes` -> one (N, H, W) array when every
+    map has one size (a single copy), else one list of (H_i, W_i) arrays."""
+    if parts and all(isinstance(p, np.ndarray) and p.shape[1:] == parts[0].shape[1:] for p in parts):
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+    return [m for part in parts for m in part]
 
 
 def align_to_grid(feature: torch.Tensor, grid: int) -> torch.Tensor:

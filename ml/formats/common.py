@@ -120,6 +120,55 @@ def _within(value: float, limit: float, tolerance: float, where: str, index: int
     return min(max(value, 0.0), float(limit))
 
 
+@dataclasses.dataclass(frozen=True)
+class PolygonLimits:
+    """Bounds on one image's polygon set, checked on the raw input before any geometry work
+    (validation, containment and rasterising all grow with the vertex count)."""
+
+    max_vertices_per_ring: int = 10_000
+    max_rings_per_polygon: int = 50
+    max_polygons_per_image: int = 500
+
+    def check_polygons(self, count: int, where: str = "image") -> None:
+        if count > self.max_polygons_per_image:
+            raise FormatError(f"{where}: {count} polygons, over the limit of {self.max_polygons_per_image} per image")
+
+    def check_rings(self, count: int, where: str) -> None:
+        """``count`` rings: the outer one plus the holes."""
+        if count > self.max_rings_per_polygon:
+            raise FormatError(
+                f"{where}: {count} rings (outer + holes), over the limit of {self.max_rings_per_polygon} per polygon"
+            )
+
+    def check_vertices(self, points: Any, where: str) -> None:
+        if isinstance(points, (list, tuple)) and len(points) > self.max_vertices_per_ring:
+            raise FormatError(
+                f"{where}: {len(points)} vertices, over the limit of {self.max_vertices_per_ring} per ring"
+            )
+
+    def check_region(self, region: "Region", where: str) -> None:
+        self.check_rings(1 + len(region.holes), where)
+        self.check_vertices(region.outer, f"{where} outer ring")
+        for j, hole in enumerate(region.holes):
+            self.check_vertices(hole, f"{where} hole {j}")
+
+
+def ring_covers(outer: Ring, inner: Ring) -> bool:
+    """Every vertex of ``inner`` inside or on ``outer`` (even-odd rule; the boundary counts as inside).
+
+    O((n + m) log n): GEOS indexes the outer ring's edges once (a prepared
+    geometry) and locates each inner vertex against the index; the old
+    vertex-by-edge loop took a minute for two 11k-point rings.
+    """
+    import numpy as np
+    import shapely
+
+    area = shapely.Polygon(outer)
+    shapely.prepare(area)
+    points = np.asarray(inner, dtype=np.float64)
+    return bool(shapely.intersects_xy(area, points[:, 0], points[:, 1]).all())
+
+
 def flat_to_ring(values: Iterable[Any], where: str) -> list[list[Any]]:
     """``[x0, y0, x1, y1, ...]`` -> ``[[x0, y0], ...]``; odd lengths are an error."""
     values = list(values)

@@ -67,17 +67,37 @@ def rasterize(regions: Iterable[Region], width: int, height: int) -> np.ndarray:
     """Binary mask ``(height, width)`` uint8 with 255 inside any region (boundaries included) and 0 elsewhere.
 
     Holes are cut from their own region only: an overlapping other region still covers them.
+    Each region costs its bounding box, not the whole image: 200 small polygons
+    on a 40 MP image took 5 s when every region had a full-size layer.
     """
     out = np.zeros((int(height), int(width)), dtype=np.uint8)
     for region in regions:
-        layer = np.zeros_like(out)
-        cv2.fillPoly(layer, [_fixed(region.outer)], 255, lineType=cv2.LINE_8, shift=_SHIFT)
-        if region.holes:
-            holes = [_fixed(h) for h in region.holes]
-            cv2.fillPoly(layer, holes, 0, lineType=cv2.LINE_8, shift=_SHIFT)
-            cv2.polylines(layer, holes, True, 255, lineType=cv2.LINE_8, shift=_SHIFT)
-        np.maximum(out, layer, out=out)
+        outer = _fixed(region.outer)
+        if not region.holes:
+            cv2.fillPoly(out, [outer], 255, lineType=cv2.LINE_8, shift=_SHIFT)
+            continue
+        # A region with holes is drawn on a layer the size of its bounding box (a
+        # hole must not cut another region), then merged.
+        x0, y0, x1, y1 = _box([*region.outer, *(p for h in region.holes for p in h)], int(width), int(height))
+        if x1 <= x0 or y1 <= y0:
+            continue
+        offset = np.array([x0, y0], dtype=np.int32) << _SHIFT
+        layer = np.zeros((y1 - y0, x1 - x0), dtype=np.uint8)
+        cv2.fillPoly(layer, [outer - offset], 255, lineType=cv2.LINE_8, shift=_SHIFT)
+        holes = [_fixed(h) - offset for h in region.holes]
+        cv2.fillPoly(layer, holes, 0, lineType=cv2.LINE_8, shift=_SHIFT)
+        cv2.polylines(layer, holes, True, 255, lineType=cv2.LINE_8, shift=_SHIFT)
+        window = out[y0:y1, x0:x1]
+        np.maximum(window, layer, out=window)
     return out
+
+
+def _box(ring: Ring, width: int, height: int) -> tuple[int, int, int, int]:
+    """Pixel bounds ``[x0, x1) x [y0, y1)`` covering ``ring`` (plus a pixel of margin), clipped to the image."""
+    points = np.asarray(ring, dtype=np.float64)
+    x0, y0 = np.floor(points.min(axis=0)).astype(int) - 1
+    x1, y1 = np.ceil(points.max(axis=0)).astype(int) + 2
+    return max(x0, 0), max(y0, 0), min(x1, width), min(y1, height)
 
 
 def _fixed(ring: Ring) -> np.ndarray:

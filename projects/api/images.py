@@ -4,15 +4,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpResponse
-from django.utils.cache import patch_cache_control
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from projects import selectors, services
+from projects.api.http import etag_response
+from projects.api.parsers import BoundedJSONParser
 from projects.api.pagination import Pagination, paginate
+from projects.api.query import query_bool
 from projects.api.serializers import ImageListQuery, ImageOut, ImageUpdateIn, UploadIn, UploadOut
 from projects.errors import ApplicationError, PayloadTooLarge
 from projects.permissions import ANNOTATE, MANAGE, get_image_for, get_project_for, require_role
@@ -22,23 +24,9 @@ from projects.permissions import ANNOTATE, MANAGE, get_image_for, get_project_fo
 IMMUTABLE = {"private": True, "max_age": 7 * 24 * 3600, "immutable": True}
 
 
-def blob_response(request, *, data_loader, etag: str, content_type: str, filename: str | None = None) -> HttpResponse:
-    """Serve bytes with a strong ETag; ``If-None-Match`` with the same tag gets 304 without loading them."""
-    quoted = f'"{etag}"'
-    if quoted in [tag.strip() for tag in request.headers.get("If-None-Match", "").split(",")]:
-        response = HttpResponse(status=304)
-    else:
-        response = HttpResponse(data_loader(), content_type=content_type)
-        if filename:
-            response["Content-Disposition"] = f'inline; filename="{filename}"'
-    response["ETag"] = quoted
-    patch_cache_control(response, **IMMUTABLE)
-    return response
-
-
 class ProjectImageListView(APIView):
     pagination_class = Pagination  # also tells the schema that the list is paginated
-    parser_classes = [MultiPartParser, FormParser, JSONParser]
+    parser_classes = [MultiPartParser, FormParser, BoundedJSONParser]
 
     @extend_schema(parameters=[ImageListQuery], responses={200: ImageOut(many=True)})
     def get(self, request, project_id):
@@ -46,13 +34,15 @@ class ProjectImageListView(APIView):
         query = ImageListQuery(data=request.query_params)
         query.is_valid(raise_exception=True)
         filters = dict(query.validated_data)
-        filters["annotated"] = selectors.parse_bool("annotated", filters.get("annotated"))
+        filters["annotated"] = query_bool(request, "annotated")
         return paginate(self, selectors.image_list(project=project, **filters), ImageOut)
 
-    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut})
+    @extend_schema(request={"multipart/form-data": UploadIn}, responses={201: UploadOut, 200: UploadOut, 202: UploadOut})
     def post(self, request, project_id):
         """Upload images or zip archives of images (admins). All or nothing: with any
-        bad file nothing is saved and ``details.bad_files`` lists each one."""
+        bad file nothing is saved and ``details.bad_files`` lists each one. A large upload
+        (UPLOAD_JOB_MIN_FILES files or UPLOAD_JOB_MIN_BYTES) answers 202 with an import
+        job that does the same in a worker."""
         project = get_project_for(request.user, project_id, roles=MANAGE, action="upload images")
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
         if declared > settings.MAX_UPLOAD_BYTES:
@@ -71,12 +61,14 @@ class ProjectImageListView(APIView):
             raise ApplicationError("files: send one or more files in the multipart field 'files'")
         parsed = ImageUpdateIn(data=fields)
         parsed.is_valid(raise_exception=True)
-        result = services.image_upload(
-            project=project,
-            files=[(upload.name, upload.read()) for upload in uploads],
-            uploaded_by=request.user,
-            **parsed.validated_data,
-        )
+        # The files as Django spooled them (on disk past UPLOAD_MEMORY_BYTES): read one at a time.
+        files = [(upload.name, upload) for upload in uploads]
+        if services.upload_is_large(files=files):
+            job = services.image_upload_job_start(project=project, files=files, uploaded_by=request.user, **parsed.validated_data)
+            body = {"created": [], "duplicates": [], "job": {"id": job.pk, "kind": job.kind, "status": job.status,
+                                                             "url": f"/api/jobs/{job.pk}/"}}
+            return Response(body, status=202)
+        result = services.image_upload(project=project, files=files, uploaded_by=request.user, **parsed.validated_data)
         body = {"created": ImageOut(result.created, many=True).data, "duplicates": result.duplicates}
         return Response(body, status=201 if result.created else 200)
 
@@ -118,15 +110,34 @@ class ImageFileView(APIView):
             with image.file.open("rb") as stored:
                 return stored.read()
 
-        return blob_response(request, data_loader=load, etag=image.sha256, content_type=image.content_type,
-                             filename=image.original_name.rsplit("/", 1)[-1].replace('"', ""))
+        return etag_response(request, etag=image.sha256, load=load, content_type=image.content_type,
+                             cache=IMMUTABLE, filename=image.original_name)
+
+
+# Shown while a thumbnail is being made: a grey square the size of one (never cached).
+THUMBNAIL_PLACEHOLDER = (
+    b'<svg xmlns="http://www.w3.org/2000/svg" width="256" height="256" viewBox="0 0 256 256">'
+    b'<rect width="256" height="256" fill="#d9dce1"/></svg>'
+)
 
 
 class ImageThumbnailView(APIView):
-    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, 304: None})
+    @extend_schema(responses={(200, "image/jpeg"): OpenApiTypes.BINARY, (202, "image/svg+xml"): OpenApiTypes.BINARY, 304: None})
     def get(self, request, image_id):
+        """The thumbnail (JPEG, longest side 256 px). Thumbnails are made by a task after the
+        upload; until then: 202 with a placeholder and ``Retry-After`` (and the task is queued
+        again): an original is never decoded inside a request."""
         image = get_image_for(request.user, image_id)
-        if image.thumbnail and f'"{image.thumbnail.name}"' == request.headers.get("If-None-Match", "").strip():
-            return blob_response(request, data_loader=bytes, etag=image.thumbnail.name, content_type="image/jpeg")
-        data, key = services.image_thumbnail(image=image)
-        return blob_response(request, data_loader=lambda: data, etag=key, content_type="image/jpeg")
+        if not image.thumbnail:
+            services.image_thumbnail_request(image=image)
+            response = HttpResponse(THUMBNAIL_PLACEHOLDER, content_type="image/svg+xml", status=202)
+            response["Retry-After"] = "2"
+            response["Cache-Control"] = "no-store"
+            return response
+
+        def load_thumbnail() -> bytes:
+            with image.thumbnail.open("rb") as stored:
+                return stored.read()
+
+        # Known key: a revalidation gets its 304 without reading the thumbnail.
+        return etag_response(request, etag=image.thumbnail.name, load=load_thumbnail, content_type="image/jpeg", cache=IMMUTABLE)

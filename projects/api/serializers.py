@@ -97,6 +97,7 @@ class UploadIn(serializers.Serializer):
 class UploadOut(serializers.Serializer):
     created = ImageOut(many=True)
     duplicates = serializers.ListField(child=serializers.DictField())
+    job = serializers.DictField(required=False, help_text="202 only: the import job processing a large upload.")
 
 
 class AuditEventOut(serializers.ModelSerializer):
@@ -109,7 +110,12 @@ class AuditEventOut(serializers.ModelSerializer):
 
 class CredentialsIn(serializers.Serializer):
     username = serializers.CharField()
-    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False)
+    password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=1024)
+
+
+class PasswordChangeIn(serializers.Serializer):
+    old_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=1024)
+    new_password = serializers.CharField(style={"input_type": "password"}, trim_whitespace=False, max_length=1024)
 
 
 class MeOut(serializers.Serializer):

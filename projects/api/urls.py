@@ -7,6 +7,7 @@ urlpatterns = [
     path("auth/login/", auth.LoginView.as_view(), name="auth-login"),
     path("auth/logout/", auth.LogoutView.as_view(), name="auth-logout"),
     path("auth/me/", auth.MeView.as_view(), name="auth-me"),
+    path("auth/password/", auth.PasswordChangeView.as_view(), name="auth-password"),
     path("projects/", views.ProjectListView.as_view(), name="project-list"),
     path("projects/<int:project_id>/", views.ProjectDetailView.as_view(), name="project-detail"),
     path("projects/<int:project_id>/members/", views.MemberListView.as_view(), name="member-list"),

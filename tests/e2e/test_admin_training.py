@@ -84,3 +84,41 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
     page.wait_for_selector("#toasts >> text=Thresholds of v1 set")
     assert ModelVersion.objects.get(project=project).threshold == pytest.approx(new_threshold)
     b.check_clean(allow=("status of 400",))  # the refused config
+
+
+def test_a_preset_fills_the_form_and_the_training_curves_are_shown_live_and_kept(open_page, project, alice, celery_worker):
+    from inspection.models import ModelVersion
+
+    synthetic_images(project, alice, train_normal=10, test_normal=3, test_anomalous=3)
+    b = open_page()
+    b.login("alice")
+    page = b.page
+    b.goto(f"/projects/{project.pk}/training/")
+    page.select_option("#pipeline", "dfr")
+    page.wait_for_selector("#cfg-max_steps")
+    assert page.input_value("#cfg-max_steps") == "4000" and page.input_value("#cfg-image_size") == "256"
+    page.select_option("#preset", "fast")
+    page.wait_for_function("() => document.querySelector('#cfg-max_steps').value === '600'")
+    assert page.input_value("#cfg-image_size") == "128", "the preset's values fill the fields"
+    assert "quick look" in page.inner_text("#preset-description")
+    page.fill("#cfg-image_size", "64")
+    page.fill("#cfg-max_steps", "60")
+    page.fill("#cfg-val_every", "10")
+    page.click("#launch")
+    page.wait_for_url("**/jobs/*/")
+    page.wait_for_selector("#job-summary[data-status=succeeded]", timeout=180_000)
+    page.wait_for_selector("#job-training #training-summary")
+    assert "60 steps" in page.inner_text("#job-training #training-summary")
+    assert page.locator("#job-training svg").count() == 2, "loss and validation curves"
+    b.screenshot("job-training-curves")
+
+    version = ModelVersion.objects.get(project=project)
+    assert version.preset == "fast" and version.config["max_steps"] == 60
+    assert version.training["steps"] == 60 and version.training["validation"] == "held back"
+    page.click("#job-model-link")
+    page.wait_for_selector("#training-summary")
+    summary = page.inner_text("#training-summary")
+    assert "60 steps" in summary and "validation images: held back" in summary
+    assert page.locator("#training-charts svg").count() == 2
+    b.screenshot("model-training-curves")
+    b.check_clean()

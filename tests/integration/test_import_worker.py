@@ -49,7 +49,7 @@ def test_an_import_runs_on_the_worker_and_an_export_of_it_downloads(celery_worke
     export_job = celery_worker.wait_for_job(export["id"])
     assert export_job.status == Job.Status.SUCCEEDED, export_job.error
     download = alice_api.get(f"/api/projects/{project.pk}/exports/{export_job.pk}/download")
-    assert sorted(zipfile.ZipFile(io.BytesIO(download.content)).namelist()) == [
+    assert sorted(zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))).namelist()) == [
         "ground_truth/dent/d_mask.png", "test/dent/d.png", "test/good/c.png", "train/good/a.png", "train/good/b.png",
     ]
 

@@ -9,8 +9,8 @@ from tests.integration.test_inspection_loop import SIZE, poll_job, upload
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.worker]
 
-# Enough dfr epochs that the job is still running when the test acts on it.
-LONG_DFR = {"pipeline": "dfr", "config": {"image_size": SIZE, "batch_size": 4, "epochs": 500}}
+# Enough dfr steps that the job is still running when the test acts on it.
+LONG_DFR = {"pipeline": "dfr", "config": {"image_size": SIZE, "batch_size": 4, "max_steps": 100000, "patience": 0}}
 
 
 @pytest.fixture

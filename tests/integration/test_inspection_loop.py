@@ -130,7 +130,7 @@ def test_train_activate_predict_review(celery_worker, inspection_project, api_fo
     assert inspector.get(f"/api/projects/{project_id}/review-queue/", {"reviewed": "true"}).json()["count"] == 2
 
     # dfr trains on the same data (now 11 normal train images) to a second version beside the first.
-    config = {"image_size": SIZE, "batch_size": 4, "epochs": 3}
+    config = {"image_size": SIZE, "batch_size": 4, "max_steps": 6, "warmup_steps": 1}
     response = admin.post(f"/api/projects/{project_id}/training-jobs/", {"pipeline": "dfr", "config": config}, format="json")
     job = poll_job(admin, response.json()["id"], celery_worker)
     assert job["status"] == "succeeded", job["error"] + job["traceback"]

@@ -113,15 +113,38 @@ def test_image_file_has_etag_and_answers_304(bob_api, project, image_factory):
     assert bob_api.get(f"/api/images/{image.pk}/file", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
 
 
-def test_thumbnail_is_a_small_jpeg_made_once(bob_api, project, image_factory):
+def test_thumbnail_is_made_by_a_task_never_inside_a_request(bob_api, project, image_factory):
+    from projects.services import image_thumbnails_make
+
     image = image_factory(project, size=512)[0]
-    response = bob_api.get(f"/api/images/{image.pk}/thumbnail")
+    url = f"/api/images/{image.pk}/thumbnail"
+    blobs = Blob.objects.count()
+    pending = bob_api.get(url)
+    assert pending.status_code == 202 and pending["Content-Type"] == "image/svg+xml"
+    assert "no-store" in pending["Cache-Control"] and pending["Retry-After"]
+    assert Blob.objects.count() == blobs  # the request rendered nothing
+
+    assert image_thumbnails_make(image_ids=[image.pk]) == 1  # what the queued task does
+    response = bob_api.get(url)
     assert response.status_code == 200 and response["Content-Type"] == "image/jpeg"
     assert PILImage.open(io.BytesIO(response.content)).size == (256, 256)
     blobs = Blob.objects.count()
-    again = bob_api.get(f"/api/images/{image.pk}/thumbnail")
+    assert image_thumbnails_make(image_ids=[image.pk]) == 0  # made once
+    again = bob_api.get(url)
     assert again.content == response.content and Blob.objects.count() == blobs
-    assert bob_api.get(f"/api/images/{image.pk}/thumbnail", HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+    assert bob_api.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def test_an_upload_queues_the_thumbnails_of_its_images_after_commit(alice_api, project, upload, settings,
+                                                                  django_capture_on_commit_callbacks):
+    import projects.tasks  # noqa: F401  (registers the task eager mode runs)
+
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    with django_capture_on_commit_callbacks(execute=True):
+        response = upload(alice_api, project, {"a.png": make_png(300, 200, seed=1), "b.png": make_png(seed=2)})
+    for created in response.json()["created"]:
+        thumbnail = alice_api.get(f"/api/images/{created['id']}/thumbnail")
+        assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/jpeg"
 
 
 def test_patch_state_split_and_delete(alice_api, bob_api, project, image_factory):

@@ -2,6 +2,7 @@
 anomaly maps, threshold calibration, save/load."""
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -13,13 +14,26 @@ from ml.components.features import (
     batches,
     gaussian_blur,
     images_to_tensor,
+    join_maps,
     maps_to_input_sizes,
     upsample,
 )
 from ml.components.runtime import autocast, resolve_device, seed_everything
+from ml.components.training import Trainer, epoch_batches
+from ml.data.splits import hold_out_validation, is_anomalous
 from ml.pipelines.dfr.config import DESCRIPTION, SUPERVISION, DFRConfig
 from ml.pipelines.dfr.torch_model import DFRModel, reconstruction_error
 from ml.registry import register
+
+
+def _is_normal(sample: Sample) -> bool:
+    """A validation sample whose regional features a normal-only model should reconstruct."""
+    return sample.label == 0 or (sample.label is None and sample.mask is not None and not is_anomalous(sample))
+
+
+def batches_of(tensor: torch.Tensor, size: int):
+    for start in range(0, len(tensor), size):
+        yield tensor[start : start + size]
 
 
 def pca_latent_dim(features: torch.Tensor, variance: float) -> int:
@@ -52,48 +66,64 @@ class DFRPipeline(Pipeline):
 
     # --- learning ------------------------------------------------------------------
     def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None, progress: ProgressFn = no_progress) -> None:
-        """Train the autoencoder on regional features of the normal ``train`` images (section IV-A 4)."""
+        """Train the autoencoder on regional features of the normal ``train`` images (section IV-A 4)
+        with the shared training loop; the validation measure is the reconstruction loss of the
+        regional features of normal validation images (the job's, or held back from ``train``)."""
         cfg: DFRConfig = self.config
         if not train:
             raise ValueError("dfr needs at least one normal training image")
-        images = [s.image for s in train]
-        check_images(images)
+        check_images([s.image for s in train])
         generator = seed_everything(cfg.seed)
+        train, val, source = hold_out_validation(
+            train, val, fraction=cfg.val_fraction, minimum=cfg.val_min_images, seed=cfg.seed, usable=_is_normal
+        )
+        images = [s.image for s in train]
 
         # The backbone and the regional feature generator are frozen (section IV-A 4), so the
-        # regional features of the training images are computed once and reused every epoch.
-        chunks = []
-        with torch.no_grad():
-            for i, batch in enumerate(batches(images, cfg.batch_size)):
-                chunks.append(self._features(batch).contiguous())
-                progress("features", min(1.0, (i + 1) * cfg.batch_size / len(images)), None)
-        features = torch.cat(chunks)  # (N, c_o, h, w)
-        del chunks
+        # regional features of the training images are computed once and reused every step.
+        features = self._all_features(images, progress, "features")  # (N, c_o, h, w)
+        # Held back from the normal training images: all normal. The job's own: those known normal.
+        normal_val = [s.image for s in val if source == "held back" or _is_normal(s)]
+        val_features = self._all_features(normal_val, progress, "validation features") if normal_val else None
 
         latent_dim = cfg.latent_dim or self._pca_latent_dim(features, generator)
         autoencoder = self.model.build_autoencoder(latent_dim).to(self.device)
-        self.meta.update({"train_images": len(images), "feature_channels": int(features.shape[1]), "latent_dim": latent_dim})
-        optimizer = torch.optim.Adam(autoencoder.parameters(), lr=cfg.learning_rate)
-        autoencoder.train()
-        loss_value = float("nan")
-        for epoch in range(cfg.epochs):
-            order = torch.randperm(len(features), generator=generator)
+        self.meta.update(
+            {"train_images": len(images), "validation_images": len(val), "feature_channels": int(features.shape[1]), "latent_dim": latent_dim}
+        )
+        trainer = Trainer(
+            cfg, autoencoder, device=self.device, steps_per_epoch=math.ceil(len(features) / cfg.batch_size),
+            progress=progress, measure="val_loss", higher_is_better=False, validation_source=source,
+        )
+        batches = epoch_batches(len(features), cfg.batch_size, generator, drop_lonely=False)
+
+        def train_step(step: int) -> torch.Tensor:
+            batch = self._training_regions(features[next(batches)], generator)
+            # Eq. 4: the L2 distance between each regional feature and its reconstruction,
+            # averaged over regions and images.
+            return reconstruction_error(batch, autoencoder(batch)).float().mean()
+
+        def validate() -> float:
             total, count = 0.0, 0
-            for start in range(0, len(order), cfg.batch_size):
-                batch = self._training_regions(features[order[start : start + cfg.batch_size]], generator)
-                # Eq. 4: the L2 distance between each regional feature and its reconstruction,
-                # averaged over regions and images.
-                loss = reconstruction_error(batch, autoencoder(batch)).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                total += float(loss.detach()) * len(batch)
-                count += len(batch)
-            loss_value = total / count
-            progress("train", (epoch + 1) / cfg.epochs, {"loss": loss_value, "epoch": epoch + 1})
+            for chunk in batches_of(val_features, cfg.batch_size):
+                total += float(reconstruction_error(chunk, autoencoder(chunk)).float().sum())
+                count += chunk.shape[0] * chunk.shape[2] * chunk.shape[3]
+            return total / count
+
+        report = trainer.fit(train_step, validate if val_features is not None else None)
         autoencoder.eval()
-        self.meta["final_loss"] = loss_value
+        self.meta["training"] = report.to_dict()
+        self.meta["final_loss"] = report.curves["train_loss"][-1][1] if report.curves["train_loss"] else float("nan")
         self._calibrate(features, val, progress)
+
+    def _all_features(self, images: Sequence[np.ndarray], progress: ProgressFn, stage: str) -> torch.Tensor:
+        """Regional features (N, c_o, h, w) of ``images``, batch by batch."""
+        chunks = []
+        with torch.no_grad():
+            for i, batch in enumerate(batches(images, self.config.batch_size)):
+                chunks.append(self._features(batch).contiguous())
+                progress(stage, min(1.0, (i + 1) * self.config.batch_size / len(images)), None)
+        return torch.cat(chunks)
 
     def _training_regions(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """(B, c_o, h, w) -> (B * r, c_o, 1, 1): ``regions_per_image`` random regions of each image.
@@ -145,13 +175,15 @@ class DFRPipeline(Pipeline):
         if self.model.autoencoder is None:
             raise RuntimeError("dfr is not fitted: call fit() or load a saved model first")
         self.model.eval()
-        maps: list[np.ndarray] = []
+        parts = []
         for batch in batches(images, self.config.batch_size):
             regional = self.model.anomaly_map(self._features(batch))
-            maps.extend(maps_to_input_sizes(self._working_maps(regional), batch))
+            parts.append(maps_to_input_sizes(self._working_maps(regional), batch))
+        maps = join_maps(parts)  # (N, H, W) when the images share a size: no per-image work
         # The paper defines no image score; the map's maximum makes one threshold serve
         # both the verdict and the mask (an image is anomalous exactly when its mask is non-empty).
-        return self._predictions([float(m.max()) for m in maps], maps)
+        scores = maps.reshape(len(maps), -1).max(1) if isinstance(maps, np.ndarray) else [float(m.max()) for m in maps]
+        return self._predictions(scores, maps)
 
     # --- persistence ---------------------------------------------------------------
     def state_tensors(self) -> dict:

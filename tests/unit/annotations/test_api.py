@@ -237,8 +237,27 @@ def test_a_finished_export_downloads_as_a_zip_in_the_chosen_format(bob_api, proj
     assert response.status_code == 202 and job["format"] == "mvtec"
     download = bob_api.get(f"/api/projects/{project.pk}/exports/{job['id']}/download")
     assert download.status_code == 200 and download["Content-Type"] == "application/zip"
-    names = zipfile.ZipFile(io.BytesIO(download.content)).namelist()
+    names = zipfile.ZipFile(io.BytesIO(b"".join(download.streaming_content))).namelist()
     assert names == ["ground_truth/anomaly/image_000_mask.png", "test/anomaly/image_000.png"]
+
+
+def test_a_large_export_is_stored_in_chunks_and_streams_back_whole(bob_api, project, image, eager_jobs, settings):
+    from projects.models import Blob, BlobChunk
+
+    settings.BLOB_CHUNK_BYTES = 1024  # the archive (two PNGs) spans several chunks
+    _put(bob_api, image, [{"outer": SQUARE}], 0)
+    job = eager_jobs(lambda: bob_api.post(f"/api/projects/{project.pk}/exports/", {"format": "mvtec"}, format="json")).json()
+    stored = Job.objects.get(pk=job["id"]).output_file.name
+    blob = Blob.objects.get(sha256=stored)
+    assert blob.chunks > 1 and bytes(blob.data) == b""
+    assert BlobChunk.objects.filter(blob=blob).count() == blob.chunks
+    download = bob_api.get(f"/api/projects/{project.pk}/exports/{job['id']}/download")
+    assert download.status_code == 200 and download.streaming
+    content = b"".join(download.streaming_content)
+    assert len(content) == blob.size == int(download["Content-Length"])
+    names = zipfile.ZipFile(io.BytesIO(content)).namelist()
+    assert names == ["ground_truth/anomaly/image_000_mask.png", "test/anomaly/image_000.png"]
+    assert bob_api.get(f"/api/projects/{project.pk}/exports/{job['id']}/download", HTTP_IF_NONE_MATCH=download["ETag"]).status_code == 304
 
 
 def test_an_unfinished_export_cannot_be_downloaded(bob_api, project):

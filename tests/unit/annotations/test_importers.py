@@ -162,6 +162,21 @@ def test_malformed_imports_fail_naming_the_problem_and_save_nothing(project, ali
     assert not LabelClass.objects.filter(project=project).exists()
 
 
+def test_a_name_outside_the_dataset_and_a_missing_one_get_the_same_message(project, alice, tmp_path):
+    """No file-system oracle: whether ../outside.png exists must not change the answer."""
+    (tmp_path / "outside.png").write_bytes(make_png(seed=9))
+    messages = []
+    for name in ("../outside.png", "../absent.png"):
+        root = tmp_path / f"ds-{len(messages)}"
+        _write(root / "a.png", make_png(seed=5))
+        coco = {"images": [{"id": 1, "file_name": name, "width": 64, "height": 64}], "annotations": [], "categories": []}
+        _write(root / "coco.json", json.dumps(coco).encode())
+        with pytest.raises(ApplicationError) as caught:
+            dataset_import(project=project, folder=root, fmt="coco", actor=alice)
+        messages.append(caught.value.message.replace(name, "<name>"))
+    assert messages[0] == messages[1] and "is not in the dataset" in messages[0]
+
+
 def test_a_corrupt_image_fails_the_whole_import(project, alice, mvtec_folder):
     _write(mvtec_folder / "train/good/zzz.png", b"\x89PNG\r\n\x1a\n but not really")
     with pytest.raises(ApplicationError, match="zzz.png"):

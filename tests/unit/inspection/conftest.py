@@ -150,12 +150,14 @@ def dataset(project, upload, alice):
 def run_job_now():
     """Run a queued job's task body in this process (what the worker would do)."""
     from inspection.services.inference import inference_job_run
+    from inspection.services.model_versions import predictions_redraw_run
     from inspection.services.training import training_job_run
     from projects.models import Job
 
+    bodies = {Job.Kind.TRAINING: training_job_run, Job.Kind.INFERENCE: inference_job_run, Job.Kind.REDRAW: predictions_redraw_run}
+
     def run(job):
-        body = training_job_run if job.kind == Job.Kind.TRAINING else inference_job_run
-        body(job_id=job.pk)
+        bodies[job.kind](job_id=job.pk)
         job.refresh_from_db()
         return job
 
@@ -178,3 +180,51 @@ def trained(project, dataset, alice, run_job_now):
     inference = Job.objects.filter(project=project, kind="inference").latest("created_at")
     assert run_job_now(inference).status == "succeeded"
     return model_version, dataset
+
+
+API_PERSONAS = ("staff", "admin", "annotator", "inspector", "outsider", "anonymous")
+
+
+@pytest.fixture
+def clients(alice, bob, charlie, dave, staff_user):
+    """API clients by persona: staff erin, admin alice, annotator bob, inspector charlie, outsider dave, anonymous."""
+    from rest_framework.test import APIClient
+
+    made = {}
+    for persona, user in zip(API_PERSONAS, (staff_user, alice, bob, charlie, dave, None)):
+        client = APIClient()
+        if user is not None:
+            client.force_authenticate(user=user)
+        made[persona] = client
+    return made
+
+
+@pytest.fixture
+def targets(trained, project, bob, alice, charlie):
+    """An object of every kind the API's URLs name (role matrix, schema-driven tests)."""
+    from annotations.models import LabelClass
+    from inspection.models import Prediction, Review
+    from projects.models import Job
+    from projects.storage import save_bytes
+
+    model_version, data = trained
+    image = data["test_defect"][0]
+    export = Job.objects.create(project=project, kind="export", status="succeeded", params={"format": "coco"},
+                                requested_by=alice)
+    export.output_file.name = save_bytes(b"PK\x05\x06" + b"\x00" * 18)
+    export.save()
+    return {
+        "project_id": project.pk,
+        "user_id": bob.pk,
+        "image_id": image.pk,
+        "label_class_id": LabelClass.objects.get(project=project).pk,
+        "job_id": export.pk,
+        "model_version": model_version.pk,
+        "prediction": Prediction.objects.get(image=image, model_version=model_version).pk,
+        "training_job": model_version.job_id,
+        # An inspector's verdict that changed nothing (undo: only charlie may take it back).
+        "review": Review.objects.create(
+            prediction_id=Prediction.objects.get(image=image, model_version=model_version).pk, reviewer=charlie,
+            verdict="unsure", effect={"before": {"state": image.state, "split": image.split}},
+        ).pk,
+    }

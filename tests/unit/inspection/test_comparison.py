@@ -106,13 +106,16 @@ def test_a_verdict_is_undone_with_its_effect_on_the_image(project, trained, char
     assert charlie_api.delete(f"/api/reviews/{review_id}/").status_code == 404
 
 
-def test_undo_removes_the_untouched_draft_and_refuses_when_a_later_verdict_came(project, trained, charlie_api, alice_api):
+def test_undo_removes_the_untouched_draft_and_refuses_when_a_later_verdict_came(project, trained, charlie_api, alice_api,
+                                                                                 run_job_now):
     from inspection.models import Prediction
+    from projects.models import Job
 
     _, data = trained
     image = data["train"][0]
     prediction = Prediction.objects.get(image=image)
     alice_api.patch(f"/api/model-versions/{prediction.model_version_id}/", {"region_threshold": 0.0}, format="json")
+    run_job_now(Job.objects.get(kind="redraw"))  # the regions at the new region threshold
     first = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "anomaly"}, format="json").json()
     image.refresh_from_db()
     assert image.annotation_set.is_draft and image.annotation_set.annotations.exists()

@@ -1,7 +1,6 @@
-"""Jobs API: read, list with filters, cancel, the live event stream, and the stale-job sweep."""
+"""Jobs API: read, list with filters, cancel, and the stale-job sweep."""
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -17,16 +16,6 @@ def queued_training(project, dataset, alice):
     from inspection.services.training import training_job_start
 
     return training_job_start(project=project, user=alice, pipeline="test-meandiff")
-
-
-def _events(response) -> list[tuple[str, dict]]:
-    text = b"".join(response.streaming_content).decode()
-    events = []
-    for block in text.strip().split("\n\n"):
-        fields = dict(line.split(": ", 1) for line in block.splitlines() if ": " in line and not line.startswith(":"))
-        if "event" in fields:
-            events.append((fields["event"], json.loads(fields["data"])))
-    return events
 
 
 def test_job_detail_for_members_with_progress_and_new_log_lines(queued_training, run_job_now, bob_api, dave_api):
@@ -64,32 +53,6 @@ def test_only_admins_cancel(queued_training, personas_api, persona, status):
     assert personas_api[persona].post(f"/api/jobs/{queued_training.pk}/cancel").status_code == status
     queued_training.refresh_from_db()
     assert queued_training.status == "queued"
-
-
-def test_event_stream_sends_the_job_and_ends_when_terminal(queued_training, alice_api, run_job_now):
-    job = run_job_now(queued_training)
-    response = alice_api.get(f"/api/jobs/{job.pk}/events", HTTP_ACCEPT="text/event-stream")
-    assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
-    events = _events(response)
-    assert [name for name, _ in events] == ["progress", "end"]
-    assert events[0][1]["status"] == "succeeded" and events[1][1] == {"status": "succeeded"}
-
-
-def test_event_stream_follows_a_running_job(queued_training, alice_api, settings):
-    """The stream reports each change; here the job is finished by a cancel while streaming."""
-    from projects.jobs import job_claim
-
-    settings.INSPECTION_SSE_POLL_SECONDS = 0.01
-    job = job_claim(queued_training.pk)
-    response = alice_api.get(f"/api/jobs/{job.pk}/events")
-    stream = iter(response.streaming_content)
-    first = b""
-    while b"event: progress" not in first:
-        first += next(stream)
-    assert b'"status": "running"' in first
-    Job.objects.filter(pk=job.pk).update(status="cancelled", finished_at=timezone.now())
-    rest = b"".join(stream).decode()
-    assert '"status": "cancelled"' in rest and "event: end" in rest
 
 
 def test_sweep_fails_running_jobs_whose_heartbeat_stopped(queued_training, project, alice):

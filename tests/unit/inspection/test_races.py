@@ -52,8 +52,9 @@ def test_racing_activations_leave_exactly_one_active(versions, alice):
         assert ModelVersion.objects.filter(project=versions[0].project, is_active=True).count() == 1
 
 
-def test_racing_threshold_changes_leave_flags_matching_the_stored_threshold(versions, alice):
+def test_racing_threshold_changes_leave_flags_and_regions_matching_the_stored_threshold(versions, alice, run_job_now):
     from inspection.services.model_versions import model_version_set_threshold
+    from projects.models import Job
 
     model_version = versions[0]
     thresholds = [0.0, 0.05, 0.2, 10.0]
@@ -64,6 +65,10 @@ def test_racing_threshold_changes_leave_flags_matching_the_stored_threshold(vers
     assert errors == []
     model_version.refresh_from_db()
     assert model_version.threshold in thresholds and model_version.region_threshold == model_version.threshold
+    # Each change queued a redraw; whichever order they run in, only the current region threshold's draws.
+    redraws = [run_job_now(job) for job in Job.objects.filter(kind="redraw").order_by("-pk")]
+    assert all(job.status == "succeeded" for job in redraws)
+    assert {job.params["region_threshold"] for job in redraws if not job.result["superseded"]} == {model_version.region_threshold}
     for prediction in Prediction.objects.filter(model_version=model_version):
         assert prediction.flagged == (prediction.score > model_version.threshold)
         assert bool(prediction.polygons) == (prediction.heatmap_max > model_version.region_threshold)

@@ -10,6 +10,11 @@ from projects.models import AuditEvent, Image
 pytestmark = pytest.mark.django_db
 
 
+def _changed(effect: dict) -> dict:
+    """What a verdict changed (its effect without the image's state and split before it)."""
+    return {k: v for k, v in effect.items() if k != "before"}
+
+
 def _queue(client, project, **params):
     response = client.get(f"/api/projects/{project.pk}/review-queue/", params)
     assert response.status_code == 200, response.json()
@@ -44,19 +49,66 @@ def test_queue_is_empty_without_an_active_model(project, dataset, charlie_api):
     assert _queue(charlie_api, project) == []
 
 
-def test_normal_verdict_makes_a_normal_training_image(trained, charlie, charlie_api):
-    _, data = trained
-    image = data["test_defect"][0]
-    prediction = Prediction.objects.get(image=image)
+def test_normal_verdict_adds_an_unassigned_image_to_train(trained, project, upload, charlie, charlie_api, run_job_now):
+    from inspection.services.inference import inference_job_start
+
+    (image,) = upload(project, [778], split="unassigned", state="unlabeled")
+    run_job_now(inference_job_start(project=project, user=None, image_ids=[image.pk]))
+    prediction = Prediction.objects.get(image=image, model_version=trained[0])
     response = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "normal", "comment": "glare"}, format="json")
     assert response.status_code == 201
     body = response.json()
     assert body["review"]["verdict"] == "normal" and body["review"]["reviewer"] == "charlie"
+    assert _changed(body["review"]["effect"]) == {"state": "normal", "split": "train"}
+    assert body["review"]["effect"]["before"] == {"state": "unlabeled", "split": "unassigned"}
     assert body["prediction"]["reviewed"] and body["prediction"]["image"]["state"] == "normal"
     image.refresh_from_db()
     assert (image.state, image.split) == ("normal", "train")
     event = AuditEvent.objects.get(verb="prediction.review")
     assert event.actor == charlie and event.details["verdict"] == "normal" and event.details["comment"] == "glare"
+    # Undo puts back what the verdict changed: the image leaves train again.
+    assert charlie_api.delete(f"/api/reviews/{body['review']['id']}/").status_code == 200
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("unlabeled", "unassigned")
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_normal_verdict_never_moves_an_image_out_of_the_test_or_validation_split(trained, split, charlie_api):
+    _, data = trained
+    image = data["test_normal"][0]
+    Image.objects.filter(pk=image.pk).update(split=split, state="unlabeled")
+    prediction = Prediction.objects.get(image=image)
+    response = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "normal"}, format="json")
+    assert response.status_code == 201 and _changed(response.json()["review"]["effect"]) == {"state": "normal"}
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("normal", split)
+    # Undo restores the state only: the split was never touched, and a split changed since (by
+    # a person) stays as it is now.
+    Image.objects.filter(pk=image.pk).update(split="train" if split == "val" else "val")
+    assert charlie_api.delete(f"/api/reviews/{response.json()['review']['id']}/").status_code == 200
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("unlabeled", "train" if split == "val" else "val")
+
+
+def test_normal_verdict_on_an_image_a_person_outlined_is_flagged_not_applied(trained, charlie_api):
+    _, data = trained
+    image = data["test_defect"][0]  # a person's polygons (dataset fixture)
+    before = AnnotationSet.objects.get(image=image)
+    prediction = Prediction.objects.get(image=image)
+    response = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "normal"}, format="json")
+    assert response.status_code == 201
+    assert "polygons drawn by a person" in response.json()["review"]["effect"]["flagged"]
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("anomalous", "test")
+    after = AnnotationSet.objects.get(image=image)
+    assert (after.version, after.annotations.count()) == (before.version, before.annotations.count())
+    assert Review.objects.get().effect["flagged"]
+    # A flagged verdict changed nothing, so its undo changes nothing either (even after the
+    # image's state was settled by someone meanwhile).
+    Image.objects.filter(pk=image.pk).update(state="normal")
+    assert charlie_api.delete(f"/api/reviews/{response.json()['review']['id']}/").status_code == 200
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("normal", "test") and not Review.objects.exists()
 
 
 def test_anomaly_verdict_marks_the_image_and_drafts_an_annotation_from_the_prediction(trained, project, upload, charlie_api, run_job_now):

@@ -44,6 +44,29 @@ def test_bad_config_key_is_named_and_no_job(alice_api, project, dataset):
     assert not Job.objects.filter(kind="training").exists()
 
 
+def test_weights_path_must_name_a_file_in_the_weights_folder_and_leaks_nothing(settings, tmp_path, alice_api, project, dataset):
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "resnet18.pth").write_bytes(b"x")
+    secret = tmp_path / "secret.txt"
+    secret.write_text("do not read")
+    settings.INSPECTION_WEIGHTS_DIR = folder
+    errors = []
+    for path in (str(secret), "../secret.txt", "../missing.txt", "missing.pth", str(tmp_path), "/etc/passwd"):
+        config = {"backbone": "resnet18", "layers": ["layer2", "layer3"], "weights_path": path}
+        response = alice_api.post(URL.format(project.pk), {"pipeline": "patchcore", "config": config}, format="json")
+        assert response.status_code == 400, response.json()
+        errors.append(response.json()["error"].replace(repr(path), "<path>"))
+    # An existing file outside the folder and a missing one get the same answer (no file-system oracle).
+    assert len(set(errors)) == 1 and str(tmp_path) not in errors[0]
+    assert not Job.objects.filter(kind="training").exists()
+    from inspection.services.training import pipeline_config_validate
+
+    validated = pipeline_config_validate("patchcore", {"backbone": "resnet18", "layers": ["layer2", "layer3"],
+                                                       "weights_path": "resnet18.pth"})
+    assert validated["weights_path"] == str((folder / "resnet18.pth").resolve())
+
+
 def test_no_normal_train_images_is_refused_with_a_reason(alice_api, project, upload):
     upload(project, range(3), split="test")
     response = alice_api.post(URL.format(project.pk), {"pipeline": "patchcore"}, format="json")

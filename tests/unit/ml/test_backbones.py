@@ -85,6 +85,24 @@ def test_missing_weights_file_is_named(tmp_path):
         FeatureExtractor("vgg19", ["conv4"], weights_path=str(missing))
 
 
+def test_with_a_weights_folder_only_files_inside_it_are_taken(tmp_path):
+    from ml.components.backbones import find_weights
+    from ml.components.weights import WeightsPathRefused
+
+    folder = tmp_path / "weights"
+    folder.mkdir()
+    (folder / "resnet18.pth").write_bytes(b"x")
+    (tmp_path / "outside.pth").write_bytes(b"x")
+    (folder / "link.pth").symlink_to(tmp_path / "outside.pth")
+    assert find_weights("resnet18", "resnet18.pth", weights_dir=folder) == (folder / "resnet18.pth").resolve()
+    messages = set()
+    for path in ("../outside.pth", str(tmp_path / "outside.pth"), "link.pth", "absent.pth", "."):
+        with pytest.raises(WeightsPathRefused) as caught:
+            find_weights("resnet18", path, weights_dir=folder)
+        messages.add(str(caught.value).replace(repr(path), "<path>"))
+    assert len(messages) == 1 and str(tmp_path) not in messages.pop()
+
+
 def test_torchvision_backbone_from_a_given_file(tmp_path):
     import torchvision
 

@@ -15,7 +15,7 @@ from ml.pipelines.dfr.pipeline import pca_latent_dim
 from ml.pipelines.dfr.torch_model import FeatureAutoencoder
 
 SIZE = 128
-CONFIG = {"image_size": SIZE, "epochs": 20, "learning_rate": 1e-3, "region_size": 8}
+CONFIG = {"image_size": SIZE, "max_steps": 30, "val_every": 5, "learning_rate": 1e-3, "region_size": 8}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +61,11 @@ def test_pca_picks_the_latent_size_explaining_90_percent():
 def test_training_reports_progress_and_lowers_the_loss(fitted):
     pipeline, log = fitted
     losses = [m["loss"] for stage, _, m in log if stage == "train"]
-    assert len(losses) == CONFIG["epochs"]
-    assert losses[-1] < 0.8 * losses[0]
+    assert len(losses) == CONFIG["max_steps"]  # one report per step of the budget
+    curve = [loss for _, loss in pipeline.meta["training"]["curves"]["train_loss"]]
+    assert len(curve) == CONFIG["max_steps"] // CONFIG["val_every"]
+    assert curve[-1] < 0.8 * curve[0]
+    assert pipeline.meta["training"]["steps"] == CONFIG["max_steps"]
     assert log[-1][0] == "calibrate" and pipeline.threshold is not None
     assert 1 <= pipeline.meta["latent_dim"] < pipeline.meta["feature_channels"]
 
@@ -94,18 +97,18 @@ def test_save_load_gives_the_same_maps(fitted, data, tmp_path):
 
 
 def test_cancel_through_progress_stops_fit(data):
-    pipeline = DFRPipeline({**CONFIG, "epochs": 50})
-    epochs = []
+    pipeline = DFRPipeline({**CONFIG, "max_steps": 500})
+    steps = []
 
     def progress(stage, fraction, metrics=None):
         if stage == "train":
-            epochs.append(metrics["epoch"])
-            if metrics["epoch"] == 2:
+            steps.append(metrics["step"])
+            if metrics["step"] == 2:
                 raise Cancelled("job cancelled")
 
     with pytest.raises(Cancelled):
         pipeline.fit(data[0][:2], progress=progress)
-    assert epochs == [1, 2]
+    assert steps == [1, 2]
 
 
 def test_config_errors_name_the_key():
@@ -113,8 +116,8 @@ def test_config_errors_name_the_key():
         DFRPipeline({"region_size": 3})
     assert error.value.key == "region_size"
     with pytest.raises(ConfigError) as error:
-        DFRPipeline({"epochs": "many"})
-    assert error.value.key == "epochs"
+        DFRPipeline({"max_steps": "many"})
+    assert error.value.key == "max_steps"
 
 
 def test_unfitted_and_bad_input_are_refused(fitted):

@@ -19,12 +19,19 @@ import torch
 from ml import registry
 from ml.base import Cancelled, Pipeline
 from ml.config import ConfigError
+from ml.data.scenes import generate_scenes
 from ml.data.synthetic import generate
 
 SIZE = 64  # working resolution for the contract: small keeps the whole file well under a minute
 # Smallest settings that still exercise each pipeline's real code path; keys a
 # pipeline does not have are simply not passed.
-FAST = {"image_size": SIZE, "batch_size": 4, "epochs": 2, "base_channels": 8, "coreset_ratio": 0.5}
+FAST = {
+    "image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5,
+    "encoder": "plain",
+    # semantic (road-scene) pipelines: the tiny scenes of ml.data.scenes, class 3 unknown
+    "image_height": SIZE, "network": "enet", "num_classes": 4, "void_index": 255, "unknown_classes": [3],
+}
+SEMANTIC = {"num_classes": 4, "void_index": 255, "unknown_classes": [3], "image_height": SIZE}
 
 
 def _pipeline_class(name: str) -> type[Pipeline]:
@@ -37,6 +44,9 @@ def _fast_config(name: str) -> dict:
 
 
 def _train_val(cls: type[Pipeline]):
+    if cls.supervision == "semantic":
+        scenes = generate_scenes(10, SIZE, SIZE, seed=1)
+        return scenes[:6], scenes[6:]
     samples = generate(6, 6, size=SIZE, seed=1)
     normal, anomalous = samples[:6], samples[6:]
     train = normal[:4] + (anomalous[:4] if cls.supervision == "supervised" else [])
@@ -159,8 +169,44 @@ def test_registry_schema_is_json_serialisable():
     data = json.loads(json.dumps(available))
     assert [entry["name"] for entry in data] == registry.names()
     for entry in data:
-        assert entry["supervision"] in ("supervised", "unsupervised")
+        assert entry["supervision"] in ("supervised", "unsupervised", "semantic")
         assert entry["description"]
         properties = entry["config_schema"]["properties"]
         assert properties["image_size"]["default"] == 256
         assert entry["config_schema"]["additionalProperties"] is False
+
+
+def _preset_cases():
+    return [(name, preset) for name in registry.builtin_names() for preset in registry.presets(name)]
+
+
+@pytest.mark.parametrize("name,preset", _preset_cases())
+def test_every_preset_validates_fits_and_predicts_on_tiny_data(name, preset):
+    """Each named preset is a valid config and trains; only the size and the budget are shrunk."""
+    cls = _pipeline_class(name)
+    properties = registry.describe(name)["config_schema"]["properties"]
+    tiny = {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5}
+    if cls.supervision == "semantic":
+        tiny.update(SEMANTIC)
+    tiny = {k: v for k, v in tiny.items() if k in properties}
+    config = registry.validate_config(name, tiny, preset)
+    preset_values = registry.presets(name)[preset]["config"]
+    for key, value in preset_values.items():
+        if key not in tiny:
+            assert config[key] == value, f"{name}/{preset}: {key}"
+    pipeline = cls(config)
+    train, val = _train_val(cls)
+    pipeline.fit(train, val)
+    preds = pipeline.predict(_test_images())
+    assert np.asarray(preds.maps).shape == (2, 72, 100)
+    assert np.all(np.isfinite(preds.scores))
+
+
+def test_presets_are_in_the_schema_and_an_unknown_one_is_refused():
+    for name in registry.builtin_names():
+        described = registry.describe(name)
+        assert "default" in described["presets"]
+        assert described["config_schema"]["presets"] == described["presets"]
+        with pytest.raises(ConfigError) as err:
+            registry.validate_config(name, {}, "no-such-preset")
+        assert err.value.key == "preset" and "default" in str(err.value)

@@ -115,11 +115,14 @@ def test_binary_mask_accepts_255_and_01_masks():
     assert binary_mask(np.array([[0.2, 0.7]])).tolist() == [[False, True]]
 
 
-def test_a_few_epochs_lower_the_loss_and_predict_maps_at_input_resolution():
-    pipeline = UNetPipeline({"image_size": 32, "epochs": 6, "base_channels": 8, "batch_size": 3, "learning_rate": 3e-3})
+def test_a_few_steps_lower_the_loss_and_predict_maps_at_input_resolution():
+    pipeline = UNetPipeline(
+        {"image_size": 32, "max_steps": 24, "val_every": 4, "warmup_steps": 2, "base_channels": 8, "batch_size": 3,
+         "learning_rate": 3e-3, "encoder": "plain"}
+    )
     seen = []
     pipeline.fit(_tiny_samples(), progress=lambda stage, fraction, metrics=None: seen.append((stage, fraction)))
-    history = pipeline.meta["loss_history"]
+    history = [loss for _, loss in pipeline.meta["training"]["curves"]["train_loss"]]
     assert len(history) == 6
     assert history[-1] < history[0]
     assert any(stage == "train" for stage, _ in seen) and seen[-1][0] == "calibrate"
@@ -135,7 +138,7 @@ def test_a_few_epochs_lower_the_loss_and_predict_maps_at_input_resolution():
 
 
 def test_consistency_loss_option_trains_and_reports_its_term():
-    pipeline = UNetPipeline({"image_size": 32, "epochs": 1, "base_channels": 4, "consistency_weight": 0.5})
+    pipeline = UNetPipeline({"image_size": 32, "max_steps": 2, "base_channels": 4, "consistency_weight": 0.5, "encoder": "plain"})
     terms = []
     pipeline.fit(_tiny_samples(4, size=32), progress=lambda s, f, m=None: terms.append(m or {}))
     assert any("consistency" in m for m in terms)
@@ -143,13 +146,13 @@ def test_consistency_loss_option_trains_and_reports_its_term():
 
 def test_unlabeled_samples_are_left_out_of_training():
     samples = _tiny_samples(4, size=32) + [Sample(np.zeros((32, 32, 3), np.uint8), None, None, "unknown")]
-    pipeline = UNetPipeline({"image_size": 32, "epochs": 1, "base_channels": 4})
+    pipeline = UNetPipeline({"image_size": 32, "max_steps": 2, "base_channels": 4, "encoder": "plain"})
     pipeline.fit(samples)
     assert pipeline.meta["train_images"] == 4 and pipeline.meta["skipped_unlabeled"] == 1
 
 
 def test_training_without_any_annotated_image_is_refused():
-    pipeline = UNetPipeline({"image_size": 32, "epochs": 1, "base_channels": 4})
+    pipeline = UNetPipeline({"image_size": 32, "max_steps": 2, "base_channels": 4, "encoder": "plain"})
     with pytest.raises(ValueError, match="none of the 1 training samples"):
         pipeline.fit([Sample(np.zeros((32, 32, 3), np.uint8))])
 
@@ -160,10 +163,13 @@ def test_image_plus_residual_input_needs_the_vae_pipeline():
     assert err.value.key == "input" and "vae" in str(err.value)
 
 
-def test_image_size_must_be_divisible_by_16():
+def test_image_size_must_be_divisible_by_the_encoders_downsampling():
     with pytest.raises(ConfigError) as err:
-        UNetPipeline({"image_size": 72})
-    assert err.value.key == "image_size"
+        UNetPipeline({"image_size": 72, "encoder": "plain"})
+    assert err.value.key == "image_size" and "16" in str(err.value)
+    with pytest.raises(ConfigError) as err:
+        UNetPipeline({"image_size": 80})  # fine for the plain U-Net, not for Lite0's stride 32
+    assert err.value.key == "image_size" and "32" in str(err.value)
 
 
 def test_colour_jitter_at_mid_draws_is_the_identity_and_keeps_greys_grey():

@@ -145,11 +145,25 @@ def test_deleting_a_project_keeps_its_audit_trail(alice_api, alice, project, ima
 def test_schema_and_docs_page_use_no_external_assets(alice_api):
     schema = alice_api.get("/api/schema/")
     assert schema.status_code == 200 and b"/api/projects/{project_id}/images/" in schema.content
-    docs = alice_api.get("/api/docs/").content.decode()
+    response = alice_api.get("/api/docs/")
+    docs = response.content.decode()
     assets = re.findall(r'(?:src|href)="([^"]+)"', docs)
     assert "swagger-ui" in docs and assets
-    assert all(url.startswith("/static/") for url in assets), assets  # served by us, no CDN
+    assert all(url.startswith(("/static/", "/api/docs/")) for url in assets), assets  # served by us, no CDN
     assert "https://" not in docs and "http://" not in docs
+    # No inline script: the page's own script is a URL the CSP allows.
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    assert "<script>" not in docs
+    assert alice_api.get("/api/docs/?script=").status_code == 200
+
+
+def test_schema_and_docs_need_a_signed_in_user_unless_opened(settings, anon_api):
+    for url in ("/api/schema/", "/api/docs/"):
+        response = anon_api.get(url)
+        assert response.status_code in (401, 403) and b"error" in response.content
+    settings.API_SCHEMA_PUBLIC = True
+    assert anon_api.get("/api/schema/").status_code == 200
+    assert anon_api.get("/api/docs/").status_code == 200
 
 
 def test_deleting_a_project_with_annotations_and_jobs_removes_everything(alice_api, alice, project, image_factory):

@@ -46,3 +46,32 @@ def test_command_reports_the_count(capsys):
     _age_all_blobs()
     call_command("collect_blobs", "--dry-run")
     assert "would delete 1 unreferenced blob(s)" in capsys.readouterr().out
+
+
+def test_large_content_is_stored_in_chunks_once_and_reads_back_by_pieces(settings, tmp_path):
+    import hashlib
+
+    from django.core.files import File
+
+    from projects.models import BlobChunk, blob_storage
+
+    settings.BLOB_CHUNK_BYTES = 1024
+    data = bytes(range(256)) * 21  # 5376 bytes: five full chunks and a short one
+    path = tmp_path / "big.bin"
+    path.write_bytes(data)
+    storage = blob_storage()
+    with open(path, "rb") as handle:
+        key = storage.save("big.bin", File(handle, name="big.bin"))
+    assert key == hashlib.sha256(data).hexdigest()
+    blob = Blob.objects.get(sha256=key)
+    assert (blob.chunks, blob.size, BlobChunk.objects.filter(blob=blob).count()) == (6, len(data), 6)
+    with open(path, "rb") as handle:
+        assert storage.save("again.bin", File(handle, name="again.bin")) == key  # same bytes: nothing new
+    assert BlobChunk.objects.count() == 6
+    with storage.open(key) as stored:
+        assert stored.read(10) == data[:10]
+        stored.seek(1020)
+        assert stored.read(10) == data[1020:1030]  # across a chunk boundary
+        stored.seek(0)
+        assert stored.read() == data
+    assert storage.size(key) == len(data)

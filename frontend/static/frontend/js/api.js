@@ -132,8 +132,8 @@ export const api = {
   jobs: (projectId, query) => all(`/api/projects/${projectId}/jobs/`, query),
   jobsPage: (projectId, query) => page(`/api/projects/${projectId}/jobs/`, query),
   trainingJobs: (projectId) => page(`/api/projects/${projectId}/training-jobs/`).then((d) => d.results),
-  startTraining: (projectId, pipeline, config, activate = false) =>
-    request("POST", `/api/projects/${projectId}/training-jobs/`, { json: { pipeline, config, activate } }),
+  startTraining: (projectId, pipeline, config, activate = false, preset = null) =>
+    request("POST", `/api/projects/${projectId}/training-jobs/`, { json: { pipeline, preset, config, activate } }),
   startInference: (projectId, body = {}) => request("POST", `/api/projects/${projectId}/inference-jobs/`, { json: body }),
   job: (id, { logFrom } = {}) => request("GET", `/api/jobs/${id}/`, { query: { log_from: logFrom } }),
   cancelJob: (id) => request("POST", `/api/jobs/${id}/cancel`),

@@ -11,6 +11,8 @@ export function h(tag, attrs = {}, ...children) {
     else if (k === "dataset") Object.assign(node.dataset, v);
     else if (k === "value") node.value = v;
     else if (k === "checked") node.checked = !!v;
+    // Through the CSSOM, not a style attribute: the Content-Security-Policy blocks inline style attributes.
+    else if (k === "style") node.style.cssText = v;
     else if (v === true) node.setAttribute(k, "");
     else node.setAttribute(k, v);
   }

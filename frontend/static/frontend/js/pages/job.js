@@ -4,6 +4,7 @@ import { api } from "../api.js";
 import { h, message, toast, fmtDate } from "../dom.js";
 import { can } from "../roles.js";
 import { jobSummary, TERMINAL } from "./jobwatch.js";
+import { renderTrainingCharts, trainingFromHistory } from "../training_charts.js";
 
 export async function render(root, { project, role, params }) {
   const page = h("section.page");
@@ -22,9 +23,10 @@ export async function render(root, { project, role, params }) {
   const summary = h("div.card", { id: "job-summary" });
   const meta = h("p.muted", { id: "job-meta" });
   const result = h("div", { id: "job-result" });
+  const curves = h("div", { id: "job-training" });
   const log = h("pre.log", { id: "job-log", tabindex: 0, "aria-label": "Job log" });
   const back = h("a", { href: `/projects/${project.id}/jobs/`, "data-link": true }, "All jobs of this project");
-  page.append(h("div.row", {}, title, h("span.spacer"), back, cancel), meta, summary, result, h("h2", {}, "Log"), log);
+  page.append(h("div.row", {}, title, h("span.spacer"), back, cancel), meta, summary, curves, result, h("h2", {}, "Log"), log);
 
   let logCount = 0;
   let timer = null;
@@ -41,6 +43,11 @@ export async function render(root, { project, role, params }) {
     title.textContent = `${job.kind[0].toUpperCase()}${job.kind.slice(1)} job #${job.id}`;
     meta.textContent = `${job.params?.pipeline ? job.params.pipeline + " · " : ""}requested by ${job.requested_by || "?"} · ${fmtDate(job.created_at)}${job.attempts > 1 ? ` · attempt ${job.attempts}` : ""}`;
     summary.replaceChildren(jobSummary(job));
+    if (job.kind === "training") {
+      // Live steps, loss and validation measure of the shared training loop.
+      const live = renderTrainingCharts(trainingFromHistory(job.metrics_history), h, { title: "Live" });
+      curves.replaceChildren(...(live ? [live] : []));
+    }
     summary.dataset.status = job.status;
     summary.dataset.progress = job.progress;
     if (job.log && job.log.length) {

@@ -10,6 +10,7 @@ import { h, message, toast, fmtDate } from "../dom.js";
 import { renderCurves, renderHistogram } from "../charts.js";
 import { bestOf, comparison, comparisonNote, fmtMetric, fmtThreshold, metricLabel, trainImages } from "../metrics.js";
 import { thresholdControl } from "../threshold_control.js";
+import { renderTrainingCharts } from "../training_charts.js";
 import { watchJob } from "./jobwatch.js";
 
 const PREFERRED = [
@@ -193,7 +194,8 @@ export async function render(root, { project, query }) {
         h("div.row", { style: "margin-top:10px" }, apply, h("span.muted.small", {}, "Metrics at a threshold were computed at the model's values; evaluate again after a change."),
           h("span.spacer"), h("button", { type: "button", id: "evaluate-current", onclick: (ev) => evaluate(v, ev.currentTarget) }, "Evaluate on current test split"), infer, activate)),
       jobBox,
-      h("details", {}, h("summary", {}, "Configuration"), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
+      renderTrainingCharts(v.training, h, { title: `v${v.number}` }),
+      h("details", {}, h("summary", {}, `Configuration (preset ${v.preset || "default"})`), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
   }
 
   await load();

@@ -45,21 +45,33 @@ export async function render(root, { project, navigate }) {
     `${p.name} (${p.supervision})${p.name === DEFAULT_PIPELINE ? " · default" : ""}`)));
   const description = h("p.muted", { id: "pipeline-description" });
   const duration = h("p", { id: "pipeline-duration", class: "small" });
+  // Presets (default / paper / fast) come before the detailed fields: choosing one refills them.
+  const presetSelect = h("select", { id: "preset" });
+  const presetDescription = h("p.muted", { id: "preset-description" });
   const fieldsBox = h("div.config-grid", { id: "config-fields" });
   const activate = h("input", { type: "checkbox", id: "activate-when-done" });
   const formError = h("div", { "aria-live": "assertive" });
   const launch = h("button.primary", { type: "submit", id: "launch" }, "Launch training");
   let form = null;
+  const showPreset = () => {
+    const p = pipelines.find((x) => x.name === pipelineSelect.value);
+    const presets = (p && p.presets) || {};
+    const preset = presets[presetSelect.value] || { description: "", config: {} };
+    presetDescription.textContent = preset.description || "";
+    fieldsBox.replaceChildren();
+    formError.replaceChildren();
+    form = p ? buildSchemaForm(fieldsBox, schemaWithPreset(p.config_schema || { properties: {} }, preset.config), { h, idPrefix: "cfg" }) : null;
+  };
   const showPipeline = () => {
     const p = pipelines.find((x) => x.name === pipelineSelect.value);
     description.textContent = p ? p.description : "";
     const trainImages = p ? (counts.normal || 0) + (p.supervision === "supervised" ? counts.anomalous || 0 : 0) : 0;
     duration.textContent = p ? `Duration: ${roughDuration(p.name, trainImages, Array.isArray(jobsPage) ? jobsPage : [])}.` : "";
-    fieldsBox.replaceChildren();
-    formError.replaceChildren();
-    form = p ? buildSchemaForm(fieldsBox, p.config_schema || { properties: {} }, { h, idPrefix: "cfg" }) : null;
+    presetSelect.replaceChildren(...Object.keys((p && p.presets) || { default: {} }).map((name) => h("option", { value: name }, name)));
+    showPreset();
   };
   pipelineSelect.addEventListener("change", showPipeline);
+  presetSelect.addEventListener("change", showPreset);
   // novalidate: our own messages appear at the field, like the server's do.
   const launchForm = h("form.card", { id: "training-form", novalidate: true, onsubmit: async (e) => {
     e.preventDefault();
@@ -70,7 +82,7 @@ export async function render(root, { project, navigate }) {
     if (!config) return;
     launch.disabled = true;
     try {
-      const job = await api.startTraining(project.id, pipelineSelect.value, config, activate.checked);
+      const job = await api.startTraining(project.id, pipelineSelect.value, config, activate.checked, presetSelect.value || null);
       toast(`Training job #${job.id} queued.`, "success");
       navigate(`/projects/${project.id}/jobs/${job.id}/`);
     } catch (err) {
@@ -84,6 +96,8 @@ export async function render(root, { project, navigate }) {
     h("label.field", { for: "pipeline" }, h("span", {}, "Pipeline"), pipelineSelect),
     description,
     duration,
+    h("label.field", { for: "preset" }, h("span", {}, "Preset"), presetSelect),
+    presetDescription,
     h("details", { open: true }, h("summary", {}, "Configuration (defaults filled in)"), fieldsBox),
     h("label", { for: "activate-when-done" }, activate, "Activate the model when training succeeds"),
     formError,
@@ -142,4 +156,13 @@ async function policyForm(project) {
     }
   });
   return box;
+}
+
+/** The schema with a preset's values as the fields' defaults (the form shows what will be sent). */
+export function schemaWithPreset(schema, presetConfig) {
+  const properties = {};
+  for (const [key, prop] of Object.entries(schema.properties || {})) {
+    properties[key] = key in (presetConfig || {}) ? { ...prop, default: presetConfig[key] } : prop;
+  }
+  return { ...schema, properties };
 }

@@ -1,0 +1,47 @@
+"""What the benchmark scripts share: where the datasets are, and JSON results that say which run made them."""
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+
+
+def datasets_dir() -> Path | None:
+    """The shared datasets folder ($DATASETS_DIR, ../shared/datasets), or None when absent."""
+    for path in (os.environ.get("DATASETS_DIR"), ROOT.parent / "shared" / "datasets"):
+        if path and (Path(path) / "mpdd_metal_plate").is_dir():
+            return Path(path)
+    return None
+
+
+def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:
+    """Which run produced a result: command, time, commit, machine."""
+    import torch
+
+    try:
+        commit = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=ROOT, capture_output=True, text=True, check=False
+        ).stdout.strip()
+    except OSError:
+        commit = ""
+    return {
+        "command": " ".join(["python", script, *map(shlex.quote, argv)]),
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "commit": commit or None,
+        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__} with "
+        f"{torch.get_num_threads()} threads, GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}, "
+        f"load average {os.getloadavg()[0]:.1f} at the start",
+    }
+
+
+def write_json(path: Path, rows: list[dict], run: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run": run, "rows": rows}, indent=2) + "\n")

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The GPU benchmarks in one go, under 8 minutes on one GPU, then their tables:
+#   1. speed: bare backbone, patchcore and dfr forward / predict() at batch 1 and 64 (bench/speed.py)
+#   2. quality of the defaults on mpdd_metal_plate: patchcore and dfr (bench/quality.py)
+#   3. the inference job end to end through a real worker: decode -> predict -> heatmap PNG ->
+#      database rows, 2000 extra 256x256 images (bench/jobs.py)
+#
+#   bench/gpu.sh                      # on a CUDA GPU; JSON to bench/results/gpu/ (the README's GPU section)
+#   DEVICE=cpu bench/gpu.sh --tiny    # the same steps on the CPU with tiny settings; JSON to a temp folder
+#
+# Environment: DEVICE (cuda | cpu, default cuda), OUT_DIR (where the JSON goes), PYTHON (default .venv/bin/python).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEVICE=${DEVICE:-cuda}
+PYTHON=${PYTHON:-.venv/bin/python}
+TINY=0
+if [ "${1:-}" = "--tiny" ]; then TINY=1; fi
+if [ "$TINY" = 1 ]; then
+    OUT_DIR=${OUT_DIR:-$(mktemp -d)}
+    SPEED_ARGS=(--batches 2 --repeats 1 --synthetic 4)
+    QUALITY_ARGS=(--image-size 64 --max-steps 2)
+    JOBS_ARGS=(--extra 4 --size 64 --config '{"batch_size": 16}')
+else
+    OUT_DIR=${OUT_DIR:-bench/results/gpu}
+    SPEED_ARGS=(--batches 1,64)
+    QUALITY_ARGS=()
+    JOBS_ARGS=(--extra 2000 --size 256 --config '{"image_size": 256, "batch_size": 64}')
+fi
+if [ "$DEVICE" = cuda ] && ! "$PYTHON" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
+    echo "bench/gpu.sh: no CUDA device here; DEVICE=cpu bench/gpu.sh --tiny runs the same steps on the CPU" >&2
+    exit 2
+fi
+mkdir -p "$OUT_DIR"
+export PYTHONUNBUFFERED=1
+started=$SECONDS
+
+echo "== 1/3 speed ($DEVICE)"
+"$PYTHON" bench/speed.py --devices "$DEVICE" "${SPEED_ARGS[@]}" --json "$OUT_DIR/speed.json"
+echo "== 2/3 quality of the defaults on mpdd_metal_plate ($DEVICE), $((SECONDS - started)) s so far"
+"$PYTHON" bench/quality.py --pipelines patchcore,dfr --datasets-only mpdd --device "$DEVICE" --quiet \
+    "${QUALITY_ARGS[@]}" --json "$OUT_DIR/quality-mpdd.json"
+echo "== 3/3 inference job end to end ($DEVICE), $((SECONDS - started)) s so far"
+"$PYTHON" bench/jobs.py --device "$DEVICE" "${JOBS_ARGS[@]}" --json "$OUT_DIR/jobs.json"
+
+echo
+echo "== tables ($((SECONDS - started)) s in all; JSON in $OUT_DIR)"
+"$PYTHON" bench/report.py --print "$OUT_DIR"

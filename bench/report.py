@@ -1,0 +1,196 @@
+"""The README's benchmark tables, generated from the JSON the benchmarks write.
+
+    python bench/report.py            # rewrite the tables in README.md
+    python bench/report.py --check    # exit 1 (and show the difference) when README.md is stale
+    python bench/report.py --print bench/results/gpu    # print the tables of one results folder
+
+Every table sits in README.md between ``<!-- bench:NAME -->`` and
+``<!-- /bench:NAME -->``; what is between the markers is replaced, the rest
+of the README is left alone. Sources (all under ``bench/results/``, committed):
+
+- ``quality``: ``quality/*.json`` (``bench/quality.py --json``) and ``peers.json``
+  (the peer library's figures from ``shared/BENCHMARKS.md``);
+- ``speed``: ``speed.json`` (``bench/speed.py --json``, with ``--fit-scaling``);
+- ``search``: ``search.json`` (``bench/search.py --json``);
+- ``gpu``: ``gpu/*.json`` (``bench/gpu.sh``).
+
+Each file is ``{"run": {...}, "rows": [...]}``; ``run`` says which command,
+commit and machine produced the rows, and is shown under each table.
+"""
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import math
+import re
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "bench" / "results"
+README = ROOT / "README.md"
+
+PROTOCOL_ORDER = ["mpdd", "mpdd_supervised", "car_damage_via", "crackforest"]
+QUALITY_METRICS = [
+    ("image_auroc", "image AUROC"),
+    ("pixel_auroc", "pixel AUROC"),
+    ("aupro", "AU-PRO"),
+    ("pixel_aupr", "pixel AUPR"),
+    ("pixel_f1_max", "pixel F1-max"),
+]
+
+
+def load(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text())
+    if not isinstance(data, dict) or "rows" not in data or "run" not in data:
+        raise ValueError(f"{path}: expected an object with 'run' and 'rows'")
+    return data
+
+
+def load_all(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+    return [(path, load(path)) for path in sorted(folder.glob("*.json"))] if folder.is_dir() else []
+
+
+def number(value: Any, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "-"
+    return f"{value:.{digits}f}"
+
+
+def provenance(runs: list[dict[str, Any]]) -> list[str]:
+    """One line per run: which command, when, which commit, on what."""
+    lines = []
+    for i, run in enumerate(runs, 1):
+        parts = [f"`{run['command']}`" if run.get("command") else None, run.get("date"),
+                 f"commit {run['commit']}" if run.get("commit") else None, run.get("machine"), run.get("note")]
+        lines.append(f"- [{i}] " + ", ".join(p for p in parts if p) + ".")
+    return lines
+
+
+def learns_from(row: dict[str, Any]) -> str:
+    if row.get("learns_from"):
+        return row["learns_from"]
+    if row.get("protocol") == "mpdd":
+        return f"{row['train_images']} normal images"
+    return f"{row['train_images']} images, masks"
+
+
+def render_quality(results: Path) -> str:
+    runs, rows = [], []
+    for _, data in load_all(results / "quality") + ([(None, load(results / "peers.json"))] if (results / "peers.json").exists() else []):
+        if data["run"] not in runs:
+            runs.append(data["run"])
+        rows += [(runs.index(data["run"]) + 1, row) for row in data["rows"]]
+    rows.sort(key=lambda item: (PROTOCOL_ORDER.index(item[1]["protocol"]) if item[1]["protocol"] in PROTOCOL_ORDER else 99,
+                                bool(item[1].get("peer"))))
+    header = ["dataset", "pipeline", "learns from", *(title for _, title in QUALITY_METRICS), "fit s", "img/s", "run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for run, row in rows:
+        label = row.get("label") or (f"`{row['pipeline']}`" + (f" ({row['preset']})" if row.get("preset") else ""))
+        fit = number(row.get("fit_seconds"), 0) + (f" ({row['fit_note']})" if row.get("fit_note") else "")
+        cells = [row["dataset"], label, learns_from(row), *(number(row.get(key)) for key, _ in QUALITY_METRICS),
+                 fit, number(row.get("images_per_second"), 1), f"[{run}]"]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines + [""] + provenance(runs))
+
+
+def render_speed(results: Path) -> str:
+    from bench.speed import fit_table, speed_table
+
+    if not (results / "speed.json").exists():
+        return "Not measured yet: run `python bench/speed.py --fit-scaling --json bench/results/speed.json`."
+    data = load(results / "speed.json")
+    source = next((r["source"] for r in data["rows"] if r.get("source")), None)
+    parts = [speed_table(data["rows"])]
+    if any("images" in r for r in data["rows"]):
+        parts.append(fit_table(data["rows"]))
+    note = f"Models fitted on {source}. " if source else ""
+    return "\n\n".join(parts) + "\n\n" + note + provenance([data["run"]])[0]
+
+
+def render_search(results: Path) -> str:
+    from bench.search import markdown
+
+    if not (results / "search.json").exists():
+        return "Not measured yet: run `python bench/search.py --json bench/results/search.json`."
+    data = load(results / "search.json")
+    return markdown(data["rows"]) + "\n\n" + provenance([data["run"]])[0]
+
+
+def render_gpu(results: Path) -> str:
+    return gpu_tables(results / "gpu")
+
+
+def gpu_tables(folder: Path) -> str:
+    """Tables of every JSON in ``folder`` as ``bench/gpu.sh`` writes them (speed, quality, jobs)."""
+    from bench.speed import speed_table
+
+    files = load_all(folder)
+    if not files:
+        return ("Not measured for this code yet: run `bench/gpu.sh` on a machine with a CUDA GPU. The figures of the "
+                "code before the GPU path (one H200, 2026-11-30) are in `shared/BENCHMARKS.md`.")
+    parts, runs = [], []
+    for path, data in files:
+        runs.append(data["run"])
+        rows, tag = data["rows"], f"[{len(runs)}]"
+        if rows and "forward_img_s" in rows[0]:
+            parts.append(f"Speed {tag}:\n\n" + speed_table(rows))
+        elif rows and "measure" in rows[0]:
+            parts.append(f"Inference job end to end {tag}:\n\n| measure | value |\n|---|---|\n"
+                         + "\n".join(f"| {r['measure']} | {r['value']} |" for r in rows))
+        elif rows and "protocol" in rows[0]:
+            metric_rows = [f"| `{r['pipeline']}`{' (' + r['preset'] + ')' if r.get('preset') else ''} | "
+                           + " | ".join(number(r.get(k)) for k, _ in QUALITY_METRICS)
+                           + f" | {number(r.get('fit_seconds'), 0)} | {number(r.get('images_per_second'), 1)} |" for r in rows]
+            header = "| pipeline | " + " | ".join(t for _, t in QUALITY_METRICS) + " | fit s | img/s |"
+            parts.append(f"Quality on {rows[0]['dataset']} {tag}:\n\n" + header + "\n|" + "---|" * (len(QUALITY_METRICS) + 3)
+                         + "\n" + "\n".join(metric_rows))
+        else:
+            raise ValueError(f"{path}: rows of an unknown kind")
+    return "\n\n".join(parts + ["\n".join(provenance(runs))])
+
+
+SECTIONS: dict[str, Callable[[Path], str]] = {
+    "quality": render_quality,
+    "speed": render_speed,
+    "search": render_search,
+    "gpu": render_gpu,
+}
+
+
+def render_readme(text: str, results: Path = RESULTS) -> str:
+    """``text`` with every marked section regenerated from ``results``."""
+    for name, render in SECTIONS.items():
+        pattern = re.compile(rf"(<!-- bench:{name} -->\n).*?(<!-- /bench:{name} -->)", re.S)
+        if pattern.search(text):
+            table = render(results)
+            text = pattern.sub(lambda m: m.group(1) + table + "\n" + m.group(2), text)
+    return text
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only compare: exit 1 when README.md differs from the JSON")
+    parser.add_argument("--print", dest="print_folder", type=Path, default=None, help="only print the tables of this folder's JSON (bench/gpu.sh's)")
+    args = parser.parse_args(argv)
+    if args.print_folder is not None:
+        print(gpu_tables(args.print_folder))
+        return 0
+    current = README.read_text()
+    fresh = render_readme(current)
+    if args.check:
+        if fresh != current:
+            sys.stdout.writelines(difflib.unified_diff(current.splitlines(True), fresh.splitlines(True), "README.md", "generated"))
+            print("\nREADME.md's benchmark tables differ from bench/results: run python bench/report.py", file=sys.stderr)
+            return 1
+        return 0
+    if fresh != current:
+        README.write_text(fresh)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""bench/gpu.sh's CPU path: every step (speed, quality, inference job through a worker) runs with tiny
+settings and leaves JSON that bench/report.py turns into tables. CI has no GPU; this is the path it can run."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from bench import report
+
+pytestmark = pytest.mark.slow
+
+
+def test_gpu_benchmarks_run_on_the_cpu_with_tiny_settings(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "CELERY_BROKER_URL", "VAR_DIR")}
+    env.update(DEVICE="cpu", OUT_DIR=str(tmp_path), PYTHON=sys.executable, OMP_WAIT_POLICY="PASSIVE")
+    done = subprocess.run(["bash", str(report.ROOT / "bench" / "gpu.sh"), "--tiny"], env=env, cwd=report.ROOT,
+                          capture_output=True, text=True, timeout=1500)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    speed = json.loads((tmp_path / "speed.json").read_text())
+    assert {r["model"] for r in speed["rows"]} == {"backbone", "patchcore", "dfr"}
+    assert all(r["device"] == "cpu" and r["forward_img_s"] > 0 for r in speed["rows"])
+    jobs = json.loads((tmp_path / "jobs.json").read_text())
+    assert "device cpu" in jobs["run"]["setting"]
+    assert any("batch inference" in r["measure"] and "images/s" in r["value"] for r in jobs["rows"])
+    assert "Speed [" in done.stdout and "Inference job end to end [" in done.stdout
+    if report.ROOT.parent.joinpath("shared", "datasets", "mpdd_metal_plate").is_dir():
+        quality = json.loads((tmp_path / "quality-mpdd.json").read_text())
+        assert {r["pipeline"] for r in quality["rows"]} == {"patchcore", "dfr"}
+        assert "Quality on mpdd_metal_plate [" in done.stdout
+
+
+def test_gpu_script_refuses_cuda_without_a_gpu(tmp_path):
+    pytest.importorskip("torch")
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    env = dict(os.environ, DEVICE="cuda", OUT_DIR=str(tmp_path), PYTHON=sys.executable)
+    done = subprocess.run(["bash", str(report.ROOT / "bench" / "gpu.sh")], env=env, cwd=report.ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "no CUDA device" in done.stderr
+    assert not any(tmp_path.iterdir())
