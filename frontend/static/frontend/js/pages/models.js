@@ -154,7 +154,7 @@ export async function render(root, { project, query }) {
       apply.disabled = true;
       try {
         await api.setThresholds(v.id, body);
-        toast(`Thresholds of v${v.number} set: its predictions are re-flagged and their regions redrawn.`, "success");
+        toast(`Thresholds of v${v.number} set: its predictions are re-flagged${"region_threshold" in body ? "; a job redraws their regions" : ""}.`, "success");
         await load();
       } catch (e) {
         toast(e.message, "error");

@@ -163,7 +163,7 @@ export async function render(root, { project, role }) {
       await api.setThresholds(item.modelId, body);
       for (const it of items) if (it.modelId === item.modelId) Object.assign(it, { threshold: body.threshold, regionThreshold: body.region_threshold });
       setThresholdSliders(item, true);
-      toast(`Thresholds of model v${item.modelNumber} set: predictions re-flagged, regions redrawn.`, "success");
+      toast(`Thresholds of model v${item.modelNumber} set: predictions re-flagged; a job redraws their regions.`, "success");
     } catch (e) {
       toast(e.message, "error");
     }
