@@ -134,3 +134,88 @@ def metric_catalogue() -> dict[str, dict]:
     catalogue = {key: {"label": label, "better": DIRECTION[key]} for key, label in METRICS.items()}
     catalogue.update({key: {"label": label, "better": better} for key, (label, better) in EXTRA_METRICS.items()})
     return catalogue
+
+
+def active_heat(*, image) -> "np.ndarray | None":
+    """The active model's anomaly map of ``image`` in [0, 1] with its region threshold at 0.5 (the box
+    tool's GrabCut refinement, registered as an annotations heatmap provider), or None without one."""
+    import numpy as np
+
+    from inspection.heatmaps import decode_heatmap
+
+    prediction = (
+        Prediction.objects.filter(image=image, model_version__is_active=True).select_related("model_version").first()
+    )
+    if prediction is None or not prediction.heatmap:
+        return None
+    version = prediction.model_version
+    threshold = getattr(version, "region_threshold", None)
+    threshold = version.threshold if threshold is None else threshold
+    with prediction.heatmap.open("rb") as fh:
+        values = decode_heatmap(fh.read(), prediction.heatmap_min, prediction.heatmap_max)
+    lo, hi = float(prediction.heatmap_min), float(prediction.heatmap_max)
+    low = np.clip(0.5 * (values - lo) / max(threshold - lo, 1e-12), 0.0, 0.5)
+    high = np.clip(0.5 + 0.5 * (values - threshold) / max(hi - threshold, 1e-12), 0.5, 1.0)
+    return np.where(values <= threshold, low, high).astype(np.float32)
+
+
+# How close to the threshold (on the normalised scale, threshold = 0.5) a score must be for
+# the model to count as unsure about the image.
+UNSURE_BAND = 0.15
+
+
+def annotation_queue(*, project: Project) -> dict:
+    """Images most worth labelling next, best first, each with the reason.
+
+    Candidates: images outside the test split (test images are never suggested
+    for training) that are not marked normal and carry no polygons yet, or only
+    a draft made from a prediction. Order: first the images the active model is
+    unsure about (normalised image score within ``UNSURE_BAND`` of its
+    threshold), closest first; then the rest with a score, highest first (likely
+    defects to outline); then images the model has not scored, oldest first.
+    Returns ``{"model_version": ModelVersion | None, "items": [{image, score,
+    normalized_score, kind, reason}, ...]}``.
+    """
+    from django.db.models import Exists, OuterRef
+
+    from ml.thresholds import normalize
+    from projects.models import Image
+
+    version = ModelVersion.objects.filter(project=project, is_active=True).first()
+    has_polygons = Image.objects.filter(pk=OuterRef("pk"), annotation_set__annotations__isnull=False)
+    is_draft = Image.objects.filter(pk=OuterRef("pk"), annotation_set__is_draft=True)
+    images = (
+        Image.objects.filter(project=project)
+        .exclude(split=Image.Split.TEST)
+        .exclude(state=Image.State.NORMAL)
+        .annotate(annotated=Exists(has_polygons), draft=Exists(is_draft))
+        .filter(Q(annotated=False) | Q(draft=True))
+        .order_by("id")
+    )
+    scores = {}
+    if version is not None:
+        scores = dict(Prediction.objects.filter(model_version=version, image__in=images).values_list("image_id", "score"))
+    unsure, scored, unscored = [], [], []
+    for image in images:
+        draft = " A draft from the prediction waits to be refined." if image.draft else ""
+        score = scores.get(image.pk)
+        if score is None:
+            unscored.append({"image": image, "score": None, "normalized_score": None, "kind": "unscored",
+                             "reason": "Not scored by the active model yet." + draft})
+            continue
+        normalized = float(normalize(score, version.normalization)) if version.normalization else None
+        item = {"image": image, "score": float(score), "normalized_score": normalized}
+        if normalized is not None and abs(normalized - 0.5) <= UNSURE_BAND:
+            item.update(kind="unsure", reason=f"The model is unsure: normalised score {normalized:.2f} is close to its "
+                                              f"threshold (0.50). A label here teaches it the most." + draft)
+            unsure.append(item)
+        else:
+            high = score > version.threshold
+            item.update(kind="high" if high else "low",
+                        reason=(f"High anomaly score {score:.4g} (threshold {version.threshold:.4g}): likely a defect to outline."
+                                if high else f"Low anomaly score {score:.4g} (threshold {version.threshold:.4g}): probably "
+                                "normal; outline anything the model missed or mark it normal.") + draft)
+            scored.append(item)
+    unsure.sort(key=lambda it: (abs(it["normalized_score"] - 0.5), it["image"].pk))
+    scored.sort(key=lambda it: (-it["score"], it["image"].pk))
+    return {"model_version": version, "items": unsure + scored + unscored}

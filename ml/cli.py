@@ -7,11 +7,13 @@
                        [--preset default|paper|fast] [--config JSON_OR_FILE] --out MODEL
     python -m ml evaluate --model MODEL --data FOLDER [--json OUT] [--threshold X | --oracle-threshold]
     python -m ml predict --model MODEL --images PATH [PATH ...] --out DIR
+    python -m ml export --model MODEL --format onnx|torchscript --out FILE
     python -m ml synthetic --out FOLDER [--train N] [--normal N] [--anomalous N] [--size PX] [--kind KIND]
 
 Folders are recognised by layout (ml.data.open_dataset): MVTec AD (train uses
 ``train/``, evaluate ``test/``), ``images/`` + ``masks/``, or images with a
-VIA / COCO / LabelMe file. Exit status 0 on success, 2 on bad input (the
+VIA / COCO / LabelMe file. ``predict`` also takes a model written by
+``export`` (ONNX through onnxruntime, or TorchScript). Exit status 0 on success, 2 on bad input (the
 message says what was wrong).
 """
 from __future__ import annotations
@@ -84,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int)
     p.set_defaults(handler=cmd_predict)
 
+    p = commands.add_parser("export", help="write a model as ONNX or TorchScript for use outside the app")
+    p.add_argument("--model", required=True, type=Path)
+    p.add_argument("--format", required=True, help="onnx or torchscript")
+    p.add_argument("--out", required=True, type=Path)
+    p.set_defaults(handler=cmd_export)
+
     p = commands.add_parser("synthetic", help="write a synthetic data set in MVTec AD layout")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--train", type=int, default=16)
@@ -154,6 +162,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ml import registry
     from ml.data import open_dataset
     from ml.metrics import METRICS, evaluation
+    from ml.metrics.per_kind import kind_from_path, per_kind_metrics
 
     pipeline = registry.load(_existing(args.model))
     data = open_dataset(args.data, split="test")
@@ -173,9 +182,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     result.metrics["images_per_second"] = len(data) / seconds if seconds > 0 else float("nan")
     print(f"{pipeline.name} on {args.data} ({len(data)} images)")
     print(_table(result.metrics, {**METRICS, "images_per_second": "Inference images/s (incl. reading)"}))
+    per_kind = {}
+    if result.metrics.get("threshold") is not None:
+        kinds = [kind_from_path(data[i].name) for i in range(len(data))]
+        per_kind = per_kind_metrics(scores, maps, masks, labels, kinds, result.metrics["threshold"])
+    if per_kind:
+        print("\nper defect kind (each against the normal images)")
+        print(f"  {'kind':24} {'images':>6} {'recall':>7} {'AU-PRO':>7} {'AUROC':>7}")
+        fmt = lambda v: "    –  " if v is None else f"{v:7.3f}"  # noqa: E731
+        for kind, m in per_kind.items():
+            print(f"  {kind:24} {m['images']:>6} {fmt(m['image_recall'])} {fmt(m['aupro'])} {fmt(m['image_auroc'])}")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps({"pipeline": pipeline.name, "metrics": result.metrics, "curves": result.curves}, indent=1))
+        report = {"pipeline": pipeline.name, "metrics": result.metrics, "curves": result.curves}
+        if per_kind:
+            report["per_kind"] = per_kind
+        args.json.write_text(json.dumps(report, indent=1))
         print(f"wrote {args.json}")
     return 0
 
@@ -183,10 +205,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 def cmd_predict(args: argparse.Namespace) -> int:
     from ml import registry
     from ml.data import read_image
+    from ml.export import ExportedModel, is_exported
     from ml.formats.mvtec import encode_png, is_image_file
     from ml.thresholds import normalize
 
-    pipeline = registry.load(_existing(args.model))
+    model = _existing(args.model)
+    pipeline = ExportedModel(model) if is_exported(model) else registry.load(model)
     paths: list[Path] = []
     for path in args.images:
         if path.is_dir():
@@ -229,6 +253,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
         verdict = {True: "ANOMALOUS", False: "normal", None: "-"}[row["anomalous"]]
         print(f"{verdict:10} {row['score']:12.6g}  {row['image']}")
     print(f"wrote {len(rows)} heatmaps and overlays to {args.out}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ml import registry
+    from ml.export import ExportError, export_model
+
+    pipeline = registry.load(_existing(args.model))
+    try:
+        out = export_model(pipeline, args.format, args.out)
+    except ExportError as exc:
+        raise CliError(str(exc)) from None
+    print(f"wrote {out} ({args.format}, {pipeline.name}, input (N, 3, {pipeline.config.image_size}, {pipeline.config.image_size}) in [0, 1])")
     return 0
 
 

@@ -15,10 +15,15 @@ if TYPE_CHECKING:
 
 # name -> (package holding the Pipeline class and a light `config` module, class name)
 _BUILTIN: dict[str, tuple[str, str]] = {
+    "ae": ("ml.pipelines.ae", "AEPipeline"),
     "dfr": ("ml.pipelines.dfr", "DFRPipeline"),
+    "ganomaly": ("ml.pipelines.ganomaly", "GANomalyPipeline"),
     "patchcore": ("ml.pipelines.patchcore", "PatchCorePipeline"),
+    "riad": ("ml.pipelines.riad", "RIADPipeline"),
     "seg_ood": ("ml.pipelines.seg_ood", "SegOODPipeline"),
+    "smai": ("ml.pipelines.smai", "SMAIPipeline"),
     "unet": ("ml.pipelines.unet", "UNetPipeline"),
+    "utad": ("ml.pipelines.utad", "UTADPipeline"),
 }
 _REGISTERED: dict[str, type["Pipeline"]] = {}
 

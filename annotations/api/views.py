@@ -16,7 +16,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.response import Response
 
-from annotations import selectors, services
+from annotations import assist, selectors, services
 from annotations.api.serializers import (
     AnnotationsPutSerializer,
     DataJobSerializer,
@@ -207,3 +207,44 @@ class ExportDownloadView(GenericAPIView):
             f'{project.slug}-{job.params.get("format", "export")}-{job.pk}.zip', disposition="attachment"
         )
         return response
+
+
+class _AssistView(GenericAPIView):
+    """Labelling aids (annotations.assist): annotators and admins; the answer is the polygons after the
+    action, nothing is saved (the editor saves them through the versioned annotations endpoint)."""
+
+    def _image(self, request, image_id: int):
+        return get_image_for(request.user, image_id, roles=ANNOTATE, action="edit annotations")
+
+
+class AnnotationPaintView(_AssistView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, image_id: int):
+        """``{polygons, label_class, strokes: [{points: [[x, y], ...], radius, erase}]}`` -> ``{polygons}``."""
+        image = self._image(request, image_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        polygons = assist.annotation_paint(image=image, polygons=data.get("polygons", []), strokes=data.get("strokes"),
+                                           label_class=data.get("label_class"))
+        return Response({"polygons": polygons})
+
+
+class AnnotationBoxView(_AssistView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, image_id: int):
+        """``{polygons, label_class, box: [x0, y0, x1, y1]}`` -> ``{polygons, used_heatmap}`` (GrabCut)."""
+        image = self._image(request, image_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        polygons, used_heatmap = assist.annotation_box(image=image, polygons=data.get("polygons", []), box=data.get("box"),
+                                                       label_class=data.get("label_class"))
+        return Response({"polygons": polygons, "used_heatmap": used_heatmap})
+
+
+class AnnotationSuperpixelView(_AssistView):
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT)
+    def post(self, request, image_id: int):
+        """``{polygons, label_class, point: [x, y], erase}`` -> ``{polygons}`` (the SLIC superpixel under the point)."""
+        image = self._image(request, image_id)
+        data = request.data if isinstance(request.data, dict) else {}
+        polygons = assist.annotation_superpixel(image=image, polygons=data.get("polygons", []), point=data.get("point"),
+                                                label_class=data.get("label_class"), erase=bool(data.get("erase", False)))
+        return Response({"polygons": polygons})

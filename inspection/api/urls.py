@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from inspection.api import jobs, views
+from inspection.api import annotation, jobs, views
 
 urlpatterns = [
     path("pipelines/", views.PipelineListView.as_view(), name="pipeline-list"),
@@ -21,4 +21,7 @@ urlpatterns = [
     path("predictions/<int:pk>/heatmap.png", views.PredictionHeatmapView.as_view(), name="prediction-heatmap"),
     re_path(r"^predictions/(?P<pk>\d+)/review/?$", views.PredictionReviewView.as_view(), name="prediction-review"),
     path("images/<int:pk>/predictions/", views.ImagePredictionListView.as_view(), name="image-predictions"),
+    path("projects/<int:pk>/annotation-queue/", annotation.AnnotationQueueView.as_view(), name="annotation-queue"),
+    re_path(r"^model-versions/(?P<pk>\d+)/artifact/?$", annotation.ModelVersionArtifactView.as_view(),
+            name="model-version-artifact"),
 ]

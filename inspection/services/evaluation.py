@@ -37,13 +37,15 @@ def evaluation_set(entries: Sequence[dict], *, source: str) -> dict[str, Any]:
 
 def evaluate_model(
     pipeline, *, train: Sequence, evaluation: Sequence, config: dict, progress: Callable, log: Callable,
-    thresholds: tuple[float, float] | None = None,
+    thresholds: tuple[float, float] | None = None, kinds: Sequence[str | None] | None = None,
 ) -> Outcome:
     """Both thresholds (as calibrated by the pipeline's ``fit`` per the config's policies, or
     ``thresholds`` = (image, region) when given), every ``ml`` metric on the images that have
     ground truth, and the curves the UI draws.
 
-    Image metrics at a threshold use the image threshold, pixel ones the region threshold."""
+    Image metrics at a threshold use the image threshold, pixel ones the region threshold.
+    ``kinds``: the defect kind of each evaluation image (None: from MVTec folder names);
+    with two kinds or more, ``metrics["per_kind"]`` holds recall and AU-PRO per kind."""
     if thresholds is None and pipeline.threshold is None:
         raise RuntimeError(f"pipeline {pipeline.name} finished fitting without a threshold")
     threshold, region_threshold = (
@@ -65,6 +67,10 @@ def evaluate_model(
     progress("evaluating", 1.0)
     labels = np.array([s.label for s in evaluation], dtype=np.int64)
     metrics, curves = _evaluate(evaluation, np.asarray(scores), maps, labels, threshold, region_threshold)
+    per_kind = _per_kind(evaluation, np.asarray(scores), maps, labels, threshold, region_threshold, kinds)
+    if per_kind:
+        metrics["per_kind"] = per_kind
+        log("per defect kind: " + ", ".join(f"{k} recall {v['image_recall']:.2f}" for k, v in per_kind.items()))
     return Outcome(threshold, policy, dict(pipeline.normalization), metrics, curves, region_threshold, region_policy)
 
 
@@ -89,6 +95,15 @@ def _evaluate(evaluation, scores: np.ndarray, maps: list[np.ndarray], labels: np
     curves["region_threshold"] = region_threshold
     curves["map_range"] = {"min": float(min(m.min() for m in maps)), "max": float(max(m.max() for m in maps))}
     return metrics, curves
+
+
+def _per_kind(evaluation, scores, maps, labels, threshold: float, region_threshold: float, kinds) -> dict[str, Any]:
+    from ml.metrics.per_kind import kind_from_path, per_kind_metrics
+
+    if kinds is None:
+        kinds = [kind_from_path(s.name) for s in evaluation]
+    return _plain(per_kind_metrics(scores, maps, [s.mask for s in evaluation], list(labels), list(kinds), threshold,
+                                   region_threshold=region_threshold))
 
 
 def _plain(value: Any) -> Any:
@@ -160,6 +175,7 @@ def _reevaluate(ctx) -> dict[str, Any]:
     from inspection.models import ModelVersion
     from inspection.services.data import image_array, mask_array
     from inspection.services.inference import load_pipeline
+    from inspection.services.training import _defect_kinds
     from projects.models import Image
 
     job = ctx.job
@@ -187,6 +203,7 @@ def _reevaluate(ctx) -> dict[str, Any]:
     outcome = evaluate_model(
         pipeline, train=[], evaluation=samples, config=model_version.config, progress=ctx.progress, log=ctx.log,
         thresholds=(model_version.threshold, model_version.region_threshold),
+        kinds=_defect_kinds(job.project, entries, samples),
     )
     ctx.check_cancelled()
     found = evaluation_set(entries, source="test split")

@@ -197,6 +197,24 @@ def _samples(entries: list[dict], ctx: JobContext, stage: str):
     return samples
 
 
+def _defect_kinds(project: Project, entries: list[dict], samples: list) -> list[str | None]:
+    """Each evaluation image's defect kind: the label class of its polygons when the project has
+    several classes and the image one of them, else its MVTec defect folder (``test/<kind>/``)."""
+    from annotations.models import Annotation, LabelClass
+    from ml.metrics.per_kind import kind_from_path
+
+    by_image: dict[int, set[str]] = {}
+    if LabelClass.objects.filter(project=project).count() > 1:
+        rows = Annotation.objects.filter(annotation_set__image_id__in=[e["id"] for e in entries])
+        for image_id, name in rows.values_list("annotation_set__image_id", "label_class__name"):
+            by_image.setdefault(image_id, set()).add(name)
+    kinds = []
+    for entry, sample in zip(entries, samples):
+        names = by_image.get(entry["id"], set())
+        kinds.append(next(iter(names)) if len(names) == 1 else kind_from_path(sample.name))
+    return kinds
+
+
 def _train(ctx: JobContext) -> dict[str, Any]:
     from ml import registry
 
@@ -211,7 +229,8 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     ctx.log(f"dataset snapshot {snapshot.pk}: " + ", ".join(f"{k} {v}" for k, v in sorted(snapshot.summary.items())))
     train = _samples([e for e in snapshot.images if e["role"] == "train"], ctx, "loading train images")
     calibration = _samples([e for e in snapshot.images if e["role"] == "calibration"], ctx, "loading validation images")
-    evaluation = _samples([e for e in snapshot.images if e["role"] == "evaluation"], ctx, "loading test images")
+    evaluation_entries = [e for e in snapshot.images if e["role"] == "evaluation"]
+    evaluation = _samples(evaluation_entries, ctx, "loading test images")
 
     pipeline = registry.create(params["pipeline"], params["config"])
     ctx.log(
@@ -220,7 +239,8 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     )
     pipeline.fit(train, calibration or None, progress=ctx.progress)
 
-    outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress, log=ctx.log)
+    outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress,
+                             log=ctx.log, kinds=_defect_kinds(job.project, evaluation_entries, evaluation))
     pipeline.threshold = outcome.threshold
     pipeline.region_threshold = outcome.region_threshold
     pipeline.normalization = outcome.normalization

@@ -17,7 +17,7 @@ from projects.audit import audit_record
 from projects.errors import ApplicationError
 from projects.models import Project
 from projects.api.serializers import CredentialsIn, MeOut, PasswordChangeIn
-from projects.api.throttles import SignInFailureThrottle, SignInRateThrottle
+from projects.api.throttles import SignInFailureThrottle, SignInRateThrottle, sign_in_failure_record
 from projects.api.tokens import token_issue, tokens_revoke
 from projects.selectors import roles_of
 
@@ -26,8 +26,7 @@ def _authenticate(request):
     data = CredentialsIn(data=request.data)
     data.is_valid(raise_exception=True)
     user = authenticate(request, username=data.validated_data["username"], password=data.validated_data["password"])
-    if user is None or not user.is_active:
-        SignInFailureThrottle.record_failure(request)
+    if user is None or not user.is_active:  # the authentication backend counted the failure
         raise ApplicationError("wrong username or password", status=401)
     return user
 
@@ -103,7 +102,7 @@ class PasswordChangeView(APIView):
         data.is_valid(raise_exception=True)
         user = request.user
         if not user.check_password(data.validated_data["old_password"]):
-            SignInFailureThrottle.record_failure(request)
+            sign_in_failure_record(request, user.username)
             raise ApplicationError("old_password: wrong password", details={"key": "old_password"})
         try:
             validate_password(data.validated_data["new_password"], user)

@@ -139,7 +139,7 @@ def test_database_connection_dropped_during_a_training_fails_it_with_the_reason(
     from tests.integration.test_inspection_faults import wait_until_fitting
 
     _upload(alice_api, project, 6, size=64, split="train", state="normal")
-    long_dfr = {"pipeline": "dfr", "config": {"image_size": 64, "batch_size": 4, "epochs": 500}}
+    long_dfr = {"pipeline": "dfr", "config": {"image_size": 64, "batch_size": 4, "max_steps": 100000, "patience": 0}}
     response = alice_api.post(f"/api/projects/{project.pk}/training-jobs/", long_dfr, format="json")
     assert response.status_code == 201, response.json()
     job_id = response.json()["id"]

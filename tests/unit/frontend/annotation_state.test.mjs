@@ -115,3 +115,19 @@ test("a gesture that moved nothing leaves no undo step", () => {
   s.endGesture();
   assert.equal(s.undoStack.length, depth);
 });
+
+test("a tool's answer replaces the set as one undo step, and an unchanged answer records nothing", () => {
+  const s = new AnnotationState();
+  drawTriangle(s, 1);
+  const before = s.toToolPayload();
+  const painted = [{ outer: [[0, 0], [20, 0], [20, 20], [0, 20]], holes: [[[5, 5], [8, 5], [8, 8]]], label_class: 1, source: "manual" }];
+  const depth = s.undoStack.length;
+  assert.equal(s.replaceAll(painted), true);
+  assert.equal(s.undoStack.length, depth + 1);
+  assert.deepEqual(s.toToolPayload(), painted);
+  assert.equal(s.replaceAll(painted), false);
+  assert.equal(s.undoStack.length, depth + 1);
+  s.undo();
+  assert.deepEqual(s.toToolPayload(), before);
+  assert.deepEqual(s.toPayload().polygons[0].label_class, 1);
+});

@@ -78,3 +78,35 @@ test("role matrix mirrors the server's and roles are read from me", async () => 
   assert.equal(roleIn({ memberships: [{ project: 2, role: "annotator" }] }, { id: 2 }), "annotator");
   assert.equal(roleIn({ memberships: [] }, { id: 2, role: "inspector" }), "inspector");
 });
+
+// Reference counts from the server's rasteriser (ml.formats.masks.rasterize via ml.assist.pixel_area).
+test("pixel area matches the server's mask, also for thin cracks the shoelace area misses", () => {
+  const crack = [];
+  for (let i = 0; i < 80; i += 2) crack.push([10 + i, 50 + (i % 7) * 0.3]);
+  for (let i = 78; i >= 0; i -= 2) crack.push([10 + i, 51.2 + (i % 7) * 0.3]);
+  const cases = [
+    [{ outer: [[10, 10], [50, 10], [50, 40], [10, 40]], holes: [] }, 1271],
+    [{ outer: [[10, 10], [90, 10], [90, 70], [10, 70]], holes: [[[30, 30], [60, 30], [60, 50], [30, 50]]] }, 4390],
+    [{ outer: [[5, 5], [95, 20], [30, 80]], holes: [] }, 3311],
+    [{ outer: crack, holes: [] }, 175],
+  ];
+  for (const [polygon, server] of cases) {
+    const got = g.polygonPixelArea(polygon);
+    assert.ok(Math.abs(got - server) / server < 0.02, `${got} vs server ${server}`);
+  }
+  assert.ok(g.polygonArea(cases[3][0]) < 0.6 * 175); // what the old readout showed
+});
+
+test("preview size keeps the image's aspect ratio", () => {
+  assert.deepEqual(g.previewSize(1920, 1080, 240), [240, 135]);
+  assert.deepEqual(g.previewSize(100, 400, 240), [60, 240]);
+});
+
+test("thinning a stroke keeps its ends and spaces the rest", () => {
+  const pts = [...Array(21).keys()].map((i) => [i, 0]);
+  const thin = g.thinStroke(pts, 5);
+  assert.deepEqual(thin[0], [0, 0]);
+  assert.deepEqual(thin[thin.length - 1], [20, 0]);
+  assert.deepEqual(thin.map((p) => p[0]), [0, 5, 10, 15, 20]);
+  assert.deepEqual(g.boxFromCorners([9, 2], [3, 7]), [3, 2, 9, 7]);
+});

@@ -87,6 +87,12 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("metric-catalogue", "GET"): (200, 200, 200, 200, 200, A),  # names and directions, no project data
     # Undo: only the reviewer (the inspector) takes a verdict back; others who may review get 400.
     ("review-detail", "DELETE"): (400, 400, 403, 200, 404, A),
+    # Labelling aids and the annotation queue: annotators and admins; {} names no strokes, box or point.
+    ("annotation-paint", "POST"): (400, 400, 400, 403, 404, A),
+    ("annotation-box", "POST"): (400, 400, 400, 403, 404, A),
+    ("annotation-superpixel", "POST"): (400, 400, 400, 403, 404, A),
+    ("annotation-queue", "GET"): (200, 200, 200, 403, 404, A),
+    ("model-version-artifact", "GET"): (200, 200, 403, 403, 404, A),  # the model file: admins
 }
 
 

@@ -89,6 +89,11 @@ def test_train_evaluate_predict(synthetic, tmp_path, capsys):
     assert saved["metrics"]["images"] == 10 and saved["metrics"]["anomalous_images"] == 6
     assert saved["metrics"]["image_auroc"] > 0.5
     assert "pixel_roc" in saved["curves"]
+    # The MVTec defect folders give a row per kind.
+    assert "per defect kind" in out
+    kinds = sorted(p.name for p in (synthetic / "test").iterdir() if p.name != "good")
+    assert sorted(saved["per_kind"]) == kinds and len(kinds) >= 2
+    assert sum(m["images"] for m in saved["per_kind"].values()) == 6
 
     out_dir = tmp_path / "pred"
     images = synthetic / "test"

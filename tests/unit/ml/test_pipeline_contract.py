@@ -27,7 +27,7 @@ SIZE = 64  # working resolution for the contract: small keeps the whole file wel
 # pipeline does not have are simply not passed.
 FAST = {
     "image_size": SIZE, "batch_size": 4, "max_steps": 4, "warmup_steps": 1, "base_channels": 8, "coreset_ratio": 0.5,
-    "encoder": "plain",
+    "encoder": "plain", "impression_steps": 2,
     # semantic (road-scene) pipelines: the tiny scenes of ml.data.scenes, class 3 unknown
     "image_height": SIZE, "network": "enet", "num_classes": 4, "void_index": 255, "unknown_classes": [3],
 }
@@ -172,7 +172,8 @@ def test_registry_schema_is_json_serialisable():
         assert entry["supervision"] in ("supervised", "unsupervised", "semantic")
         assert entry["description"]
         properties = entry["config_schema"]["properties"]
-        assert properties["image_size"]["default"] == 256
+        size = properties["image_size"]
+        assert isinstance(size["default"], int) and size["minimum"] <= size["default"] <= size["maximum"]
         assert entry["config_schema"]["additionalProperties"] is False
 
 
@@ -185,7 +186,7 @@ def test_every_preset_validates_fits_and_predicts_on_tiny_data(name, preset):
     """Each named preset is a valid config and trains; only the size and the budget are shrunk."""
     cls = _pipeline_class(name)
     properties = registry.describe(name)["config_schema"]["properties"]
-    tiny = {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5}
+    tiny = {"image_size": SIZE, "max_steps": 3, "warmup_steps": 1, "coreset_ratio": 0.5, "impression_steps": 2}
     if cls.supervision == "semantic":
         tiny.update(SEMANTIC)
     tiny = {k: v for k, v in tiny.items() if k in properties}

@@ -146,6 +146,17 @@ def test_wrong_passwords_are_throttled_well_within_30(alice, bob, anon_api):
                                                   format="json").status_code == 200
 
 
+def test_every_login_door_shares_the_count(alice, anon_api, client):
+    """Wrong passwords on the plain pages' login form lock the API too, and the other way round."""
+    for i in range(10):
+        response = client.post("/plain/login/", {"username": "alice", "password": f"guess-{i}"})
+        assert response.status_code == 200 and not response.wsgi_request.user.is_authenticated
+    _envelope(anon_api.post("/api/auth/token/", {"username": "alice", "password": "alice-password"}, format="json"), 429)
+    # The form refuses the right password too while locked (it cannot say 429; it just does not sign in).
+    response = client.post("/plain/login/", {"username": "alice", "password": "alice-password"})
+    assert not response.wsgi_request.user.is_authenticated
+
+
 def test_tokens_expire(settings, alice, anon_api):
     key = anon_api.post("/api/auth/token/", {"username": "alice", "password": "alice-password"}, format="json").json()["token"]
     client = APIClient()

@@ -255,6 +255,30 @@ export class AnnotationState {
     this.#emit();
   }
 
+  /**
+   * A tool's answer (brush, eraser, box, superpixel): the whole set [{outer, holes, label_class, source}]
+   * as one undoable step. Returns false, recording nothing, when the set did not change.
+   */
+  replaceAll(polygons) {
+    const next = polygons.map((p) => ({
+      label_class: p.label_class ?? null,
+      polygon: { outer: clone(p.outer), holes: clone(p.holes || []) },
+      source: p.source || "manual",
+    }));
+    if (JSON.stringify(next) === JSON.stringify(this.polygons)) return false;
+    this.#record();
+    this.polygons = next;
+    this.draft = null;
+    this.selected = Math.min(this.selected, next.length - 1);
+    this.#emit();
+    return true;
+  }
+
+  /** The polygons as the tool endpoints take them: [{outer, holes, label_class, source}]. */
+  toToolPayload() {
+    return this.polygons.map((p) => ({ outer: clone(p.polygon.outer), holes: clone(p.polygon.holes), label_class: p.label_class, source: p.source }));
+  }
+
   // --- saving ---------------------------------------------------------------
 
   /** The body of PUT /api/images/{id}/annotations/: the full set with the version read. */

@@ -119,6 +119,10 @@ export const api = {
   labelClasses: (projectId) => all(`/api/projects/${projectId}/label-classes/`),
   annotations: (imageId) => request("GET", `/api/images/${imageId}/annotations/`),
   saveAnnotations: (imageId, payload) => request("PUT", `/api/images/${imageId}/annotations/`, { json: payload }),
+  // Labelling aids: kind is "paint" | "box" | "superpixel"; the answer is {polygons} (nothing saved).
+  annotationTool: (imageId, kind, body) => request("POST", `/api/images/${imageId}/annotation-tools/${kind}/`, { json: body }),
+  annotationQueue: (projectId) => request("GET", `/api/projects/${projectId}/annotation-queue/`),
+  modelArtifactUrl: (id) => `/api/model-versions/${id}/artifact`,
   startImport: (projectId, file, format, onProgress) => {
     const form = new FormData();
     form.append("file", file, file.name);

@@ -12,6 +12,7 @@ const routes = [
   { path: "/projects/:id", page: () => import("./pages/dashboard.js"), title: "Dashboard", nav: "dashboard" },
   { path: "/projects/:id/images", page: () => import("./pages/images.js"), title: "Images", nav: "images" },
   { path: "/projects/:id/review", page: () => import("./pages/review.js"), title: "Review", nav: "review", needs: "review", full: true },
+  { path: "/projects/:id/to-annotate", page: () => import("./pages/annotate_queue.js"), title: "Images to annotate", nav: "images", needs: "annotate" },
   { path: "/projects/:id/images/:imageId/annotate", page: () => import("./pages/annotate.js"), title: "Annotate", nav: "images", needs: "annotate", full: true },
   { path: "/projects/:id/training", page: () => import("./pages/training.js"), title: "Training", nav: "training", needs: "manage" },
   { path: "/projects/:id/jobs", page: () => import("./pages/jobs.js"), title: "Jobs", nav: "jobs" },

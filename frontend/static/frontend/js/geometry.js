@@ -135,3 +135,50 @@ export function ringSelfIntersects(ring) {
   }
   return false;
 }
+
+/** Pixels an 8-connected line from a to b passes through, less one endpoint. */
+function ringBoundaryPixels(ring) {
+  let n = 0;
+  for (let i = 0; i < ring.length; i++) {
+    const a = ring[i];
+    const b = ring[(i + 1) % ring.length];
+    n += Math.max(Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1]));
+  }
+  return n;
+}
+
+/**
+ * How many pixels the server's mask gives a polygon. The server counts a pixel when its
+ * centre is inside or a ring's boundary passes through it (vertices are pixel centres),
+ * so by Pick's theorem a ring covers about area + boundary / 2 + 1 pixels and a hole
+ * removes only its interior, area - boundary / 2 + 1. The shoelace area alone reads far
+ * too low for thin shapes (a one-pixel crack has almost no area but many pixels).
+ */
+export function polygonPixelArea(polygon) {
+  const outer = ringArea(polygon.outer) + ringBoundaryPixels(polygon.outer) / 2 + 1;
+  const holes = (polygon.holes || []).reduce((a, h) => a + Math.max(0, ringArea(h) - ringBoundaryPixels(h) / 2 + 1), 0);
+  return Math.max(0, outer - holes);
+}
+
+/** Axis-aligned box [x0, y0, x1, y1] from two corners, in order. */
+export function boxFromCorners(a, b) {
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.max(a[0], b[0]), Math.max(a[1], b[1])];
+}
+
+/**
+ * Thins a stroke's points: keeps a point once it is at least `spacing` from the last kept one
+ * (the server sweeps a disc between kept points, so nothing painted is lost), and always the last.
+ */
+export function thinStroke(points, spacing) {
+  if (points.length <= 2) return points.slice();
+  const out = [points[0]];
+  for (let i = 1; i < points.length - 1; i++) if (distance(points[i], out[out.length - 1]) >= spacing) out.push(points[i]);
+  out.push(points[points.length - 1]);
+  return out;
+}
+
+/** Width and height of a preview box of at most `max` pixels on its longer side, at the image's aspect ratio. */
+export function previewSize(width, height, max) {
+  const s = max / Math.max(width, height, 1);
+  return [Math.max(1, Math.round(width * s)), Math.max(1, Math.round(height * s))];
+}

@@ -103,3 +103,51 @@ export function drawMask(canvas, polygons, width, height) {
     ctx.fill("evenodd");
   }
 }
+
+/**
+ * What a tool is doing: the brush or eraser stroke being painted (and strokes waiting for the
+ * server), the brush outline under the pointer, the box being dragged.
+ * @param view {stroke?, pending?: [stroke], brushCursor?: {point, radius, erase}, box?: [x0, y0, x1, y1]}
+ */
+export function drawToolOverlay(ctx, t, view) {
+  const strokes = [...(view.pending || []), view.stroke].filter((s) => s && s.points);
+  for (const s of strokes) {
+    ctx.beginPath();
+    s.points.forEach((p, i) => {
+      const [x, y] = toScreen(t, p[0], p[1]);
+      if (i === 0) ctx.moveTo(x, y);
+      else ctx.lineTo(x, y);
+    });
+    if (s.points.length === 1) ctx.lineTo(...toScreen(t, s.points[0][0] + 0.01, s.points[0][1]));
+    ctx.lineCap = "round";
+    ctx.lineJoin = "round";
+    ctx.lineWidth = 2 * s.radius * t.scale;
+    ctx.strokeStyle = s.erase ? "rgba(255,255,255,0.55)" : "rgba(52,199,89,0.45)";
+    ctx.stroke();
+  }
+  const c = view.brushCursor;
+  if (c) {
+    const [x, y] = toScreen(t, c.point[0], c.point[1]);
+    ctx.beginPath();
+    ctx.arc(x, y, Math.max(1, c.radius * t.scale), 0, Math.PI * 2);
+    ctx.lineWidth = 1.5;
+    ctx.setLineDash(c.erase ? [4, 3] : []);
+    ctx.strokeStyle = "#fff";
+    ctx.stroke();
+    ctx.lineWidth = 1;
+    ctx.strokeStyle = "#111";
+    ctx.setLineDash([]);
+    ctx.beginPath();
+    ctx.arc(x, y, Math.max(1, c.radius * t.scale) + 1.5, 0, Math.PI * 2);
+    ctx.stroke();
+  }
+  if (view.box) {
+    const [x0, y0] = toScreen(t, view.box[0], view.box[1]);
+    const [x1, y1] = toScreen(t, view.box[2], view.box[3]);
+    ctx.setLineDash([6, 4]);
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#ffd60a";
+    ctx.strokeRect(x0, y0, x1 - x0, y1 - y0);
+    ctx.setLineDash([]);
+  }
+}

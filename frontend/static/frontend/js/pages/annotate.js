@@ -1,4 +1,5 @@
-// Annotation editor: polygon tool on a layered canvas, label classes, undo/redo,
+// Annotation editor: polygon, brush, eraser, box and superpixel tools on a layered
+// canvas (tools/index.js), label classes, undo/redo,
 // "mark as normal", starting from the model's predicted region, a mask preview,
 // and a save that carries the version it read. A 409 tells the user someone else
 // changed the image and never overwrites; leaving with unsaved work asks first.
@@ -6,9 +7,9 @@ import { api } from "../api.js";
 import { h, message, toast, isTyping } from "../dom.js";
 import { AnnotationState } from "../annotation_state.js";
 import { LayeredViewer } from "../canvas/viewer.js";
-import { drawAnnotations, drawMask } from "../canvas/shapes.js";
+import { drawAnnotations, drawMask, drawToolOverlay } from "../canvas/shapes.js";
 import { TOOLS } from "../tools/index.js";
-import { polygonArea, ringSelfIntersects } from "../geometry.js";
+import { polygonPixelArea, previewSize, ringSelfIntersects } from "../geometry.js";
 import { can } from "../roles.js";
 
 /** Predicted polygons as [{outer, holes}] whether the API sends rings or polygon objects. */
@@ -19,7 +20,7 @@ export function predictedPolygons(raw) {
 export async function render(root, { project, role, params, setLeaveGuard, query }) {
   const imageId = Number(params.imageId);
   const state = new AnnotationState();
-  const view = { colours: new Map(), hover: null, cursor: null, selectedVertex: null };
+  const view = { colours: new Map(), hover: null, cursor: null, selectedVertex: null, stroke: null, pending: [], brushCursor: null, box: null };
 
   const stage = h("div.stage", { id: "annotate-stage" });
   const stageStatus = h("div.stage-status", { "aria-live": "polite" }, "Loading…");
@@ -42,7 +43,17 @@ export async function render(root, { project, role, params, setLeaveGuard, query
   const saveBtn = h("button.primary", { type: "button", id: "save", "aria-keyshortcuts": "Control+S", onclick: () => save() }, "Save");
   const saveState = h("span.muted", { id: "save-state", "aria-live": "polite" });
   const polyList = h("ul.polylist", { id: "polygon-list", "aria-label": "Polygons" });
-  const maskCanvas = h("canvas.mask-preview", { id: "mask-preview", width: 150, height: 150, role: "img", "aria-label": "Mask preview" });
+  const maskCanvas = h("canvas.mask-preview", { id: "mask-preview", width: 240, height: 240, role: "img", "aria-label": "Mask preview" });
+  const maskArea = h("div.muted", { id: "mask-area" });
+  const toolButtons = new Map(TOOLS.map((t) => [t.id, h("button", {
+    type: "button", id: `tool-${t.id}`, "aria-pressed": "false", "aria-keyshortcuts": t.shortcut.toUpperCase(), title: t.hint || t.label,
+    onclick: () => selectTool(t.id),
+  }, t.label, " ", h("kbd", {}, t.shortcut.toUpperCase()))]));
+  const radiusOut = h("output", { id: "brush-radius", for: "brush-radius-input" }, "12 px");
+  const radiusInput = h("input", { type: "range", id: "brush-radius-input", min: 1, max: 200, value: 12, "aria-label": "Brush radius",
+    oninput: () => setRadius(Number(radiusInput.value)) });
+  const toolHint = h("div.muted", { id: "tool-hint" });
+  const brushRow = h("label.row.brush-size", { for: "brush-radius-input" }, "Radius ", h("kbd", {}, "["), h("kbd", {}, "]"), radiusInput, radiusOut);
   const prevLink = h("a.button", { id: "prev-image", "data-link": true, href: "#" }, "◀ Previous");
   const nextLink = h("a.button", { id: "next-image", "data-link": true, href: "#" }, "Next ▶");
 
@@ -60,14 +71,17 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     h("div.row", {}, title, h("span.spacer"), prevLink, nextLink), imageName,
     can(role, "manage") ? h("label", { for: "image-split" }, "Split", splitSelect) : null,
     banner, conflict,
+    h("section", {}, h("h2", {}, "Tools"), h("div.toolbar.tools", { role: "toolbar", "aria-label": "Tools" }, [...toolButtons.values()]),
+      brushRow, toolHint),
     h("section", {},
       h("label.block", { for: "label-class" }, "Label class (1–9)", labelSelect),
       h("label", { for: "hole-mode", style: "margin-top:6px" }, holeToggle, "Draw holes ", h("kbd", {}, "H"))),
     h("section.toolbar", {}, undoBtn, redoBtn, closeBtn, deleteBtn, fromPrediction, normalBtn),
     h("section", {}, h("div.row", {}, saveBtn, saveState)),
     h("section", {}, h("h2", {}, "Polygons"), polyList),
-    h("section", {}, h("h2", {}, "Mask preview"), maskCanvas),
+    h("section", {}, h("h2", {}, "Mask preview"), maskCanvas, maskArea),
     h("section.keys", {}, h("h2", {}, "Keys"),
+      h("div", {}, h("kbd", {}, "P"), " polygon · ", h("kbd", {}, "B"), " brush · ", h("kbd", {}, "E"), " eraser · ", h("kbd", {}, "R"), " box · ", h("kbd", {}, "S"), " superpixel"),
       h("div", {}, "click: add vertex · click first vertex or ", h("kbd", {}, "Enter"), ": close · ", h("kbd", {}, "Esc"), ": cancel"),
       h("div", {}, "drag vertex: move · click edge: insert · ", h("kbd", {}, "Del"), ": delete vertex/polygon"),
       h("div", {}, h("kbd", {}, "Ctrl+Z"), " undo · ", h("kbd", {}, "Ctrl+Shift+Z"), " redo · ", h("kbd", {}, "Ctrl+S"), " save"),
@@ -76,7 +90,10 @@ export async function render(root, { project, role, params, setLeaveGuard, query
   root.append(h("div.workspace", {}, stage, side));
   const viewer = new LayeredViewer(stage, { panButtons: [1, 2], label: "Image being annotated" });
   const redraw = () => viewer.drawLayer("shapes");
-  viewer.drawShapes = (ctx, t) => drawAnnotations(ctx, t, state, view);
+  viewer.drawShapes = (ctx, t) => {
+    drawAnnotations(ctx, t, state, view);
+    drawToolOverlay(ctx, t, view);
+  };
 
   let image, classes, size = [1, 1], saving = false;
   try {
@@ -86,6 +103,10 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     return () => viewer.destroy();
   }
   size = [image.width, image.height];
+  // The preview has the image's aspect ratio (a 16:9 photo gives a 16:9 preview).
+  [maskCanvas.width, maskCanvas.height] = previewSize(image.width, image.height, 240);
+  maskCanvas.style.width = `${maskCanvas.width}px`;
+  maskCanvas.style.height = `${maskCanvas.height}px`;
   function showImage(img) {
     image = img;
     imageName.textContent = `${img.original_name} · ${img.width}×${img.height} · ${img.split} · ${img.state}`;
@@ -101,9 +122,64 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     hole: () => holeToggle.checked,
     labelClass: () => (labelSelect.value ? Number(labelSelect.value) : null),
     close: () => closeDraft(),
+    brush: { radius: 12 },
+    setRadius: (r) => setRadius(r),
+    apply: (kind, body, preview) => applyTool(kind, body, preview),
   };
-  const tool = TOOLS[0];
-  const detachTool = tool.attach(toolCtx);
+  let tool = null;
+  let detachTool = () => {};
+  function selectTool(id) {
+    const next = TOOLS.find((t) => t.id === id);
+    if (!next || next === tool) return;
+    detachTool();
+    view.hover = null; // the polygon tool's hover highlight would stay behind
+    if (state.draft && next.id !== "polygon") state.cancelDraft();
+    tool = next;
+    detachTool = tool.attach(toolCtx);
+    for (const [tid, b] of toolButtons) b.setAttribute("aria-pressed", String(tid === id));
+    stage.dataset.tool = id;
+    toolHint.textContent = tool.hint || "";
+    brushRow.hidden = !("brush" === id || "eraser" === id);
+    redraw();
+  }
+  function setRadius(r) {
+    toolCtx.brush.radius = Math.max(1, Math.min(200, Math.round(r)));
+    radiusInput.value = toolCtx.brush.radius;
+    radiusOut.textContent = `${toolCtx.brush.radius} px`;
+    stage.dataset.brushRadius = toolCtx.brush.radius;
+  }
+  setRadius(12);
+  selectTool(TOOLS[0].id);
+
+  // Tool answers come from the server one at a time, each applied to the polygons it was
+  // computed from; if the polygons changed meanwhile, the action is computed again on them.
+  let toolChain = Promise.resolve();
+  let inFlight = 0;
+  function applyTool(kind, body, preview) {
+    if (kind === "paint" && preview) view.pending.push(preview);
+    inFlight += 1;
+    stage.dataset.busy = "true";
+    toolChain = toolChain.then(async () => {
+      try {
+        for (let attempt = 0; attempt < 3; attempt++) {
+          const sent = state.toToolPayload();
+          const res = await api.annotationTool(imageId, kind, { ...body, polygons: sent, label_class: toolCtx.labelClass() });
+          if (JSON.stringify(state.toToolPayload()) !== JSON.stringify(sent)) continue;
+          state.replaceAll(res.polygons);
+          if (kind === "box") toast(res.used_heatmap ? "Outlined with GrabCut, guided by the model's heatmap." : "Outlined with GrabCut.", "info");
+          break;
+        }
+      } catch (e) {
+        toast(e.message, "error");
+      } finally {
+        if (preview) view.pending = view.pending.filter((p) => p !== preview);
+        inFlight -= 1;
+        stage.dataset.busy = String(inFlight > 0);
+        redraw();
+      }
+    });
+    return toolChain;
+  }
 
   function closeDraft() {
     if (!state.draft) return;
@@ -136,9 +212,13 @@ export async function render(root, { project, role, params, setLeaveGuard, query
       const cls = classes.find((c) => c.id === p.label_class) || { name: "default class" };
       return h("li", { class: i === state.selected ? "selected" : "" },
         h("span.swatch", { style: `background:${view.colours.get(p.label_class) || "#f00"}` }),
-        h("button.link", { type: "button", style: "color:inherit", onclick: () => state.select(i) }, `${cls.name} · ${p.polygon.outer.length} vertices${p.polygon.holes.length ? ` · ${p.polygon.holes.length} hole(s)` : ""} · ${Math.round(polygonArea(p.polygon))} px²${p.source === "prediction" ? " · predicted" : ""}`));
+        h("button.link", { type: "button", style: "color:inherit", onclick: () => state.select(i) }, `${cls.name} · ${p.polygon.outer.length} vertices${p.polygon.holes.length ? ` · ${p.polygon.holes.length} hole(s)` : ""} · ${Math.round(polygonPixelArea(p.polygon))} px${p.source === "prediction" ? " · predicted" : ""}`));
     }));
     drawMask(maskCanvas, state.polygons, size[0], size[1]);
+    // Overlaps count once on the server; the sum is what the polygons cover when apart.
+    const total = Math.round(state.polygons.reduce((a, p) => a + polygonPixelArea(p.polygon), 0));
+    maskArea.textContent = state.polygons.length ? `${total} px · ${(100 * total / (size[0] * size[1])).toFixed(2)}% of the image` : "empty: the image is normal once saved";
+    stage.dataset.maskArea = total;
   }
   state.onChange(() => {
     redraw();
@@ -161,7 +241,10 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     const started = performance.now();
     try {
       const res = await api.saveAnnotations(imageId, state.toPayload());
-      state.markSaved(res.version);
+      // Polygons saved without a class got the project's default one: take the server's set so
+      // later brush strokes (in that class) merge with them.
+      if (state.polygons.some((p) => p.label_class == null)) state.load(res);
+      else state.markSaved(res.version);
       showImage({ ...image, state: res.state });
       if (!classes.length) refreshClasses();
       conflict.replaceChildren();
@@ -218,6 +301,9 @@ export async function render(root, { project, role, params, setLeaveGuard, query
     else if ((e.ctrlKey || e.metaKey) && k === "s") save();
     else if (e.ctrlKey || e.metaKey || e.altKey) return;
     else if (tool.key(e, toolCtx)) { /* handled by the tool */ }
+    else if (TOOLS.some((t) => t.shortcut === k)) selectTool(TOOLS.find((t) => t.shortcut === k).id);
+    else if ((k === "delete" || k === "backspace") && state.selected >= 0) state.deletePolygon(state.selected);
+    else if (k === "escape" && state.selected >= 0) state.select(-1);
     else if (k === "h") holeToggle.checked = !holeToggle.checked;
     else if (k === "f" || k === "0") { viewer.fit(); viewer.draw(); }
     else if (k === "+" || k === "=") viewer.zoomBy(1.25);
@@ -231,10 +317,14 @@ export async function render(root, { project, role, params, setLeaveGuard, query
   window.addEventListener("keydown", onKey);
   setLeaveGuard((silent) => !state.dirty || (!silent && confirm("You have unsaved changes on this image. Leave without saving?")));
 
-  // Neighbours in the image list (same filters as the browser), for previous/next.
-  const listQuery = Object.fromEntries([...query.entries()].filter(([k]) => ["split", "state", "annotated"].includes(k)));
-  api.images(project.id, listQuery).then((pageData) => {
-    const ids = pageData.results.map((i) => i.id);
+  // Neighbours for previous/next: in the "images to annotate" queue when opened from it,
+  // else in the image list with the browser's filters.
+  const fromQueue = query.get("from") === "queue";
+  const listQuery = fromQueue ? { from: "queue" } : Object.fromEntries([...query.entries()].filter(([k]) => ["split", "state", "annotated"].includes(k)));
+  const neighbourIds = fromQueue
+    ? api.annotationQueue(project.id).then((q) => q.results.map((r) => r.image.id))
+    : api.images(project.id, listQuery).then((pageData) => pageData.results.map((i) => i.id));
+  neighbourIds.then((ids) => {
     const at = ids.indexOf(imageId);
     const qs = new URLSearchParams(listQuery).toString();
     const link = (a, id) => {
@@ -242,7 +332,8 @@ export async function render(root, { project, role, params, setLeaveGuard, query
       else a.href = `/projects/${project.id}/images/${id}/annotate/${qs ? "?" + qs : ""}`;
     };
     link(prevLink, at > 0 ? ids[at - 1] : null);
-    link(nextLink, at >= 0 && at < ids.length - 1 ? ids[at + 1] : null);
+    // An image already done has left the queue: "next" is then the queue's first.
+    link(nextLink, at >= 0 ? (at < ids.length - 1 ? ids[at + 1] : null) : fromQueue ? ids[0] ?? null : null);
   }).catch(() => {});
 
   try {

@@ -30,7 +30,7 @@ export async function render(root, { project, role }) {
   page.append(h("div.row", {}, h("h1", {}, project.name), h("span.badge", {}, project.kind || ""), h("span.spacer"),
     h("a.button", { href: `/projects/${project.id}/jobs/`, "data-link": true }, "Jobs"),
     can(role, "review") ? h("a.button.primary", { href: `/projects/${project.id}/review/`, "data-link": true }, "Open review queue") : null,
-    can(role, "annotate") ? h("a.button", { href: `/projects/${project.id}/images/?state=anomalous&annotated=false`, "data-link": true }, "Images to annotate") : null,
+    can(role, "annotate") ? h("a.button", { id: "images-to-annotate", href: `/projects/${project.id}/to-annotate/`, "data-link": true }, "Images to annotate") : null,
     can(role, "manage") ? h("a.button", { href: `/projects/${project.id}/training/`, "data-link": true }, "Train a model") : null));
   if (project.description) page.append(h("p.muted.project-description", {}, inlineCode(project.description)));
   const body = h("div");

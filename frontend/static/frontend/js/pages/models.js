@@ -12,6 +12,7 @@ import { bestOf, comparison, comparisonNote, fmtMetric, fmtThreshold, metricLabe
 import { thresholdControl } from "../threshold_control.js";
 import { renderTrainingCharts } from "../training_charts.js";
 import { watchJob } from "./jobwatch.js";
+import { artifactLink, perKindTable } from "./model_extras.js";
 
 const PREFERRED = [
   "image_auroc", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
@@ -192,7 +193,8 @@ export async function render(root, { project, query }) {
       h("div.card.thresholds", { id: "thresholds" },
         h("div.threshold-pair", {}, imageControl.node, regionControl.node),
         h("div.row", { style: "margin-top:10px" }, apply, h("span.muted.small", {}, "Metrics at a threshold were computed at the model's values; evaluate again after a change."),
-          h("span.spacer"), h("button", { type: "button", id: "evaluate-current", onclick: (ev) => evaluate(v, ev.currentTarget) }, "Evaluate on current test split"), infer, activate)),
+          h("span.spacer"), h("button", { type: "button", id: "evaluate-current", onclick: (ev) => evaluate(v, ev.currentTarget) }, "Evaluate on current test split"), infer, artifactLink(v), activate)),
+      perKindTable(v),
       jobBox,
       renderTrainingCharts(v.training, h, { title: `v${v.number}` }),
       h("details", {}, h("summary", {}, `Configuration (preset ${v.preset || "default"})`), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));

@@ -10,7 +10,8 @@ import { HANDLE } from "../canvas/shapes.js";
 export const polygonTool = {
   id: "polygon",
   label: "Polygon",
-  key: "p",
+  shortcut: "p",
+  hint: "click: add vertex · drag vertex: move",
 
   /** ctx: {viewer, state, labelClass(), hole(), size: [w, h], view (hover/cursor), redraw()} */
   attach(ctx) {

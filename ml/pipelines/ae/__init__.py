@@ -1,0 +1,13 @@
+"""`ae`: see config.py for what it is and the seed section it follows."""
+
+# The class is imported on first use only: ml.registry reads the torch-free
+# ``config`` module of this package to list pipelines.
+__all__ = ["AEPipeline"]
+
+
+def __getattr__(name: str):
+    if name == "AEPipeline":
+        from ml.pipelines.ae.pipeline import AEPipeline
+
+        return AEPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,13 @@
+"""`utad`: see config.py for what it is and the seed section it follows."""
+
+# The class is imported on first use only: ml.registry reads the torch-free
+# ``config`` module of this package to list pipelines.
+__all__ = ["UTADPipeline"]
+
+
+def __getattr__(name: str):
+    if name == "UTADPipeline":
+        from ml.pipelines.utad.pipeline import UTADPipeline
+
+        return UTADPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
