@@ -53,6 +53,13 @@ def test_image_and_region_thresholds_on_the_model_page_and_in_review(open_page, 
     model_version.refresh_from_db()
     assert model_version.region_threshold == pytest.approx(new_region) and model_version.region_threshold_policy == "manual"
     assert set(Prediction.objects.filter(flagged=True).values_list("pk", flat=True)) == flags_before
+    # The regions are redrawn by a job at the new region threshold (no worker here: run it now).
+    from inspection.services.model_versions import predictions_redraw_run
+    from projects.models import Job
+
+    redraw = Job.objects.filter(kind="redraw").latest("pk")
+    assert redraw.params["region_threshold"] == pytest.approx(new_region)
+    assert predictions_redraw_run(job_id=redraw.pk).status == "succeeded"
     assert sum(len(p) for p in Prediction.objects.values_list("polygons", flat=True)) <= region_pixels_before
     admin.check_clean()
 

@@ -68,6 +68,9 @@ test("a finished job says what it did, in words of its kind", () => {
     jobResultMessage({ kind: "import", status: "succeeded", result: { images_created: 39, annotated_images: 9, polygons: 12, duplicates: 2 } }),
     "Imported 39 images, 9 annotated images with 12 polygons, 2 duplicates refused (already in the project).");
   assert.equal(jobResultMessage({ kind: "inference", status: "succeeded", result: { predicted: 39, flagged: 7 } }), "Predicted 39 images, 7 flagged for review.");
+  assert.equal(jobResultMessage({ kind: "redraw", status: "succeeded", result: { redrawn: 12, superseded: false } }),
+    "Redrew the predicted regions of 12 images at the region threshold.");
+  assert.match(jobResultMessage({ kind: "redraw", status: "succeeded", result: { redrawn: 1, superseded: true } }), /^Stopped after 1 image: a later/);
   assert.doesNotMatch(jobResultMessage({ kind: "inference", status: "succeeded", result: {} }), /Model version/);
   assert.equal(jobResultMessage({ kind: "training", status: "succeeded", result: { number: 3 } }), "Model version v3 created.");
   assert.equal(jobResultMessage({ kind: "training", status: "running" }), "");

@@ -1,11 +1,11 @@
-// Every job of a project (imports, exports, trainings, inferences, evaluations), newest first:
+// Every job of a project (imports, exports, trainings, inferences, evaluations, region redraws), newest first:
 // kind, status, who, when, how long, one progress bar, what it did. Filters by kind and status
 // (kept in the URL); refreshes itself while a shown job is still queued or running.
 import { api } from "../api.js";
 import { h, message, fmtDate, fmtDuration } from "../dom.js";
 import { TERMINAL, jobDuration, jobResultMessage, jobStageText } from "./jobwatch.js";
 
-const KINDS = ["", "import", "export", "training", "inference", "evaluation"];
+const KINDS = ["", "import", "export", "training", "inference", "evaluation", "redraw"];
 const STATUSES = ["", "queued", "running", "succeeded", "failed", "cancelled"];
 
 export async function render(root, { project, query }) {

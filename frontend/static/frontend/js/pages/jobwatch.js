@@ -30,6 +30,10 @@ export function jobResultMessage(job) {
       return `Evaluated model v${r.number ?? "?"} on ${plural(r.images ?? 0, "image")} of the current test split; its metrics were replaced.`;
     case "training":
       return r.number != null ? `Model version v${r.number} created.` : "Training finished.";
+    case "redraw":
+      return r.superseded
+        ? `Stopped after ${plural(r.redrawn ?? 0, "image")}: a later region threshold change redraws the regions.`
+        : `Redrew the predicted regions of ${plural(r.redrawn ?? 0, "image")} at the region threshold.`;
     default:
       return "Finished.";
   }
