@@ -96,7 +96,7 @@ def test_a_preset_fills_the_form_and_the_training_curves_are_shown_live_and_kept
     b.goto(f"/projects/{project.pk}/training/")
     page.select_option("#pipeline", "dfr")
     page.wait_for_selector("#cfg-max_steps")
-    assert page.input_value("#cfg-max_steps") == "4000" and page.input_value("#cfg-image_size") == "256"
+    assert page.input_value("#cfg-max_steps") == "8000" and page.input_value("#cfg-image_size") == "256"
     page.select_option("#preset", "fast")
     page.wait_for_function("() => document.querySelector('#cfg-max_steps').value === '600'")
     assert page.input_value("#cfg-image_size") == "128", "the preset's values fill the fields"
