@@ -230,15 +230,16 @@ def export_job_run(ctx: JobContext) -> dict[str, Any]:
     job = ctx.job
     fmt = job.params.get("format", "")
     name = f"{job.project.slug}-{fmt}.zip"
+    ctx.plan({"writing": 4, "packing": 1, "storing": 1})
     # The files and the archive go to temporary files on disk and the archive is stored in
     # pieces: an export never sits in memory whole. A full disk fails the job with its reason.
     with tempfile.TemporaryDirectory(prefix="export-") as tmp, tempfile.TemporaryFile(prefix="export-", suffix=".zip") as archive:
         folder = Path(tmp)
         summary = dataset_export(project=job.project, fmt=fmt, out=folder, actor=job.requested_by,
                                  progress=lambda stage, fraction: ctx.progress(stage, fraction))
-        ctx.progress("packing", 0.5)
+        ctx.progress("packing", 0.0)
         folder_zip_to(folder, archive)
         archive.flush()
-        ctx.progress("storing", 0.9)
+        ctx.progress("storing", 0.0)
         ctx.save_output(File(archive, name=name), name)
     return summary

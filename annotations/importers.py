@@ -508,6 +508,8 @@ def import_job_run(ctx: JobContext) -> dict[str, Any]:
     with job.input_file.open("rb") as fh:
         data = fh.read()
     with tempfile.TemporaryDirectory(prefix="import-") as tmp:
+        # Saving happens in one transaction without progress reports: it gets its share up front.
+        ctx.plan({"unpacking": 1, "reading": 1, "checking images": 6, "saving": 4})
         ctx.progress("unpacking", 0.0)
         archive_unpack(data, Path(tmp))
         return dataset_import(

@@ -24,7 +24,10 @@ DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
-        raise ImproperlyConfiguredEnv("SECRET_KEY must be set when DJANGO_DEBUG is off")
+        raise ImproperlyConfiguredEnv(
+            "SECRET_KEY must be set when DJANGO_DEBUG is off: for local use (management commands such as "
+            "`python manage.py import_dataset`, tests) run with DJANGO_DEBUG=1; in production set SECRET_KEY"
+        )
     SECRET_KEY = "insecure-development-key-only-used-with-DJANGO_DEBUG"
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
@@ -298,6 +301,7 @@ CELERY_BROKER_CONNECTION_TIMEOUT = JOB_BROKER_TIMEOUT_SECONDS
 CELERY_TASK_ROUTES = {
     "inspection.tasks.train_model": {"queue": "gpu"},
     "inspection.tasks.run_inference": {"queue": "gpu"},
+    "inspection.tasks.evaluate_model": {"queue": "gpu"},
 }
 # Time limits per task kind (seconds): the soft limit fails the job with a
 # reason; the hard one, a minute later, kills a stuck worker process.

@@ -38,11 +38,21 @@ class ModelVersion(models.Model):
     preset = models.CharField(max_length=50, default="default", help_text="The named preset the config started from.")
     config = models.JSONField(default=dict)
     artifact = models.FileField(storage=blob_storage, max_length=100)
-    threshold = models.FloatField(help_text="Decision threshold on raw image scores and map values.")
+    threshold = models.FloatField(help_text="Image threshold: an image whose score is above it is flagged.")
     threshold_policy = models.CharField(max_length=200, blank=True, help_text="How the threshold was chosen.")
+    region_threshold = models.FloatField(
+        help_text="Region threshold: the anomaly-map pixels above it are outlined as the predicted region."
+    )
+    region_threshold_policy = models.CharField(max_length=200, blank=True, help_text="How the region threshold was chosen.")
     normalization = models.JSONField(default=dict, blank=True)
     metrics = models.JSONField(default=dict, blank=True)
     curves = models.JSONField(default=dict, blank=True, help_text="ROC, PR and score histograms for the UI.")
+    evaluation = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="The image set the metrics were computed on: {key, count, images, source, at}; "
+        "two versions are comparable when their keys are equal.",
+    )
     training = models.JSONField(
         default=dict, blank=True,
         help_text="What the training loop did: steps, epochs, seconds, why it stopped, the best validation "
@@ -119,7 +129,9 @@ class Review(models.Model):
     comment = models.TextField(blank=True)
     effect = models.JSONField(
         default=dict, blank=True,
-        help_text="What the verdict changed on the image, or 'flagged' with the reason it changed nothing.",
+        help_text="What the verdict changed on the image ({state, split, draft_version}), or 'flagged' with the "
+        "reason it changed nothing; 'before' holds the image's state and split before it, so an undo puts back "
+        "only what changed.",
     )
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 

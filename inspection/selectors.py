@@ -28,11 +28,13 @@ def review_queue(
     reviewed: bool | None = None,
     verdict: str | None = None,
     order: str = "score",
+    image_ids: list[int] | None = None,
 ) -> QuerySet[Prediction]:
     """Predictions to review: flagged and unreviewed first, then by score, highest first;
     ``order="name"``: by image name (a video's frames are named by their timestamp: frame order).
 
-    Defaults to the active model's predictions (an empty queue when none is active).
+    Defaults to the active model's predictions (an empty queue when none is active);
+    ``image_ids`` narrows them to those images (the image grid's score badges).
     """
     if model_version is None:
         model_version = ModelVersion.objects.filter(project=project, is_active=True).first()
@@ -49,6 +51,8 @@ def review_queue(
         .annotate(reviewed=ExpressionWrapper(Q(pk__in=reviewed_ids), output_field=BooleanField()))
         .prefetch_related("image", "model_version", Prefetch("reviews", queryset=Review.objects.order_by("-created_at", "-id")))
     )
+    if image_ids is not None:
+        queryset = queryset.filter(image_id__in=image_ids)
     if flagged is not None:
         queryset = queryset.filter(flagged=flagged)
     if reviewed is not None:
@@ -93,6 +97,18 @@ class JSONArrayLength(Func):
         return super().as_sql(compiler, connection, function="jsonb_array_length", **extra)
 
 
+class JSONTrainCount(Func):
+    """How many entries of a JSON array of objects have ``"role": "train"`` (a snapshot's
+    training-set size), computed by the database (SQLite and Postgres)."""
+
+    template = "(SELECT count(*) FROM json_each(%(expressions)s) WHERE json_extract(value, '$.role') = 'train')"
+    output_field = IntegerField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        template = "(SELECT count(*) FROM jsonb_array_elements(%(expressions)s) AS entry WHERE entry->>'role' = 'train')"
+        return super().as_sql(compiler, connection, template=template, **extra)
+
+
 def model_versions(*, project: Project) -> QuerySet[ModelVersion]:
     """The project's model versions, newest first, for the list: one query for any number of
     versions; curves and the snapshot's image list (large, not sent) stay in the database."""
@@ -100,9 +116,30 @@ def model_versions(*, project: Project) -> QuerySet[ModelVersion]:
         ModelVersion.objects.filter(project=project)
         .select_related("snapshot", "created_by")
         .defer("curves", "snapshot__images")
-        .annotate(snapshot_image_count=JSONArrayLength("snapshot__images"))
+        .annotate(
+            snapshot_image_count=JSONArrayLength("snapshot__images"),
+            snapshot_train_count=JSONTrainCount("snapshot__images"),
+        )
         .order_by("-number")
     )
+
+
+# Metrics the inspection app adds to ml's (inspection.services.evaluation._evaluate).
+EXTRA_METRICS = {
+    "normal_images": ("Normal images", None),
+    "image_false_positive_rate": ("Image false-positive rate at threshold", "lower"),
+    "image_recall": ("Image recall at threshold", "higher"),
+}
+
+
+def metric_catalogue() -> dict[str, dict]:
+    """``{key: {"label", "better"}}`` for every metric a model version may carry; ``better`` is
+    ``"higher"``, ``"lower"`` or None (counts and thresholds describe, they are not compared)."""
+    from ml.metrics.evaluate import DIRECTION, METRICS
+
+    catalogue = {key: {"label": label, "better": DIRECTION[key]} for key, label in METRICS.items()}
+    catalogue.update({key: {"label": label, "better": better} for key, (label, better) in EXTRA_METRICS.items()})
+    return catalogue
 
 
 def active_heat(*, image) -> "np.ndarray | None":

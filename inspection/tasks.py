@@ -1,6 +1,6 @@
 """Celery tasks of the inspection app: thin, they take ids and call a service.
 
-``train_model`` and ``run_inference`` are routed to the ``gpu`` queue
+``train_model``, ``run_inference`` and ``evaluate_model`` are routed to the ``gpu`` queue
 (settings.CELERY_TASK_ROUTES). acks_late + reject_on_worker_lost (global
 settings) mean a message is redelivered when its worker dies; the job runner
 claims the row with a conditional update, so a redelivered task whose job is
@@ -14,7 +14,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from inspection.services import inference, model_versions, retraining, training
+from inspection.services import evaluation, inference, model_versions, retraining, training
 from projects.jobs import jobs_sweep_stale
 
 
@@ -38,6 +38,17 @@ def train_model(job_id: int) -> None:
 )
 def run_inference(job_id: int) -> None:
     inference.inference_job_run(job_id=job_id)
+
+
+@shared_task(
+    name="inspection.tasks.evaluate_model",
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=settings.INSPECTION_INFERENCE_SOFT_TIME_LIMIT,
+    time_limit=settings.INSPECTION_INFERENCE_SOFT_TIME_LIMIT + 60,
+)
+def evaluate_model(job_id: int) -> None:
+    evaluation.evaluation_job_run(job_id=job_id)
 
 
 @shared_task(name="inspection.tasks.redraw_predictions", acks_late=True, reject_on_worker_lost=True, soft_time_limit=1800, time_limit=1900)

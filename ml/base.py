@@ -64,8 +64,8 @@ class Predictions:
     ``scores``: (N,) float32 image scores (higher = more anomalous).
     ``maps``: (N, H, W) float32 anomaly maps at input resolution when all
     inputs share one size, otherwise a list of (H_i, W_i) arrays.
-    ``masks``: binary masks like ``maps`` (map > threshold) when the pipeline
-    has a threshold, else None.
+    ``masks``: binary masks like ``maps`` (map > region threshold) when the
+    pipeline has a threshold, else None.
     ``extras``: optional per-image dicts of pipeline-specific results (the
     ``rail`` pipeline: ``{"boxes": [...], "rail_mask": (H, W) uint8}``), one
     per image, or None.
@@ -102,9 +102,11 @@ class Pipeline(ABC):
             self.config = config
         else:
             self.config = self.config_class.from_dict(config)
-        # Threshold applies to raw map values / image scores; normalisation
-        # maps raw scores to [0, 1]-ish values for display (see ml.thresholds).
+        # Two thresholds on raw values: ``threshold`` flags an image (its score above it),
+        # ``region_threshold`` outlines pixels (map above it; None: the image threshold).
+        # Normalisation maps raw scores to [0, 1]-ish values for display (see ml.thresholds).
         self.threshold: float | None = None
+        self.region_threshold: float | None = None
         self.normalization: dict[str, float] = {}
         self.meta: dict[str, Any] = {}
 
@@ -136,9 +138,15 @@ class Pipeline(ABC):
         else:
             out_maps = maps
         masks = None
-        if self.threshold is not None:
-            masks = out_maps > self.threshold if isinstance(out_maps, np.ndarray) else [m > self.threshold for m in out_maps]
+        cut = self.pixel_threshold
+        if cut is not None:
+            masks = out_maps > cut if isinstance(out_maps, np.ndarray) else [m > cut for m in out_maps]
         return Predictions(scores=np.asarray(scores, dtype=np.float32), maps=out_maps, masks=masks)
+
+    @property
+    def pixel_threshold(self) -> float | None:
+        """The threshold that outlines regions: the region threshold, else the image threshold."""
+        return self.threshold if self.region_threshold is None else self.region_threshold
 
     # --- persistence -------------------------------------------------------------
     @abstractmethod
@@ -155,6 +163,7 @@ class Pipeline(ABC):
             "pipeline": self.name,
             "config": self.config.to_dict(),
             "threshold": self.threshold,
+            "region_threshold": self.region_threshold,
             "normalization": dict(self.normalization),
             "meta": dict(self.meta),
             "state": self.state_tensors(),
@@ -173,6 +182,8 @@ class Pipeline(ABC):
             raise ValueError(f"artifact is for pipeline {artifact.get('pipeline')!r}, not {cls.name!r}")
         pipeline = cls(cls.config_class.from_artifact_dict(artifact["config"]))
         pipeline.threshold = artifact.get("threshold")
+        # Artifacts from before the region threshold outline regions at the image threshold.
+        pipeline.region_threshold = artifact.get("region_threshold")
         pipeline.normalization = dict(artifact.get("normalization") or {})
         pipeline.meta = dict(artifact.get("meta") or {})
         pipeline.load_state_tensors(artifact["state"])

@@ -153,7 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     pipeline.save(args.out)
     threshold = "none" if pipeline.threshold is None else f"{pipeline.threshold:.6g}"
-    print(f"saved {args.out} (fit {time.perf_counter() - started:.1f} s, threshold {threshold})")
+    region = "" if pipeline.region_threshold is None else f", region threshold {pipeline.region_threshold:.6g}"
+    print(f"saved {args.out} (fit {time.perf_counter() - started:.1f} s, threshold {threshold}{region})")
     return 0
 
 
@@ -175,7 +176,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         labels.extend(s.label for s in batch)
     seconds = time.perf_counter() - started
     threshold = None if args.oracle_threshold else (args.threshold if args.threshold is not None else pipeline.threshold)
-    result = evaluation(scores, maps, masks, labels, threshold=threshold)
+    # The model's own thresholds: images flagged by the image one, pixels outlined by the region one.
+    region = pipeline.region_threshold if threshold is not None and args.threshold is None else None
+    result = evaluation(scores, maps, masks, labels, threshold=threshold, region_threshold=region)
     result.metrics["images_per_second"] = len(data) / seconds if seconds > 0 else float("nan")
     print(f"{pipeline.name} on {args.data} ({len(data)} images)")
     print(_table(result.metrics, {**METRICS, "images_per_second": "Inference images/s (incl. reading)"}))

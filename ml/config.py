@@ -27,6 +27,7 @@ class ConfigError(ValueError):
 
 
 THRESHOLD_POLICIES = ("fpr", "minmax", "f1", "manual")
+REGION_POLICIES = ("f1", "fpr", "image")
 
 PRESET_NAMES = ("default", "paper", "fast")
 
@@ -50,8 +51,8 @@ class PipelineConfig:
     threshold_policy: Literal["fpr", "minmax", "f1", "manual"] = dataclasses.field(
         default="fpr",
         metadata={
-            "help": "How the decision threshold is calibrated: accepted false-positive rate on normal "
-            "images, max of normal scores, F1-optimal on labelled validation data, or manual."
+            "help": "How the image threshold (which images are flagged) is calibrated: accepted false-positive "
+            "rate on normal images, max of normal scores, F1-optimal on labelled validation data, or manual."
         },
     )
     threshold_fpr: float = dataclasses.field(
@@ -59,6 +60,20 @@ class PipelineConfig:
     )
     manual_threshold: float | None = dataclasses.field(
         default=None, metadata={"help": "Threshold on the normalised score (policy manual)."}
+    )
+    # The region threshold decides which pixels are outlined; the threshold above decides
+    # which images are flagged. Both are calibrated on the validation images (ml.thresholds).
+    region_policy: Literal["f1", "fpr", "image"] = dataclasses.field(
+        default="f1",
+        metadata={
+            "help": "How the region threshold (which pixels are outlined) is calibrated: F1-optimal on the "
+            "annotated pixels of validation images (falls back to fpr without any), an accepted pixel "
+            "false-positive rate on normal images (the DFR paper's rule), or the image threshold."
+        },
+    )
+    region_fpr: float = dataclasses.field(
+        default=0.001,
+        metadata={"help": "Accepted share of normal pixels inside the region (region policy fpr).", "minimum": 0.0, "maximum": 1.0},
     )
 
     # Subclasses may narrow what a field accepts; nothing else is global.

@@ -5,7 +5,7 @@ An exported model takes ``images`` ``(N, 3, S, S)`` float32 RGB in [0, 1] at
 the pipeline's working size ``S`` (the caller resizes) and returns
 ``maps`` ``(N, S, S)`` float32 (the same anomaly maps the app computes at the
 working size, post-processing included) and ``scores`` ``(N,)`` float32. The
-threshold, the score normalisation and ``S`` travel with the file as metadata
+image and region thresholds, the score normalisation and ``S`` travel with the file as metadata
 (ONNX ``metadata_props``; TorchScript extra file ``export.json``), so a
 consumer can flag images and outline regions exactly as the app does.
 
@@ -144,6 +144,8 @@ def export_metadata(pipeline: Pipeline) -> dict[str, Any]:
         "pipeline": pipeline.name,
         "image_size": int(pipeline.config.image_size),
         "threshold": pipeline.threshold,
+        # Which pixels are outlined (None: the image threshold, as for models from before it).
+        "region_threshold": pipeline.region_threshold,
         "normalization": dict(pipeline.normalization),
         "input": "images (N, 3, S, S) float32 RGB in [0, 1], S = image_size",
         "outputs": "maps (N, S, S) float32, scores (N,) float32",
@@ -221,7 +223,8 @@ class _RunnerConfig:
 
 class ExportedModel:
     """Predicts with an exported file like a pipeline does: ``predict(images) -> Predictions``,
-    maps at each input's size, masks = map > threshold; ``threshold`` and ``normalization`` as stored."""
+    maps at each input's size, masks = map > region threshold (the image threshold when the file has
+    none); ``threshold``, ``region_threshold`` and ``normalization`` as stored."""
 
     def __init__(self, path: str | Path):
         path = Path(path)
@@ -249,6 +252,7 @@ class ExportedModel:
             raise ExportError(f"{path}: not a model exported by this library (no {EXPORT_FORMAT} metadata)")
         self.name = meta["pipeline"]
         self.threshold = meta.get("threshold")
+        self.region_threshold = meta.get("region_threshold")
         self.normalization = dict(meta.get("normalization") or {})
         self.config = _RunnerConfig(image_size=int(meta["image_size"]))
 
@@ -274,6 +278,7 @@ class ExportedModel:
             out.append(m if (h, w) == m.shape else cv2.resize(m, (w, h), interpolation=cv2.INTER_LINEAR))
         stacked: np.ndarray | list[np.ndarray] = np.stack(out) if all(m.shape == out[0].shape for m in out) else out
         masks = None
-        if self.threshold is not None:
-            masks = stacked > self.threshold if isinstance(stacked, np.ndarray) else [m > self.threshold for m in stacked]
+        cut = self.threshold if self.region_threshold is None else self.region_threshold
+        if cut is not None:
+            masks = stacked > cut if isinstance(stacked, np.ndarray) else [m > cut for m in stacked]
         return Predictions(scores=scores, maps=stacked, masks=masks)

@@ -22,6 +22,11 @@ policy=None, fpr=None, manual_threshold=None, margin=None) -> (threshold, normal
     non-empty. ``source`` says in words where the threshold came from.
     :func:`normalization_from_maps` gives the matching normalisation.
 
+``calibrate_region(policy, maps, truths, fpr=0.001, image_threshold=None) -> (threshold, source)``
+    The second threshold of a model: which pixels are outlined as the region,
+    while the first decides which images are flagged. F1-optimal on annotated
+    pixels, or an accepted pixel false-positive rate on normal images (DFR III-D).
+
 Policies (``ml.config.THRESHOLD_POLICIES``):
 
 - ``fpr``: the accepted false-positive rate on normal images: the
@@ -47,7 +52,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ml.config import THRESHOLD_POLICIES
+from ml.config import REGION_POLICIES, THRESHOLD_POLICIES
 
 
 def calibrate(
@@ -113,21 +118,58 @@ def calibrate_pixels(
             raise ValueError("policy 'manual' needs manual_threshold")
         return denormalize(float(manual_threshold), normalization_from_maps(maps, truths)), "manual"
     if policy == "f1" and any(t.any() for t in truths):
-        from ml.metrics.binned import PixelHistogram
-
-        lo = min(float(m.min()) for m in maps)
-        hi = max(float(m.max()) for m in maps)
-        histogram = PixelHistogram(lo, hi, bins=4096)
-        for m, t in zip(maps, truths):
-            histogram.add(m, t)
-        f1, threshold = histogram.f1_max()  # type: ignore[misc]
-        return threshold, f"F1-optimal on {len(maps)} validation images (pixel F1 {f1:.3f})"
+        return _pixel_f1(maps, truths)
     if not len(normal_maxima):
         return None, "no normal images to calibrate on"
     if policy == "minmax":
         return _minmax(normal_maxima, margin), f"max of {len(normal_maxima)} normal images + margin {margin:g}"
     prefix = "no anomalous pixels for F1; " if policy == "f1" else ""
     return _fpr(normal_maxima, fpr), f"{prefix}accepted FPR {fpr:g} on {len(normal_maxima)} normal images"
+
+
+REGION_FPR_MAX_PIXELS = 4_000_000
+
+
+def calibrate_region(
+    policy: str,
+    maps: Sequence[np.ndarray],
+    truths: Sequence[np.ndarray],
+    fpr: float = 0.001,
+    image_threshold: float | None = None,
+) -> tuple[float | None, str]:
+    """The region threshold: which pixels of a map are outlined (``map > threshold``).
+
+    ``maps`` and bool ``truths`` as in :func:`calibrate_pixels`. Policies
+    (``ml.config.REGION_POLICIES``):
+
+    - ``f1``: F1-optimal over the pixels of the validation images (annotated
+      anomalies plus normal images); without any anomalous pixel, ``fpr``.
+    - ``fpr``: the accepted false-positive rate on the pixels of normal images,
+      the rule of DFR section III-D ("if the FPR is 0.005, then the segmentation
+      threshold should meet that just 0.5 percent of pixels in the normal images
+      are incorrectly detected as anomalous"): the ``(1 - fpr)`` quantile of
+      every pixel of the normal maps.
+    - ``image``: ``image_threshold`` (one threshold for both, as before).
+    """
+    if policy not in REGION_POLICIES:
+        raise ValueError(f"unknown region policy {policy!r}; known: {', '.join(REGION_POLICIES)}")
+    if policy == "image":
+        return image_threshold, "the image threshold"
+    maps = [np.asarray(m, dtype=np.float32) for m in maps]
+    truths = [np.asarray(t, dtype=bool) for t in truths]
+    if len(maps) != len(truths):
+        raise ValueError(f"{len(maps)} maps but {len(truths)} truths")
+    if policy == "f1" and any(t.any() for t in truths):
+        return _pixel_f1(maps, truths)
+    normal = [m.reshape(-1) for m, t in zip(maps, truths) if not t.any()]
+    if not normal:
+        return None, "no normal images to calibrate on"
+    prefix = "no annotated pixels for F1; " if policy == "f1" else ""
+    # Many large maps: every k-th pixel of each keeps memory bounded; the quantile of
+    # millions of pixels barely moves (4,000 of 4M lie above it at FPR 0.001).
+    stride = max(1, -(-sum(m.size for m in normal) // REGION_FPR_MAX_PIXELS))
+    pixels = np.concatenate([m[::stride] for m in normal])
+    return _fpr(pixels, fpr), f"{prefix}accepted pixel FPR {fpr:g} on {len(normal)} normal images"
 
 
 def normalization_for(
@@ -182,6 +224,18 @@ def denormalize(value: float, normalization: dict[str, float]) -> float:
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+def _pixel_f1(maps: list[np.ndarray], truths: list[np.ndarray]) -> tuple[float, str]:
+    from ml.metrics.binned import PixelHistogram
+
+    lo = min(float(m.min()) for m in maps)
+    hi = max(float(m.max()) for m in maps)
+    histogram = PixelHistogram(lo, hi, bins=4096)
+    for m, t in zip(maps, truths):
+        histogram.add(m, t)
+    f1, threshold = histogram.f1_max()  # type: ignore[misc]
+    return threshold, f"F1-optimal on {len(maps)} validation images (pixel F1 {f1:.3f})"
+
 
 def _threshold(policy, normal, scored, marks, fpr, margin) -> tuple[float | None, str]:
     if policy == "f1" and len(np.unique(marks)) == 2:

@@ -88,8 +88,13 @@ def demo_users_ensure() -> dict[str, object]:
 def demo_project_ensure(
     *, users: dict[str, object], data: Path | None = None, log: Callable[[str], None] = print,
     n_train: int = 24, n_test_normal: int = 6, n_test_anomalous: int = 9, size: int = 128, seed: int = 0,
+    n_val_normal: int = 8, n_val_anomalous: int = 3,
 ) -> Project:
-    """The demo project with its members and images; images are imported only while it has none."""
+    """The demo project with its members and images; images are imported only while it has none.
+
+    Generated images also fill a val split (``n_val_*`` more normal and annotated anomalous
+    images): a training calibrates its thresholds there, the region one F1-optimal on the
+    annotated pixels, never on the test images it is measured on."""
     if demo_data_source is None:
         raise RuntimeError("no demo data source registered (the annotations app registers one)")
     admin = users["admin"]
@@ -112,9 +117,10 @@ def demo_project_ensure(
 
         log("generating synthetic images (textured surfaces, some with defects) ...")
         with tempfile.TemporaryDirectory(prefix="demo-data-") as folder:
-            write_synthetic_mvtec(folder, n_train=n_train, n_test_normal=n_test_normal,
-                                  n_test_anomalous=n_test_anomalous, size=size, seed=seed)
+            write_synthetic_mvtec(folder, n_train=n_train, n_test_normal=n_test_normal + n_val_normal,
+                                  n_test_anomalous=n_test_anomalous + n_val_anomalous, size=size, seed=seed)
             summary = demo_data_source(project=project, folder=Path(folder), actor=admin)
+        _move_to_val(project, {"normal": n_val_normal, "anomalous": n_val_anomalous})
     log(f"imported {summary['images_created']} images, {summary['polygons']} polygons")
     return project
 
@@ -157,3 +163,19 @@ def demo_build(*, data: Path | None = None, log: Callable[[str], None] = print, 
     for step in demo_steps:
         step(project=project, users=users, log=log)
     return project, users
+
+
+def _move_to_val(project: Project, counts: dict[str, int]) -> None:
+    """The last generated ``counts[state]`` test images of each state become val images
+    (by the generator's number, so anomalous ones cover every defect kind)."""
+    from projects.models import Image
+
+    def number(image) -> int:
+        digits = Path(image.original_name).stem.rsplit("_", 1)[-1]
+        return int(digits) if digits.isdigit() else -1
+
+    for state, n in counts.items():
+        if n <= 0:
+            continue
+        images = sorted(Image.objects.filter(project=project, split=Image.Split.TEST, state=state), key=number)
+        Image.objects.filter(pk__in=[image.pk for image in images[-n:]]).update(split=Image.Split.VAL)

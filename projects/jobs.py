@@ -23,6 +23,10 @@ and runs through :func:`run_job`:
   ``ml.base.ProgressFn``; it writes at most about once a second, estimates the
   remaining time, refreshes the heartbeat and raises :class:`JobCancelled`
   (an ``ml.base.Cancelled``) once a cancel was requested.
+* ``Job.progress`` is one bar over the whole job, never moving back: a work
+  function may declare its stages with weights (``ctx.plan({...})``), and each
+  stage's fraction fills its share; stages outside the plan keep the bar where
+  it is. Without a plan, each new stage fills the rest of the bar from where it is.
 * A heartbeat thread also refreshes ``heartbeat_at`` while ``work`` runs, so a
   silent but alive job is not mistaken for a dead one; :func:`jobs_sweep_stale`
   fails running jobs whose heartbeat stopped (the worker process died).
@@ -218,6 +222,21 @@ class JobContext:
         self._log: list[str] = list(job.log or [])
         self._metrics: list[dict[str, Any]] = list(job.metrics_history or [])
         self.writes = 0
+        self._started = clock()
+        self._plan: dict[str, tuple[float, float]] | None = None
+        self._overall = 0.0
+        self._span = (0.0, 1.0)  # share of the bar the current stage fills
+
+    def plan(self, weights: dict[str, float]) -> None:
+        """Declare the stages still to come, in order, with relative weights: stage k then fills
+        its share of the rest of the bar (from where the bar is now)."""
+        total = float(sum(weights.values())) or 1.0
+        start, room = self._overall, 1.0 - self._overall
+        self._plan, at = {}, start
+        for name, weight in weights.items():
+            share = room * float(weight) / total
+            self._plan[name] = (at, at + share)
+            at += share
 
     # --- public API for work functions ---------------------------------------
     def progress(self, stage: str, fraction: float, metrics: dict[str, float] | None = None) -> None:
@@ -229,6 +248,9 @@ class JobContext:
             self._stage = stage
             self._stage_started = now
             self._log.append(f"{_stamp()} {stage}")
+            self._span = self._stage_span(stage)
+        lo, hi = self._span
+        self._overall = max(self._overall, lo + (hi - lo) * fraction)
         if metrics:
             point = {"stage": stage, "fraction": round(fraction, 4)}
             point.update({k: _json_number(v) for k, v in metrics.items()})
@@ -236,11 +258,19 @@ class JobContext:
         due = self._last_write is None or now - self._last_write >= self.min_interval
         if not (due or stage_changed or fraction >= 1.0):
             return
-        elapsed = now - self._stage_started
-        eta = elapsed * (1.0 - fraction) / fraction if fraction > 0 and elapsed > 0 else None
-        self._write(stage=stage, progress=fraction, eta_seconds=eta)
+        elapsed = now - self._started
+        overall = self._overall
+        eta = elapsed * (1.0 - overall) / overall if overall > 0 and elapsed > 0 else None
+        self._write(stage=stage, progress=overall, eta_seconds=eta)
         self._last_write = now
         self.check_cancelled()
+
+    def _stage_span(self, stage: str) -> tuple[float, float]:
+        if self._plan is not None:
+            # A planned stage fills its share; one outside the plan holds the bar.
+            lo, hi = self._plan.get(stage, (self._overall, self._overall))
+            return max(lo, self._overall), max(hi, self._overall)
+        return self._overall, 1.0
 
     def log(self, line: str) -> None:
         """Append a log line; it is written with the next progress write or at the end."""
@@ -352,7 +382,7 @@ def run_job(job_id: int, work: Callable[[JobContext], dict[str, Any] | None]) ->
             _finish(job_id, Job.Status.FAILED, error=f"could not store the result: {exc}",
                     traceback=traceback_module.format_exc(), **ctx.pending_fields())
         else:
-            _finish(job_id, Job.Status.SUCCEEDED, progress=1.0, result=result or {}, **ctx.pending_fields())
+            _finish(job_id, Job.Status.SUCCEEDED, progress=1.0, stage="done", result=result or {}, **ctx.pending_fields())
     finally:
         if heartbeat:
             heartbeat.stopped.set()

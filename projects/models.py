@@ -117,6 +117,7 @@ class Job(models.Model):
         EXPORT = "export"
         TRAINING = "training"
         INFERENCE = "inference"
+        EVALUATION = "evaluation"
         REDRAW = "redraw"  # predicted regions redrawn after a threshold change
 
     class Status(models.TextChoices):

@@ -31,7 +31,8 @@ class JobSerializer(serializers.ModelSerializer):
         return data
 
     def get_model_version(self, job: Job) -> int | None:
-        return (job.result or {}).get("model_version") if job.kind in (Job.Kind.TRAINING, Job.Kind.INFERENCE) else None
+        kinds = (Job.Kind.TRAINING, Job.Kind.INFERENCE, Job.Kind.EVALUATION)
+        return (job.result or {}).get("model_version") if job.kind in kinds else None
 
     def get_log_count(self, job: Job) -> int:
         return len(job.log or [])
@@ -63,7 +64,8 @@ class InferenceRequestSerializer(serializers.Serializer):
 
 
 class ThresholdSerializer(serializers.Serializer):
-    threshold = serializers.FloatField()
+    threshold = serializers.FloatField(required=False, help_text="Image threshold: a score above it flags the image.")
+    region_threshold = serializers.FloatField(required=False, help_text="Region threshold: map values above it are outlined.")
 
 
 class ReviewRequestSerializer(serializers.Serializer):
@@ -82,14 +84,20 @@ class RetrainPolicySerializer(serializers.ModelSerializer):
 
 
 class ModelVersionSerializer(serializers.ModelSerializer):
+    """``evaluation``: the image set of the metrics ({key, count, source, at}) and, with the
+    ``current_evaluation`` context the list view passes, ``is_current``: whether it is the set a
+    training would evaluate on now. ``snapshot.train_images``: how many images it was trained on."""
+
     created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     snapshot = serializers.SerializerMethodField()
+    evaluation = serializers.SerializerMethodField()
 
     class Meta:
         model = ModelVersion
         fields = [
-            "id", "project", "number", "pipeline", "preset", "config", "threshold", "threshold_policy", "normalization", "metrics",
-            "snapshot", "job", "is_active", "created_by", "created_at", "activated_at",
+            "id", "project", "number", "pipeline", "preset", "config", "threshold", "threshold_policy", "region_threshold",
+            "region_threshold_policy", "normalization", "metrics", "evaluation", "snapshot", "job", "is_active",
+            "created_by", "created_at", "activated_at",
         ]
         read_only_fields = fields
 
@@ -97,9 +105,23 @@ class ModelVersionSerializer(serializers.ModelSerializer):
         snapshot = model_version.snapshot
         if snapshot is None:
             return None
-        count = getattr(model_version, "snapshot_image_count", None)  # the list selector counts in SQL
-        return {"id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary,
-                "images": len(snapshot.images) if count is None else count}
+        # The list selector counts in SQL (the snapshot's image list is not loaded there).
+        count = getattr(model_version, "snapshot_image_count", None)
+        train = getattr(model_version, "snapshot_train_count", None)
+        if count is None:
+            count = len(snapshot.images)
+            train = sum(1 for entry in snapshot.images if entry.get("role") == "train")
+        return {
+            "id": snapshot.pk, "created_at": snapshot.created_at, "summary": snapshot.summary,
+            "images": count, "train_images": train,
+        }
+
+    def get_evaluation(self, model_version: ModelVersion) -> dict:
+        found = {k: v for k, v in (model_version.evaluation or {}).items() if k != "images"}
+        current = self.context.get("current_evaluation")
+        if current is not None:
+            found["is_current"] = found.get("key") == current["key"]
+        return found
 
 
 class ModelVersionDetailSerializer(ModelVersionSerializer):
@@ -137,6 +159,7 @@ class PredictionSerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
     threshold = serializers.FloatField(source="model_version.threshold", read_only=True)
+    region_threshold = serializers.FloatField(source="model_version.region_threshold", read_only=True)
     heatmap_url = serializers.SerializerMethodField()
     heatmap_range = serializers.SerializerMethodField()
     class_mask_url = serializers.SerializerMethodField()
@@ -147,8 +170,9 @@ class PredictionSerializer(serializers.ModelSerializer):
     class Meta:
         model = Prediction
         fields = [
-            "id", "image", "model_version", "score", "threshold", "flagged", "heatmap_url", "heatmap_range", "class_map_url",
-            "polygons", "boxes", "class_mask_url", "reviewed", "verdict", "job", "created_at", "updated_at",
+            "id", "image", "model_version", "score", "threshold", "region_threshold", "flagged", "heatmap_url",
+            "heatmap_range", "class_map_url", "polygons", "boxes", "class_mask_url", "reviewed", "verdict", "job",
+            "created_at", "updated_at",
         ]
         read_only_fields = fields
 

@@ -21,8 +21,8 @@ from inspection.api.serializers import (
     ThresholdSerializer,
     TrainingRequestSerializer,
 )
-from inspection.models import ModelVersion, Prediction
-from inspection.services import inference, model_versions, retraining, reviews, training
+from inspection.models import ModelVersion, Prediction, Review
+from inspection.services import evaluation, inference, model_versions, retraining, reviews, training
 from projects.api.http import etag_response
 from projects.api.pagination import Pagination, paginate
 from projects.api.query import query_bool
@@ -49,7 +49,21 @@ QUEUE_PARAMETERS = [
     OpenApiParameter("verdict", str, enum=["anomaly", "normal", "unsure"], description="newest verdict"),
     OpenApiParameter("model_version", int, description="a model version of the project (default: the active one)"),
     OpenApiParameter("order", str, enum=["score", "name"], description="score (default) or image name (a video's frames in order)"),
+    OpenApiParameter("image_ids", str, description="comma-separated image ids: only their predictions (at most 500)"),
 ]
+
+
+def _id_list(request, name: str) -> list[int] | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        ids = [int(part) for part in raw.split(",") if part.strip()]
+    except ValueError:
+        raise ApplicationError(f"{name}: expected comma-separated image ids, got {raw[:50]!r}", details={"key": name}) from None
+    if len(ids) > 500:
+        raise ApplicationError(f"{name}: at most 500 ids", details={"key": name})
+    return ids
 
 
 class PipelineListView(APIView):
@@ -106,7 +120,8 @@ class ModelVersionListView(APIView):
     @extend_schema(responses={200: ModelVersionSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
-        return paginate(self, selectors.model_versions(project=project), ModelVersionSerializer)
+        context = {"current_evaluation": evaluation.current_evaluation_set(project=project)}
+        return paginate(self, selectors.model_versions(project=project), ModelVersionSerializer, context=context)
 
 
 class ModelVersionDetailView(APIView):
@@ -119,10 +134,28 @@ class ModelVersionDetailView(APIView):
         model_version = _model_version_for(request.user, pk, roles=MANAGE, action="set thresholds")
         body = ThresholdSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        model_version = model_versions.model_version_set_threshold(
-            model_version=model_version, threshold=body.validated_data["threshold"], user=request.user
-        )
+        model_version = model_versions.model_version_set_threshold(model_version=model_version, user=request.user, **body.validated_data)
         return Response(ModelVersionDetailSerializer(model_version).data)
+
+
+class ModelVersionEvaluateView(APIView):
+    """Score a model version again on the current test split (a job), so versions trained on
+    different splits are compared on the same images."""
+
+    @extend_schema(request=None, responses={201: JobSerializer})
+    def post(self, request, pk: int):
+        model_version = _model_version_for(request.user, pk, roles=MANAGE, action="evaluate models")
+        job = evaluation.model_version_evaluate_start(model_version=model_version, user=request.user)
+        return Response(JobSerializer(job).data, status=201)
+
+
+class MetricCatalogueView(APIView):
+    """Every metric a model version may carry: its human name and which way is better
+    (``higher``, ``lower``, or null for counts and thresholds, which are not compared)."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    def get(self, request):
+        return Response(selectors.metric_catalogue())
 
 
 class ModelVersionActivateView(APIView):
@@ -200,6 +233,19 @@ class PredictionReviewView(APIView):
         return Response({"review": ReviewSerializer(review).data, "prediction": PredictionSerializer(prediction).data}, status=201)
 
 
+class ReviewDetailView(APIView):
+    @extend_schema(request=None, responses={200: PredictionSerializer})
+    def delete(self, request, pk: int):
+        """Undo a verdict: its reviewer's own, the newest on its prediction, within 30 minutes.
+        The image gets its state and split back; answers the prediction as it is now."""
+        review = get_owned_for(
+            request.user, Review.objects.select_related("prediction__image__project"), pk, noun="review",
+            roles=REVIEW, action="undo verdicts", project=lambda r: r.prediction.image.project,
+        )
+        prediction = reviews.review_undo(review=review, user=request.user)
+        return Response(PredictionSerializer(_prediction_for(request.user, prediction.pk)).data)
+
+
 class ImagePredictionListView(APIView):
     @extend_schema(responses={200: PredictionSerializer(many=True)})
     def get(self, request, pk: int):
@@ -229,6 +275,7 @@ class ReviewQueueView(APIView):
             reviewed=query_bool(request, "reviewed"),
             verdict=request.query_params.get("verdict") or None,
             order=request.query_params.get("order") or "score",
+            image_ids=_id_list(request, "image_ids"),
         )
         return paginate(self, queue, PredictionSerializer)
 

@@ -95,6 +95,7 @@ def _infer(ctx: JobContext) -> dict[str, Any]:
         images = images.exclude(predictions__model_version=model_version)
     image_ids = list(images.values_list("pk", flat=True))
     ctx.log(f"model version {model_version.number} ({model_version.pipeline}), {len(image_ids)} image(s)")
+    ctx.plan({"loading model": 1, "predicting": 9})
     ctx.progress("loading model", 0.0)
     pipeline = load_pipeline(model_version)
     batch_size = max(BATCH_SIZE, int(getattr(pipeline.config, "batch_size", BATCH_SIZE)))
@@ -134,7 +135,7 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
     """Predict ``arrays`` (the pixels of ``images``) and save one Prediction each, overwriting
     an earlier one of the same version. Returns how many were flagged.
 
-    Heatmap PNGs (and, for flagged images, the region polygons) are made on a few
+    Heatmap PNGs and the region polygons (at the region threshold) are made on a few
     threads (numpy, zlib and OpenCV release the GIL); the rows are written with one
     upsert per batch.
     """
@@ -157,13 +158,15 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
         # Read the threshold under the model version's row lock, the lock a threshold
         # change holds while it re-flags: predictions written here are flagged with
         # whichever threshold is current, never with one replaced mid-job.
-        threshold = ModelVersion.objects.select_for_update().values_list("threshold", flat=True).get(pk=model_version.pk)
+        threshold, region_threshold = (
+            ModelVersion.objects.select_for_update().values_list("threshold", "region_threshold").get(pk=model_version.pk)
+        )
+        # Two thresholds: the image one flags, the region one outlines (on every image, so an
+        # inspector sees the region of an unflagged image too).
         is_flagged = [score > threshold for score in scores]
-        regions = iter(parallel_map(
-            lambda m: polygons_from_mask(m > threshold, mask_to_polygons),
-            [m for m, f in zip(maps, is_flagged) if f],
-            workers=ENCODE_WORKERS,
-        ))
+        regions = parallel_map(
+            lambda m: polygons_from_mask(m > region_threshold, mask_to_polygons), maps, workers=ENCODE_WORKERS
+        )
         rows = [
             Prediction(
                 image=image,
@@ -172,15 +175,15 @@ def predictions_store(*, model_version: ModelVersion, images: list[Image], array
                 heatmap=heatmap,
                 heatmap_min=vmin,
                 heatmap_max=vmax,
-                polygons=next(regions) if flagged else [],
+                polygons=polygons,
                 flagged=flagged,
                 boxes=boxes,
                 class_mask=class_mask,
                 class_map=class_map,
                 job=job,
             )
-            for image, score, heatmap, (_, vmin, vmax), flagged, (boxes, class_mask), class_map
-            in zip(images, scores, heatmaps, encoded, is_flagged, extras, class_maps)
+            for image, score, heatmap, (_, vmin, vmax), flagged, polygons, (boxes, class_mask), class_map
+            in zip(images, scores, heatmaps, encoded, is_flagged, regions, extras, class_maps)
         ]
         Prediction.objects.bulk_create(
             rows,

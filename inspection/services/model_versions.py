@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+import operator
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -58,49 +60,71 @@ def model_version_activate(
     return model_version
 
 
-def model_version_set_threshold(*, model_version: ModelVersion, threshold: float, user) -> ModelVersion:
-    """Change the decision threshold: re-flag every prediction of this version in one SQL
-    UPDATE, and redraw the predicted regions in a ``redraw`` job after commit.
+def model_version_set_threshold(
+    *, model_version: ModelVersion, threshold: float | None = None, region_threshold: float | None = None, user
+) -> ModelVersion:
+    """Change the image threshold (which images are flagged) and/or the region threshold
+    (which heatmap pixels are outlined): flags are re-set in one SQL UPDATE of the rows that
+    change, and the predicted regions are redrawn at the new region threshold by a ``redraw``
+    job after commit.
 
-    The request does no per-prediction work (10,000 predictions cost one UPDATE).
-    Regions that cannot reach the new threshold (heatmap maximum below it) are
-    emptied by the same UPDATE; the others are redrawn from their heatmaps by the
-    job (the browser draws the region from the heatmap itself meanwhile). The model
-    version row is locked first, so racing changes apply one after the other, and
-    the job redraws with whatever threshold is current (a superseded job stops).
+    The request does no per-prediction work (10,000 predictions cost one UPDATE). Regions
+    that cannot reach the new region threshold (heatmap maximum at or below it) are emptied
+    by the same UPDATE; the others are redrawn from their heatmaps by the job (the browser
+    draws the region from the heatmap itself meanwhile). A change of the image threshold
+    alone leaves the regions as they are and queues no job. The model version row is locked
+    first, so racing changes apply one after the other, and a job redraws with the region
+    threshold that is current (a superseded job stops).
     """
-    try:
-        threshold = float(threshold)
-    except (TypeError, ValueError):
-        raise ApplicationError("threshold: expected a number", details={"key": "threshold"}) from None
-    if not math.isfinite(threshold):
-        raise ApplicationError("threshold: expected a finite number", details={"key": "threshold"})
+    threshold = _finite(threshold, "threshold")
+    region_threshold = _finite(region_threshold, "region_threshold")
+    if threshold is None and region_threshold is None:
+        raise ApplicationError("give threshold, region_threshold or both", details={"key": "threshold"})
     with transaction.atomic():
         locked = ModelVersion.objects.select_for_update().select_related("project").get(pk=model_version.pk)
-        before = locked.threshold
-        locked.threshold = threshold
-        locked.threshold_policy = "manual"
-        locked.save(update_fields=["threshold", "threshold_policy"])
-        # Only rows that change are written: a flag that flips, or a region that can no longer exist.
-        changed = Q(flagged=True, score__lte=threshold) | Q(flagged=False, score__gt=threshold) | (
-            Q(heatmap_max__lte=threshold) & ~Q(polygons=[])
-        )
-        Prediction.objects.filter(changed, model_version=locked).update(
-            flagged=ExpressionWrapper(Q(score__gt=threshold), output_field=BooleanField()),
-            polygons=Case(
-                When(heatmap_max__lte=threshold, then=Value([], output_field=models.JSONField())),
+        before = {"threshold": locked.threshold, "region_threshold": locked.region_threshold}
+        changed: list[Q] = []
+        update: dict[str, Any] = {}
+        if threshold is not None:
+            locked.threshold = threshold
+            locked.threshold_policy = "manual"
+            # Only rows that change are written: a flag that flips...
+            changed += [Q(flagged=True, score__lte=threshold), Q(flagged=False, score__gt=threshold)]
+            update["flagged"] = ExpressionWrapper(Q(score__gt=threshold), output_field=BooleanField())
+        if region_threshold is not None:
+            locked.region_threshold = region_threshold
+            locked.region_threshold_policy = "manual"
+            # ...or a region that can no longer exist.
+            changed.append(Q(heatmap_max__lte=region_threshold) & ~Q(polygons=[]))
+            update["polygons"] = Case(
+                When(heatmap_max__lte=region_threshold, then=Value([], output_field=models.JSONField())),
                 default=F("polygons"),
                 output_field=models.JSONField(),
-            ),
-        )
-        audit_record(user, "model_version.threshold", locked, details={"from": before, "to": threshold})
-        # Outbox, not 503: the new threshold and flags stand without a worker; the
-        # regions follow once the queue delivers the job (or the sweep fails it).
-        job_create(
-            kind=Job.Kind.REDRAW, project=locked.project, requested_by=user, task_name=REDRAW_TASK,
-            params={"model_version": locked.pk, "threshold": threshold}, broker="outbox",
-        )
+            )
+        locked.save(update_fields=["threshold", "threshold_policy", "region_threshold", "region_threshold_policy"])
+        Prediction.objects.filter(reduce(operator.or_, changed), model_version=locked).update(**update)
+        after = {"threshold": locked.threshold, "region_threshold": locked.region_threshold}
+        audit_record(user, "model_version.threshold", locked, details={"from": before, "to": after})
+        if region_threshold is not None:
+            # Outbox, not 503: the new thresholds and flags stand without a worker; the
+            # regions follow once the queue delivers the job (or the sweep fails it).
+            job_create(
+                kind=Job.Kind.REDRAW, project=locked.project, requested_by=user, task_name=REDRAW_TASK,
+                params={"model_version": locked.pk, "region_threshold": region_threshold}, broker="outbox",
+            )
     return locked
+
+
+def _finite(value, key: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise ApplicationError(f"{key}: expected a number", details={"key": key}) from None
+    if not math.isfinite(value):
+        raise ApplicationError(f"{key}: expected a finite number", details={"key": key})
+    return value
 
 
 def predictions_redraw_run(*, job_id: int) -> Job | None:
@@ -109,25 +133,29 @@ def predictions_redraw_run(*, job_id: int) -> Job | None:
 
 
 def _redraw(ctx: JobContext) -> dict[str, Any]:
+    """Redraw the predicted regions of a model version at the region threshold the job was
+    queued for; stops as soon as that is no longer the version's region threshold."""
     from ml.formats import mask_to_polygons
 
     params = ctx.job.params
     version_id = params["model_version"]
-    if ModelVersion.objects.filter(pk=version_id).values_list("threshold", flat=True).first() != params["threshold"]:
-        ctx.log("superseded by a later threshold change (or the model version was deleted)")
+    wanted = params["region_threshold"]
+    current_of = ModelVersion.objects.filter(pk=version_id).values_list("region_threshold", flat=True)
+    if current_of.first() != wanted:
+        ctx.log("superseded by a later region threshold change (or the model version was deleted)")
         return {"model_version": version_id, "redrawn": 0, "superseded": True}
     ids = list(
-        Prediction.objects.filter(model_version_id=version_id, heatmap_max__gt=params["threshold"])
+        Prediction.objects.filter(model_version_id=version_id, heatmap_max__gt=wanted)
         .order_by("pk").values_list("pk", flat=True)
     )
     redrawn = 0
     for start in range(0, len(ids), REDRAW_BATCH):
         ctx.progress("redrawing predicted regions", start / max(len(ids), 1))
         with transaction.atomic():
-            current = ModelVersion.objects.select_for_update().filter(pk=version_id).values_list("threshold", flat=True).first()
-            if current != params["threshold"]:
-                # Deleted, or the threshold changed again: that change queued its own redraw.
-                ctx.log("superseded by a later threshold change" if current is not None else "model version deleted")
+            current = ModelVersion.objects.select_for_update().filter(pk=version_id).values_list("region_threshold", flat=True).first()
+            if current != wanted:
+                # Deleted, or the region threshold changed again: that change queued its own redraw.
+                ctx.log("superseded by a later region threshold change" if current is not None else "model version deleted")
                 return {"model_version": version_id, "redrawn": redrawn, "superseded": True}
             batch = Prediction.objects.filter(pk__in=ids[start : start + REDRAW_BATCH]).only("id", "heatmap", "heatmap_min", "heatmap_max")
             for prediction in batch:

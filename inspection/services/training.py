@@ -13,7 +13,7 @@ from django.db.models import Max, Q
 from inspection.models import DatasetSnapshot, ModelVersion
 from inspection.services.data import class_mask_array, image_array, mask_array
 from inspection.services.evaluation import _plain as json_safe
-from inspection.services.evaluation import evaluate_model
+from inspection.services.evaluation import evaluate_model, evaluation_set
 from inspection.services.limits import within_time_limit
 from projects.audit import audit_record
 from projects.errors import ApplicationError
@@ -21,6 +21,14 @@ from projects.jobs import JobContext, job_create, run_job
 from projects.models import Image, Job, Project
 
 TRAINING_TASK = "inspection.tasks.train_model"
+# The stages a pipeline's fit reports, with rough relative durations on CPU: they share the
+# job's one progress bar with loading and evaluation. "" holds the default for other pipelines.
+FIT_STAGES: dict[str, dict[str, float]] = {
+    "patchcore": {"features": 10, "coreset": 10, "calibrate": 4},
+    "dfr": {"features": 3, "train": 25, "calibrate": 2},
+    "unet": {"prepare": 1, "train": 25, "calibrate": 2},
+    "": {"fitting": 20, "train": 20, "calibrate": 2},
+}
 LABELLED = (Image.State.NORMAL, Image.State.ANOMALOUS)
 
 
@@ -341,6 +349,10 @@ def _train(ctx: JobContext) -> dict[str, Any]:
 
     job = ctx.job
     params = job.params
+    ctx.plan({
+        "dataset snapshot": 1, "loading train images": 4, "loading validation images": 1, "loading test images": 1,
+        **FIT_STAGES.get(params["pipeline"], FIT_STAGES[""]), "evaluating": 6,
+    })
     ctx.progress("dataset snapshot", 0.0)
     class_masks = list(params.get("class_masks") or [])
     snapshot = dataset_snapshot_take(project=job.project, supervision=params["supervision"], job=job, class_masks=class_masks)
@@ -374,6 +386,7 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     outcome = evaluate_model(pipeline, train=train, evaluation=evaluation, config=params["config"], progress=ctx.progress,
                              log=ctx.log, kinds=_defect_kinds(job.project, evaluation_entries, evaluation))
     pipeline.threshold = outcome.threshold
+    pipeline.region_threshold = outcome.region_threshold
     pipeline.normalization = outcome.normalization
     artifact = _artifact_bytes(pipeline)
     # A cancel that arrived during evaluation still wins: no model version.
@@ -385,13 +398,19 @@ def _train(ctx: JobContext) -> dict[str, Any]:
     model_version = _model_version_create(
         job=job, snapshot=snapshot, artifact=artifact, outcome=outcome, pipeline_training=training_record
     )
-    ctx.log(f"model version {model_version.number}: threshold {outcome.threshold:.6g} ({outcome.policy})")
+    ctx.log(
+        f"model version {model_version.number}: image threshold {outcome.threshold:.6g} ({outcome.policy}), "
+        f"region threshold {outcome.region_threshold:.6g} ({outcome.region_policy})"
+    )
     if params.get("activate"):
         from inspection.services.model_versions import model_version_activate
 
         model_version_activate(model_version=model_version, user=job.requested_by, broker="outbox")
         ctx.log(f"model version {model_version.number} activated")
-    return {"model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold, "metrics": outcome.metrics}
+    return {
+        "model_version": model_version.pk, "number": model_version.number, "threshold": outcome.threshold,
+        "region_threshold": outcome.region_threshold, "metrics": outcome.metrics,
+    }
 
 
 def _artifact_bytes(pipeline) -> bytes:
@@ -419,6 +438,9 @@ def _model_version_create(
             training=json_safe(pipeline_training or {}),
             threshold=outcome.threshold,
             threshold_policy=outcome.policy,
+            region_threshold=outcome.region_threshold,
+            region_threshold_policy=outcome.region_policy,
+            evaluation=evaluation_set([e for e in snapshot.images if e["role"] == "evaluation"], source="training"),
             normalization=outcome.normalization,
             metrics=outcome.metrics,
             curves=outcome.curves,

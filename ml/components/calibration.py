@@ -2,11 +2,13 @@
 
 The pipelines produce anomaly maps of normal images (and, when validation
 images with masks exist, of labelled ones); :func:`ml.thresholds.calibrate_pixels`
-turns them into the decision threshold on map values per the config's
+turns them into the image threshold on map values per the config's
 ``threshold_policy`` (for ``fpr``: the accepted false-positive rate of normal
 images, an image being flagged when its map exceeds the threshold anywhere,
 DFR section III-D), and :func:`ml.thresholds.normalization_from_maps` into the
-display normalisation stored with the model.
+display normalisation stored with the model, and
+:func:`ml.thresholds.calibrate_region` into the region threshold (which pixels
+are outlined) per ``region_policy``.
 """
 from __future__ import annotations
 
@@ -42,3 +44,16 @@ def calibrate(pipeline, maps: Sequence[np.ndarray], masks: Sequence[np.ndarray |
     pipeline.threshold = None if threshold is None else float(threshold)
     pipeline.normalization = thresholds.normalization_from_maps(maps, truths, pipeline.threshold) if maps else {}
     pipeline.meta["threshold_source"] = source
+    calibrate_region(pipeline, maps, truths)
+
+
+def calibrate_region(pipeline, maps: Sequence[np.ndarray], truths: Sequence[np.ndarray]) -> None:
+    """Set ``pipeline.region_threshold`` and ``meta['region_threshold_source']`` per the config's
+    ``region_policy`` from the same validation maps and bool truths (ml.thresholds.calibrate_region);
+    without a region threshold the image threshold outlines the region."""
+    cfg = pipeline.config
+    region, source = thresholds.calibrate_region(
+        cfg.region_policy, maps, truths, fpr=cfg.region_fpr, image_threshold=pipeline.threshold
+    )
+    pipeline.region_threshold = None if region is None else float(region)
+    pipeline.meta["region_threshold_source"] = source if region is not None else f"the image threshold ({source})"

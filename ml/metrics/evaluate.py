@@ -44,6 +44,7 @@ METRICS: dict[str, str] = {
     "pixel_f1_max": "Pixel F1-max",
     "pixel_fpr_at_95_tpr": "Pixel FPR at 95% TPR",
     "threshold": "Threshold used below (map/score > threshold)",
+    "region_threshold": "Region threshold used by the pixel metrics below (map > threshold)",
     "image_accuracy": "Image accuracy at threshold",
     "pixel_accuracy": "Pixel accuracy at threshold",
     "pixel_precision": "Pixel precision at threshold",
@@ -57,6 +58,15 @@ METRICS: dict[str, str] = {
     "mean_auroc": "Mean per-image AUROC (thesis 5.6)",
     "images": "Images with a label",
     "anomalous_images": "Anomalous images",
+}
+
+
+# Which way each metric is better, for comparing models: "higher", "lower", or None for
+# what describes rather than judges (counts, thresholds). Every key of METRICS is here.
+LOWER_IS_BETTER = frozenset({"image_fpr_at_95_tpr", "pixel_fpr_at_95_tpr"})
+NOT_COMPARED = frozenset({"threshold", "region_threshold", "images", "anomalous_images"})
+DIRECTION: dict[str, str | None] = {
+    key: None if key in NOT_COMPARED else "lower" if key in LOWER_IS_BETTER else "higher" for key in METRICS
 }
 
 
@@ -87,9 +97,13 @@ def evaluation(
     bins: int = DEFAULT_BINS,
     curves: bool = True,
     max_points: int = MAX_POINTS,
+    region_threshold: float | None = None,
 ) -> Evaluation:
     """Metrics plus, when ``curves``, display data: image ROC / PR points, the pixel ROC / PR
-    (at most ``max_points`` points each) and histograms of normal vs anomalous image scores."""
+    (at most ``max_points`` points each) and histograms of normal vs anomalous image scores.
+
+    ``region_threshold``: when given, the pixel metrics at a threshold use it (the pixels a
+    model outlines) and ``threshold`` only decides images."""
     n = _count(scores, maps, masks, labels)
     truth_source = list(masks) if masks is not None else [None] * n
     if scores is None:
@@ -124,7 +138,10 @@ def evaluation(
         if known.any():
             metrics["image_accuracy"] = float(np.mean((scores[known] > threshold) == (image_labels[known] == 1)))
         if histogram is not None:
-            metrics.update(_thresholded(pixel_items(), threshold, per_image_auroc))
+            pixel_cut = threshold if region_threshold is None else float(region_threshold)
+            if region_threshold is not None:
+                metrics["region_threshold"] = pixel_cut
+            metrics.update(_thresholded(pixel_items(), pixel_cut, per_image_auroc))
 
     if curves:
         result_curves["image_roc"] = roc_curve_points(scores[known], image_labels[known], max_points)
@@ -214,6 +231,9 @@ def _thresholded(items, threshold: float, per_image_auroc: list[float | None]) -
         counts = Counts.of(anomaly_map > threshold, truth)
         pooled += counts
         means.add(counts, auroc)
+    if pooled.tp + pooled.fn == 0:
+        # No anomalous pixel to find: precision, recall and overlaps would read as a perfect 1.
+        return {"pixel_accuracy": pooled.accuracy()}
     return {
         "pixel_accuracy": pooled.accuracy(),
         "pixel_precision": pooled.precision(),

@@ -34,11 +34,13 @@ def per_kind_metrics(
     labels: Sequence[int | None],
     kinds: Sequence[str | None],
     threshold: float,
+    region_threshold: float | None = None,
 ) -> dict[str, dict[str, float | None]]:
     """``{kind: {images, image_recall, image_auroc, aupro, pixel_recall}}`` for every kind of the
     anomalous images (label 1), when there are at least two kinds (one kind is the overall figure).
-    Metrics the data leave undefined are None."""
-    from ml.metrics.evaluate import evaluate
+    Metrics the data leave undefined are None. Image recall is at ``threshold``; pixel recall at
+    ``region_threshold`` when given (the pixels a model outlines), else at ``threshold``."""
+    from ml.metrics.evaluate import evaluation
 
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     labels_arr = np.array([-1 if v is None else int(v) for v in labels])
@@ -51,13 +53,15 @@ def per_kind_metrics(
     for kind in names:
         mine = (kinds_arr == kind) & (labels_arr == 1)
         chosen = np.flatnonzero(normal | mine)
-        metrics = evaluate(
+        metrics = evaluation(
             scores[chosen],
             None if maps is None else [maps[i] for i in chosen],
             None if masks is None else [masks[i] for i in chosen],
             labels=[int(labels_arr[i]) for i in chosen],
             threshold=threshold,
-        )
+            curves=False,
+            region_threshold=region_threshold,
+        ).metrics
         out[kind] = {
             "images": int(mine.sum()),
             "image_recall": float(np.mean(scores[mine] > threshold)),

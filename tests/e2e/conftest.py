@@ -25,6 +25,7 @@ BASE_DIR = Path(__file__).resolve().parents[2]
 SCREENSHOTS = BASE_DIR / "var" / "screenshots"
 TIMINGS = BASE_DIR / "var" / "e2e-timings.json"
 VIEWPORT = {"width": 1280, "height": 800}
+WIDE = {"width": 1440, "height": 900}
 
 pytestmark = pytest.mark.e2e
 
@@ -129,11 +130,12 @@ class BrowserPage:
 
 @pytest.fixture
 def open_page(browser, live_server):
-    """``open_page()`` -> a BrowserPage in a fresh 1280x800 context (own cookies)."""
+    """``open_page()`` -> a BrowserPage in a fresh 1280x800 context (own cookies); ``open_page(WIDE)``
+    for 1440x900."""
     contexts = []
 
-    def make() -> BrowserPage:
-        context = browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+    def make(viewport: dict | None = None) -> BrowserPage:
+        context = browser.new_context(viewport=viewport or VIEWPORT, device_scale_factor=1)
         context.set_default_timeout(15_000)
         contexts.append(context)
         return BrowserPage(context.new_page(), live_server.url)

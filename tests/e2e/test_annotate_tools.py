@@ -197,7 +197,7 @@ def test_images_to_annotate_opens_the_queue_in_order_with_reasons(wide_page, pro
     from inspection.models import ModelVersion, Prediction
 
     version = ModelVersion.objects.create(
-        project=project, number=1, pipeline="patchcore", threshold=10.0, is_active=True,
+        project=project, number=1, pipeline="patchcore", threshold=10.0, region_threshold=10.0, is_active=True,
         normalization={"min": 0.0, "threshold": 10.0, "max": 20.0},
     )
     version.artifact.save("artifact.pt", ContentFile(b"x"), save=True)
@@ -248,7 +248,7 @@ def test_model_page_shows_per_kind_metrics_and_downloads_the_model(wide_page, pr
     from inspection.models import ModelVersion
 
     version = ModelVersion.objects.create(
-        project=project, number=1, pipeline="patchcore", threshold=3.0, is_active=True,
+        project=project, number=1, pipeline="patchcore", threshold=3.0, region_threshold=3.0, is_active=True,
         metrics={"image_auroc": 0.9, "aupro": 0.8, "per_kind": {
             "crack": {"images": 4, "image_recall": 1.0, "pixel_recall": 0.7, "aupro": 0.91, "image_auroc": 1.0},
             "stain": {"images": 3, "image_recall": 1 / 3, "pixel_recall": 0.2, "aupro": 0.45, "image_auroc": 0.6},

@@ -31,7 +31,7 @@ def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, 
     inspector.screenshot("projects")
     inspector.goto(f"/projects/{project.pk}/")
     inspector.page.wait_for_selector("#counts")
-    assert nav_items(inspector.page) == ["dashboard", "images", "review"]
+    assert nav_items(inspector.page) == ["dashboard", "images", "review", "jobs"]
     assert inspector.page.locator("text=Train a model").count() == 0
     inspector.goto(f"/projects/{project.pk}/training/")
     inspector.page.wait_for_selector("text=cannot open this page")
@@ -50,7 +50,7 @@ def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, 
     annotator.login("bob")
     annotator.goto(f"/projects/{project.pk}/")
     annotator.page.wait_for_selector("#counts")
-    assert nav_items(annotator.page) == ["dashboard", "images"]
+    assert nav_items(annotator.page) == ["dashboard", "images", "jobs"]
     assert annotator.page.locator("text=Open review queue").count() == 0
     annotator.goto(f"/projects/{project.pk}/review/")
     annotator.page.wait_for_selector("text=cannot open this page")
@@ -81,7 +81,7 @@ def test_inspector_sees_no_training_and_annotator_no_review(open_page, project, 
     admin.page.wait_for_selector("#image-grid .thumb >> nth=4")
     fresh = project.images.get(original_name="fresh.png")
     assert (fresh.split, fresh.state) == ("train", "normal")
-    assert nav_items(admin.page) == ["dashboard", "images", "review", "training", "models"]
+    assert nav_items(admin.page) == ["dashboard", "images", "review", "training", "models", "jobs"]
     # Export: the job runs in-process here (eager mode, the real task code); the zip downloads.
     import annotations.tasks  # noqa: F401  registers the export task eager mode runs
     settings.CELERY_TASK_ALWAYS_EAGER = True

@@ -19,7 +19,7 @@ import torch
 from torch.nn import functional as F
 
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
-from ml.components.calibration import validation_evidence
+from ml.components.calibration import calibrate_region, validation_evidence
 from ml.components.runtime import autocast, resolve_device, seed_everything
 from ml.components.training import Trainer, epoch_batches, pixel_f1_max, to_device
 from ml.data.splits import hold_out_validation
@@ -334,6 +334,7 @@ class UNetPipeline(Pipeline):
 
         cfg = self.config
         threshold, source = None, "no validation images"
+        maps, truths = [], []
         if cfg.threshold_policy == "manual":
             threshold, source = float(cfg.manual_threshold), "manual"
         elif (evidence := validation_evidence(self, val)) is not None:
@@ -345,6 +346,7 @@ class UNetPipeline(Pipeline):
         self.threshold = float(threshold)
         self.normalization = thresholds.normalization_for(self.threshold, np.array([0.0]), np.array([1.0]))
         self.meta["threshold_source"] = source
+        calibrate_region(self, maps, truths)
         progress("calibrate", 1.0, {"threshold": self.threshold})
 
     # --- inference ---------------------------------------------------------------------

@@ -200,10 +200,10 @@ def clients(alice, bob, charlie, dave, staff_user):
 
 
 @pytest.fixture
-def targets(trained, project, bob, alice):
+def targets(trained, project, bob, alice, charlie):
     """An object of every kind the API's URLs name (role matrix, schema-driven tests)."""
     from annotations.models import LabelClass
-    from inspection.models import Prediction
+    from inspection.models import Prediction, Review
     from projects.models import Job
     from projects.storage import save_bytes
 
@@ -222,4 +222,9 @@ def targets(trained, project, bob, alice):
         "model_version": model_version.pk,
         "prediction": Prediction.objects.get(image=image, model_version=model_version).pk,
         "training_job": model_version.job_id,
+        # An inspector's verdict that changed nothing (undo: only charlie may take it back).
+        "review": Review.objects.create(
+            prediction_id=Prediction.objects.get(image=image, model_version=model_version).pk, reviewer=charlie,
+            verdict="unsure", effect={"before": {"state": image.state, "split": image.split}},
+        ).pk,
     }

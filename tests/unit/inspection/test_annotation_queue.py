@@ -16,7 +16,7 @@ SQUARE = [[5, 5], [20, 5], [20, 20], [5, 20]]
 @pytest.fixture
 def version(project):
     mv = ModelVersion.objects.create(
-        project=project, number=1, pipeline="patchcore", threshold=10.0, is_active=True,
+        project=project, number=1, pipeline="patchcore", threshold=10.0, region_threshold=10.0, is_active=True,
         normalization={"min": 0.0, "threshold": 10.0, "max": 20.0},
     )
     mv.artifact.save("artifact.pt", ContentFile(b"model bytes"), save=True)

@@ -86,6 +86,10 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("prediction-class-mask", "GET"): (404, 404, 404, 404, 404, A),  # nor a rail model: no rail mask
     ("prediction-review", "POST"): (400, 400, 403, 400, 404, A),  # inspectors and admins review
     ("image-predictions", "GET"): (200, 200, 200, 200, 404, A),
+    ("model-version-evaluate", "POST"): (201, 201, 403, 403, 404, A),  # an evaluation job on the test split
+    ("metric-catalogue", "GET"): (200, 200, 200, 200, 200, A),  # names and directions, no project data
+    # Undo: only the reviewer (the inspector) takes a verdict back; others who may review get 400.
+    ("review-detail", "DELETE"): (400, 400, 403, 200, 404, A),
     # Labelling aids and the annotation queue: annotators and admins; {} names no strokes, box or point.
     ("annotation-paint", "POST"): (400, 400, 400, 403, 404, A),
     ("annotation-box", "POST"): (400, 400, 400, 403, 404, A),
@@ -133,7 +137,8 @@ def _url(name: str, route: str, targets: dict) -> str:
     if "pk" in route:
         prefix = route.split("/")[1].lstrip("^")
         kwargs["pk"] = {"projects": targets["project_id"], "jobs": targets["training_job"], "images": targets["image_id"],
-                        "model-versions": targets["model_version"], "predictions": targets["prediction"]}[prefix]
+                        "model-versions": targets["model_version"], "predictions": targets["prediction"],
+                        "reviews": targets["review"]}[prefix]
     return reverse(name, kwargs=kwargs)
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.django_db
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "12"))
 # Path parameter -> key of the ``targets`` fixture, per first path segment for ``pk``/``id``.
 PK_TARGET = {"projects": "project_id", "jobs": "training_job", "images": "image_id",
-             "model-versions": "model_version", "predictions": "prediction"}
+             "model-versions": "model_version", "predictions": "prediction", "reviews": "review"}
 
 
 def _openapi_schema():

@@ -68,7 +68,8 @@ def test_threshold_change_stands_without_the_broker_and_its_redraw_waits_in_the_
     from projects.jobs import jobs_sweep_queued
 
     model_version, _ = trained
-    response = alice_api.patch(f"/api/model-versions/{model_version.pk}/", {"threshold": 0.0}, format="json")
+    response = alice_api.patch(f"/api/model-versions/{model_version.pk}/", {"threshold": 0.0, "region_threshold": 0.0},
+                               format="json")
     assert response.status_code == 200
     assert not Prediction.objects.filter(model_version=model_version, flagged=False).exists()
     job = Job.objects.get(kind="redraw")
@@ -87,9 +88,9 @@ def test_the_sweep_sends_jobs_whose_message_never_left_once_the_broker_answers(t
 
     model_version, _ = trained
     fresh = Job.objects.create(kind="redraw", project=model_version.project, task_name="inspection.tasks.redraw_predictions",
-                               params={"model_version": model_version.pk, "threshold": model_version.threshold})
+                               params={"model_version": model_version.pk, "region_threshold": model_version.region_threshold})
     old = Job.objects.create(kind="redraw", project=model_version.project, task_name="inspection.tasks.redraw_predictions",
-                             params={"model_version": model_version.pk, "threshold": model_version.threshold})
+                             params={"model_version": model_version.pk, "region_threshold": model_version.region_threshold})
     Job.objects.filter(pk=old.pk).update(created_at=timezone.now() - timedelta(minutes=2))
     assert jobs_sweep_queued(resend_after_s=60, max_age_s=3600) == {"resent": 1, "failed": 0}
     old.refresh_from_db()
@@ -145,7 +146,7 @@ def test_a_send_that_fails_after_commit_leaves_an_outbox_row_within_about_a_seco
     with django_capture_on_commit_callbacks(execute=True):
         started = time.monotonic()
         job = job_create(kind="redraw", project=project, requested_by=alice, task_name="inspection.tasks.redraw_predictions",
-                         params={"model_version": 0, "threshold": 0.0}, broker="outbox")
+                         params={"model_version": 0, "region_threshold": 0.0}, broker="outbox")
     assert time.monotonic() - started < 5  # the short retry, not Celery's default of minutes
     job.refresh_from_db()
     assert job.status == "queued" and job.enqueued_at is None  # the sweep will send it or fail it

@@ -16,7 +16,9 @@ def test_demo_step_trains_activates_and_predicts_every_image_once(settings):
     project, users = demo_build(log=lines.append, n_train=8, n_test_normal=2, n_test_anomalous=3, size=64)
     active = ModelVersion.objects.get(project=project, is_active=True)
     assert active.pipeline == "patchcore" and active.config["image_size"] == 64
-    assert Prediction.objects.filter(model_version=active).count() == Image.objects.filter(project=project).count() == 13
+    assert Prediction.objects.filter(model_version=active).count() == Image.objects.filter(project=project).count() == 13 + 11
+    # Calibrated on the val split's annotated defects: the region threshold is F1-optimal there.
+    assert "F1-optimal" in active.region_threshold_policy
     assert Prediction.objects.filter(model_version=active, flagged=True).exists()
     assert any("flagged for review" in line for line in lines)
 

@@ -52,32 +52,43 @@ def test_threshold_change_reflags_in_the_request_and_redraws_regions_in_a_job(tr
     normal = Prediction.objects.get(image=data["train"][0])
     assert not normal.polygons
 
+    regions_before = dict(Prediction.objects.values_list("pk", "polygons"))
     response = alice_api.patch(url, {"threshold": 0.0}, format="json")
     assert response.status_code == 200 and response.json()["threshold"] == 0.0
     assert response.json()["threshold_policy"] == "manual"
     assert Prediction.objects.filter(model_version=model_version, flagged=False).count() == 0
+    # The image threshold flags; the regions stay as the region threshold drew them, and no job is queued.
+    assert dict(Prediction.objects.values_list("pk", "polygons")) == regions_before
+    assert not _redraw_jobs(model_version).exists()
+
+    response = alice_api.patch(url, {"region_threshold": 0.0}, format="json")
+    assert response.status_code == 200 and response.json()["region_threshold"] == 0.0
+    assert response.json()["region_threshold_policy"] == "manual" and response.json()["threshold"] == 0.0
     normal.refresh_from_db()
     assert not normal.polygons  # not drawn inside the request
     (job,) = _redraw_jobs(model_version)
-    assert job.status == "queued" and job.params["threshold"] == 0.0
+    assert job.status == "queued" and job.params["region_threshold"] == 0.0
     job = run_job_now(job)
     assert job.status == "succeeded" and job.result["redrawn"] == Prediction.objects.filter(model_version=model_version).count()
     normal.refresh_from_db()
-    assert normal.polygons  # every pixel above a zero threshold: the region covers the image
+    assert normal.polygons  # every pixel above a zero region threshold: the region covers the image
+    flags = dict(Prediction.objects.values_list("pk", "flagged"))
 
     # Above every heatmap maximum: flags and regions are cleared by the request's one UPDATE.
-    alice_api.patch(url, {"threshold": 10.0}, format="json")
+    alice_api.patch(url, {"threshold": 10.0, "region_threshold": 10.0}, format="json")
     assert not Prediction.objects.filter(flagged=True).exists()
     assert not Prediction.objects.exclude(polygons=[]).exists()
     assert run_job_now(_redraw_jobs(model_version).last()).result["redrawn"] == 0
-    assert AuditEvent.objects.filter(verb="model_version.threshold").count() == 2
+    assert AuditEvent.objects.filter(verb="model_version.threshold").count() == 3
+    assert flags and all(flags.values())  # (they were all flagged at 0.0 before)
+    assert alice_api.patch(url, {}, format="json").status_code == 400
 
 
 def test_a_redraw_superseded_by_a_later_threshold_change_stops_and_the_later_one_draws(trained, alice_api, run_job_now):
     model_version, data = trained
     url = f"/api/model-versions/{model_version.pk}/"
-    alice_api.patch(url, {"threshold": 0.0}, format="json")
-    alice_api.patch(url, {"threshold": 0.05}, format="json")
+    alice_api.patch(url, {"threshold": 0.0, "region_threshold": 0.0}, format="json")
+    alice_api.patch(url, {"threshold": 0.05, "region_threshold": 0.05}, format="json")
     first, second = _redraw_jobs(model_version)
     assert run_job_now(first).result["superseded"] is True
     second = run_job_now(second)
@@ -150,7 +161,7 @@ def _clone_versions(model_version, n):
         ModelVersion.objects.create(
             project=model_version.project, number=model_version.number + 1 + k, pipeline=model_version.pipeline,
             config=model_version.config, artifact=model_version.artifact.name, threshold=model_version.threshold,
-            metrics=model_version.metrics, curves={"roc": list(range(5000))}, snapshot=model_version.snapshot,
+            region_threshold=model_version.region_threshold, metrics=model_version.metrics, curves={"roc": list(range(5000))}, snapshot=model_version.snapshot,
             job=job, created_by=model_version.created_by,
         )
 

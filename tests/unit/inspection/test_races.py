@@ -58,17 +58,20 @@ def test_racing_threshold_changes_leave_flags_and_regions_matching_the_stored_th
 
     model_version = versions[0]
     thresholds = [0.0, 0.05, 0.2, 10.0]
-    errors = _race([lambda t=t: model_version_set_threshold(model_version=model_version, threshold=t, user=alice) for t in thresholds])
+    errors = _race([
+        lambda t=t: model_version_set_threshold(model_version=model_version, threshold=t, region_threshold=t, user=alice)
+        for t in thresholds
+    ])
     assert errors == []
     model_version.refresh_from_db()
-    assert model_version.threshold in thresholds
-    # Each change queued a redraw; whichever order they run in, only the current threshold's draws.
+    assert model_version.threshold in thresholds and model_version.region_threshold == model_version.threshold
+    # Each change queued a redraw; whichever order they run in, only the current region threshold's draws.
     redraws = [run_job_now(job) for job in Job.objects.filter(kind="redraw").order_by("-pk")]
     assert all(job.status == "succeeded" for job in redraws)
-    assert {job.params["threshold"] for job in redraws if not job.result["superseded"]} == {model_version.threshold}
+    assert {job.params["region_threshold"] for job in redraws if not job.result["superseded"]} == {model_version.region_threshold}
     for prediction in Prediction.objects.filter(model_version=model_version):
         assert prediction.flagged == (prediction.score > model_version.threshold)
-        assert bool(prediction.polygons) == (prediction.heatmap_max > model_version.threshold)
+        assert bool(prediction.polygons) == (prediction.heatmap_max > model_version.region_threshold)
 
 
 def test_threshold_change_racing_an_inference_job_leaves_consistent_flags(versions, project, alice):

@@ -10,6 +10,11 @@ from projects.models import AuditEvent, Image
 pytestmark = pytest.mark.django_db
 
 
+def _changed(effect: dict) -> dict:
+    """What a verdict changed (its effect without the image's state and split before it)."""
+    return {k: v for k, v in effect.items() if k != "before"}
+
+
 def _queue(client, project, **params):
     response = client.get(f"/api/projects/{project.pk}/review-queue/", params)
     assert response.status_code == 200, response.json()
@@ -54,12 +59,17 @@ def test_normal_verdict_adds_an_unassigned_image_to_train(trained, project, uplo
     assert response.status_code == 201
     body = response.json()
     assert body["review"]["verdict"] == "normal" and body["review"]["reviewer"] == "charlie"
-    assert body["review"]["effect"] == {"state": "normal", "split": "train"}
+    assert _changed(body["review"]["effect"]) == {"state": "normal", "split": "train"}
+    assert body["review"]["effect"]["before"] == {"state": "unlabeled", "split": "unassigned"}
     assert body["prediction"]["reviewed"] and body["prediction"]["image"]["state"] == "normal"
     image.refresh_from_db()
     assert (image.state, image.split) == ("normal", "train")
     event = AuditEvent.objects.get(verb="prediction.review")
     assert event.actor == charlie and event.details["verdict"] == "normal" and event.details["comment"] == "glare"
+    # Undo puts back what the verdict changed: the image leaves train again.
+    assert charlie_api.delete(f"/api/reviews/{body['review']['id']}/").status_code == 200
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("unlabeled", "unassigned")
 
 
 @pytest.mark.parametrize("split", ["test", "val"])
@@ -69,9 +79,15 @@ def test_normal_verdict_never_moves_an_image_out_of_the_test_or_validation_split
     Image.objects.filter(pk=image.pk).update(split=split, state="unlabeled")
     prediction = Prediction.objects.get(image=image)
     response = charlie_api.post(f"/api/predictions/{prediction.pk}/review", {"verdict": "normal"}, format="json")
-    assert response.status_code == 201 and response.json()["review"]["effect"] == {"state": "normal"}
+    assert response.status_code == 201 and _changed(response.json()["review"]["effect"]) == {"state": "normal"}
     image.refresh_from_db()
     assert (image.state, image.split) == ("normal", split)
+    # Undo restores the state only: the split was never touched, and a split changed since (by
+    # a person) stays as it is now.
+    Image.objects.filter(pk=image.pk).update(split="train" if split == "val" else "val")
+    assert charlie_api.delete(f"/api/reviews/{response.json()['review']['id']}/").status_code == 200
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("unlabeled", "train" if split == "val" else "val")
 
 
 def test_normal_verdict_on_an_image_a_person_outlined_is_flagged_not_applied(trained, charlie_api):
@@ -87,6 +103,12 @@ def test_normal_verdict_on_an_image_a_person_outlined_is_flagged_not_applied(tra
     after = AnnotationSet.objects.get(image=image)
     assert (after.version, after.annotations.count()) == (before.version, before.annotations.count())
     assert Review.objects.get().effect["flagged"]
+    # A flagged verdict changed nothing, so its undo changes nothing either (even after the
+    # image's state was settled by someone meanwhile).
+    Image.objects.filter(pk=image.pk).update(state="normal")
+    assert charlie_api.delete(f"/api/reviews/{response.json()['review']['id']}/").status_code == 200
+    image.refresh_from_db()
+    assert (image.state, image.split) == ("normal", "test") and not Review.objects.exists()
 
 
 def test_anomaly_verdict_marks_the_image_and_drafts_an_annotation_from_the_prediction(trained, project, upload, charlie_api, run_job_now):

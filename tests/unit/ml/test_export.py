@@ -55,9 +55,10 @@ def test_exported_maps_match_the_app_within_1e4(fitted, fmt, suffix, tmp_path):
     np.testing.assert_allclose(maps, np.asarray(expected.maps), atol=1e-4, rtol=0)
     np.testing.assert_allclose(got.scores, expected.scores, atol=1e-4, rtol=1e-5)
     assert exported.threshold == pytest.approx(fitted.threshold)
+    assert fitted.region_threshold is not None and exported.region_threshold == pytest.approx(fitted.region_threshold)
     assert exported.normalization == pytest.approx(fitted.normalization)
-    # Same regions as the app outlines (pixels within 1e-4 of the threshold may differ).
-    near = np.abs(np.asarray(expected.maps) - fitted.threshold) < 1e-4
+    # Same regions as the app outlines, at the region threshold (pixels within 1e-4 of it may differ).
+    near = np.abs(np.asarray(expected.maps) - fitted.pixel_threshold) < 1e-4
     assert np.array_equal(np.asarray(got.masks)[~near], np.asarray(expected.masks)[~near])
 
 

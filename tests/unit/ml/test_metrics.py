@@ -186,3 +186,13 @@ def test_memory_stays_far_below_all_pixels_in_float64():
     all_float64 = n * size * size * 8
     assert peak < all_float64 / 3, f"peak {peak / 1e6:.1f} MB"
     assert 0.85 < m["pixel_auroc"] < 0.95
+
+
+def test_no_anomalous_pixel_leaves_pixel_scores_at_a_threshold_out():
+    # Anomalous images without masks, normal ones all-normal: nothing to find, so precision,
+    # recall and overlaps are undefined (not a perfect 1.000 to compare models by).
+    maps = [np.zeros((8, 8), np.float32), np.ones((8, 8), np.float32)]
+    masks = [np.zeros((8, 8), np.uint8), None]
+    metrics = evaluate(None, maps, masks, labels=[0, 1], threshold=0.5)
+    assert metrics["pixel_accuracy"] == 1.0
+    assert not {"pixel_precision", "pixel_recall", "pixel_iou", "pixel_dice", "miou"} & set(metrics)

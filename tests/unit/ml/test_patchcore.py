@@ -51,7 +51,9 @@ def test_threshold_comes_from_normal_images(fitted, data):
     assert [s for s, _ in stages][-1] == "calibrate" and {"features", "coreset"} <= {s for s, _ in stages}
     out = pipeline.predict([s.image for s in data[1]])
     assert out.masks is not None and out.masks.dtype == bool
-    assert np.array_equal(out.masks, out.maps > pipeline.threshold)
+    # Masks outline at the region threshold (ml.components.calibration), flags use the image one.
+    assert pipeline.region_threshold is not None
+    assert np.array_equal(out.masks, out.maps > pipeline.region_threshold)
 
 
 def test_save_load_gives_the_same_maps(fitted, data, tmp_path):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ml.config import PipelineConfig
-from ml.thresholds import calibrate, calibrate_pixels, denormalize, normalization_from_maps, normalize
+from ml.thresholds import calibrate, calibrate_pixels, calibrate_region, denormalize, normalization_from_maps, normalize
 
 NORMAL = np.arange(1, 21, dtype=float)  # 1 .. 20
 
@@ -105,3 +105,40 @@ def test_calibrate_pixels_policies():
     manual, _ = calibrate_pixels("manual", maps, truths, manual_threshold=0.5)
     assert normalize(manual, normalization_from_maps(maps, truths)) == pytest.approx(0.5)
     assert calibrate_pixels("fpr", maps[10:], truths[10:]) == (None, "no normal images to calibrate on")
+
+
+# --- the region threshold (which pixels are outlined) --------------------------------------
+
+def _maps_with_one_defect():
+    rng = np.random.default_rng(0)
+    normal = [rng.uniform(0, 1, (20, 20)).astype(np.float32) for _ in range(5)]
+    anomalous = rng.uniform(0, 1, (20, 20)).astype(np.float32)
+    truth = np.zeros((20, 20), bool)
+    truth[5:10, 5:10] = True
+    anomalous[truth] += 3.0  # the defect: far above every normal pixel
+    anomalous[0, 0] = 2.5  # one hot normal pixel: a loose threshold outlines it
+    return normal + [anomalous], [np.zeros((20, 20), bool)] * 5 + [truth]
+
+
+def test_region_fpr_accepts_the_share_of_normal_pixels_dfr_iii_d():
+    maps, truths = _maps_with_one_defect()
+    threshold, source = calibrate_region("fpr", maps, truths, fpr=0.01)
+    normal_pixels = np.concatenate([m.ravel() for m in maps[:5]])
+    assert np.mean(normal_pixels > threshold) <= 0.01
+    assert np.mean(normal_pixels > threshold - 1e-3) > 0.005  # not needlessly high
+    assert "pixel FPR 0.01 on 5 normal images" in source
+    assert calibrate_region("fpr", maps, truths, fpr=0.0)[0] == pytest.approx(max(m.max() for m in maps[:5]))
+
+
+def test_region_f1_outlines_the_annotated_pixels_and_falls_back_without_them():
+    maps, truths = _maps_with_one_defect()
+    threshold, source = calibrate_region("f1", maps, truths)
+    outlined = maps[5] > threshold
+    assert (outlined == truths[5]).all(), "F1-optimal region is exactly the annotated defect"
+    assert "F1-optimal" in source
+    normal_only, _ = calibrate_region("f1", maps[:5], truths[:5], fpr=0.01)
+    assert normal_only == calibrate_region("fpr", maps[:5], truths[:5], fpr=0.01)[0]
+    assert calibrate_region("image", maps, truths, image_threshold=1.5) == (1.5, "the image threshold")
+    assert calibrate_region("fpr", [maps[5]], [truths[5]])[0] is None
+    with pytest.raises(ValueError, match="unknown region policy"):
+        calibrate_region("best", maps, truths)

@@ -23,8 +23,13 @@ def test_demo_builds_users_project_and_annotated_images():
     assert images.filter(split="train", state="normal").count() == 4
     assert images.filter(split="test", state="normal").count() == 2
     assert images.filter(split="test", state="anomalous").count() == 3
+    # A val split to calibrate the thresholds on, with annotated defects of every kind.
+    assert images.filter(split="val", state="normal").count() == 8
+    val_defects = images.filter(split="val", state="anomalous")
+    assert val_defects.count() == 3
+    assert {name.split("/")[-1].split("_")[0] for name in val_defects.values_list("original_name", flat=True)} == {"scratch", "spot", "crack"}
     # Every defect's mask became at least one polygon.
-    assert Annotation.objects.filter(annotation_set__image__project=project).values("annotation_set").distinct().count() == 3
+    assert Annotation.objects.filter(annotation_set__image__project=project).values("annotation_set").distinct().count() == 6
 
 
 def test_demo_is_deterministic_and_idempotent():

@@ -196,3 +196,29 @@ def test_heartbeat_thread_keeps_a_silent_job_alive(job, settings):
     assert run_job(job.pk, work).status == Job.Status.SUCCEEDED
     first, later = beats[0]
     assert later > first
+
+
+def test_one_progress_bar_over_the_whole_job_never_restarts_per_stage(job):
+    claimed = job_claim(job.pk)
+    ctx = JobContext(claimed, min_interval=0.0)
+    ctx.plan({"loading": 1, "fitting": 3})
+    seen = []
+    for stage in ("loading", "fitting"):
+        for fraction in (0.0, 0.5, 1.0):
+            ctx.progress(stage, fraction)
+            job.refresh_from_db()
+            seen.append((job.stage, round(job.progress, 3)))
+    assert seen == [
+        ("loading", 0.0), ("loading", 0.125), ("loading", 0.25),
+        ("fitting", 0.25), ("fitting", 0.625), ("fitting", 1.0),
+    ]
+    # A stage outside the plan is named but holds the bar; a new plan continues from there.
+    ctx.plan({"evaluating": 1})
+    ctx.progress("evaluating", 0.0)
+    job.refresh_from_db()
+    assert job.progress == 1.0
+
+
+def test_a_succeeded_job_shows_its_terminal_stage(job):
+    finished = run_job(job.pk, lambda ctx: ctx.progress("evaluating", 0.5) or {"ok": True})
+    assert finished.status == "succeeded" and finished.stage == "done" and finished.progress == 1.0

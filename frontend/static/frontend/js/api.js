@@ -134,6 +134,7 @@ export const api = {
   // jobs, training, model versions
   pipelines: () => all("/api/pipelines/"),
   jobs: (projectId, query) => all(`/api/projects/${projectId}/jobs/`, query),
+  jobsPage: (projectId, query) => page(`/api/projects/${projectId}/jobs/`, query),
   trainingJobs: (projectId) => page(`/api/projects/${projectId}/training-jobs/`).then((d) => d.results),
   startTraining: (projectId, pipeline, config, activate = false, preset = null, extra = {}) =>
     request("POST", `/api/projects/${projectId}/training-jobs/`, { json: { pipeline, preset, config, activate, ...extra } }),
@@ -143,7 +144,10 @@ export const api = {
   modelVersions: (projectId) => all(`/api/projects/${projectId}/model-versions/`),
   modelVersion: (id) => request("GET", `/api/model-versions/${id}/`),
   activateModel: (id) => request("POST", `/api/model-versions/${id}/activate`),
-  setThreshold: (id, threshold) => request("PATCH", `/api/model-versions/${id}/`, { json: { threshold } }),
+  // thresholds: {threshold?, region_threshold?} (image and region threshold)
+  setThresholds: (id, thresholds) => request("PATCH", `/api/model-versions/${id}/`, { json: thresholds }),
+  evaluateModel: (id) => request("POST", `/api/model-versions/${id}/evaluate`),
+  metricCatalogue: () => request("GET", "/api/metrics/"),
   retrainPolicy: (projectId) => request("GET", `/api/projects/${projectId}/retrain-policy/`),
   saveRetrainPolicy: (projectId, body) => request("PUT", `/api/projects/${projectId}/retrain-policy/`, { json: body }),
 
@@ -153,4 +157,6 @@ export const api = {
   heatmapUrl: (id) => `/api/predictions/${id}/heatmap.png`,
   review: (predictionId, verdict, comment) =>
     request("POST", `/api/predictions/${predictionId}/review`, { json: { verdict, comment } }),
+  undoReview: (reviewId) => request("DELETE", `/api/reviews/${reviewId}/`),
+  prediction: (id) => request("GET", `/api/predictions/${id}/`),
 };

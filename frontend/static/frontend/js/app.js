@@ -15,7 +15,8 @@ const routes = [
   { path: "/projects/:id/to-annotate", page: () => import("./pages/annotate_queue.js"), title: "Images to annotate", nav: "images", needs: "annotate" },
   { path: "/projects/:id/images/:imageId/annotate", page: () => import("./pages/annotate.js"), title: "Annotate", nav: "images", needs: "annotate", full: true },
   { path: "/projects/:id/training", page: () => import("./pages/training.js"), title: "Training", nav: "training", needs: "manage" },
-  { path: "/projects/:id/jobs/:jobId", page: () => import("./pages/job.js"), title: "Job", nav: "training" },
+  { path: "/projects/:id/jobs", page: () => import("./pages/jobs.js"), title: "Jobs", nav: "jobs" },
+  { path: "/projects/:id/jobs/:jobId", page: () => import("./pages/job.js"), title: "Job", nav: "jobs" },
   { path: "/projects/:id/models", page: () => import("./pages/models.js"), title: "Model versions", nav: "models", needs: "manage" },
 ];
 
@@ -25,6 +26,7 @@ const NAV = [
   { key: "review", label: "Review", href: (p) => `/projects/${p}/review/`, needs: "review" },
   { key: "training", label: "Training", href: (p) => `/projects/${p}/training/`, needs: "manage" },
   { key: "models", label: "Model versions", href: (p) => `/projects/${p}/models/`, needs: "manage" },
+  { key: "jobs", label: "Jobs", href: (p) => `/projects/${p}/jobs/` },
 ];
 
 const state = { me: null, cleanup: null, guard: null, projectCache: new Map(), mounting: 0 };

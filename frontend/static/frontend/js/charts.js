@@ -101,7 +101,9 @@ export function renderHistogram(title, { edges, normal, anomalous }, threshold) 
   if (threshold != null && Number.isFinite(threshold)) {
     const x = Math.max(CHART.left, Math.min(CHART.width - CHART.right, xScale(threshold)));
     svg.append(el("line", { x1: x, x2: x, y1: CHART.top, y2: CHART.height - CHART.bottom, class: "chart-threshold" }));
-    svg.append(el("text", { x: x + 3, y: CHART.top + 10, class: "chart-tick threshold-label" }, `threshold ${fmt(threshold)}`));
+    // Below the legend's row, on the side of the line with more room: never over the legend.
+    const right = x > (CHART.left + CHART.width - CHART.right) / 2;
+    svg.append(el("text", { x: right ? x - 3 : x + 3, y: CHART.top + 28, class: "chart-tick threshold-label", "text-anchor": right ? "end" : "start" }, `threshold ${fmt(threshold)}`));
   }
   const legend = el("g", { class: "chart-legend" });
   legend.append(el("rect", { x: CHART.width - 128, y: CHART.top + 4, width: 8, height: 8, class: "bar-normal" }));

@@ -70,3 +70,21 @@ export function isTyping(e) {
   const t = e.target;
   return t && (t.isContentEditable || ["INPUT", "TEXTAREA", "SELECT"].includes(t.tagName)) && t.type !== "range" && t.type !== "checkbox";
 }
+
+/**
+ * `name` shortened in the middle to at most `max` characters, keeping its end (where
+ * numbered files differ) and extension: "scratch_0001_left_camera.png" -> "scratch_0…camera.png".
+ */
+export function middleEllipsis(name, max = 22) {
+  const text = String(name ?? "");
+  if (text.length <= max) return text;
+  const keepEnd = Math.ceil((max - 1) / 2);
+  const keepStart = max - 1 - keepEnd;
+  return `${text.slice(0, keepStart)}…${text.slice(text.length - keepEnd)}`;
+}
+
+/** Text with `code` spans (as project descriptions are written) as nodes: <code> for each span. */
+export function inlineCode(text) {
+  const parts = String(text ?? "").split(/`([^`]+)`/);
+  return parts.map((part, i) => (i % 2 ? h("code", {}, part) : part)).filter((p) => p !== "");
+}

@@ -54,10 +54,14 @@ export function levelsFromRgba(rgba) {
   return out;
 }
 
+/** The default colour map: perceptually uniform, so equal score steps look equally different. */
+export const DEFAULT_COLOUR_MAP = "viridis";
+
 /**
  * Colourised overlay: RGBA where each pixel takes the colour map's colour at its
- * level. Alpha grows with the level so that normal areas stay see-through;
- * overall opacity is applied when the layer is drawn, not here.
+ * level. Alpha is proportional to the level, so the lowest scores leave the image
+ * untinted and only high ones cover it; overall opacity is applied when the layer
+ * is drawn, not here.
  */
 export function colouriseInto(levels, lut, out) {
   for (let i = 0; i < levels.length; i++) {
@@ -65,7 +69,7 @@ export function colouriseInto(levels, lut, out) {
     out[i * 4] = lut[l * 3];
     out[i * 4 + 1] = lut[l * 3 + 1];
     out[i * 4 + 2] = lut[l * 3 + 2];
-    out[i * 4 + 3] = 64 + ((l * 191) / 255) | 0;
+    out[i * 4 + 3] = l;
   }
   return out;
 }

@@ -1,8 +1,9 @@
 // Project dashboard: image counts by split and state, the active model and its key
 // metrics, running jobs. Refreshes every few seconds while jobs run.
 import { api } from "../api.js";
-import { h, message, fmtNumber, fmtPercent, fmtDuration, fmtDate } from "../dom.js";
+import { h, message, fmtPercent, fmtDuration, fmtDate, inlineCode } from "../dom.js";
 import { can } from "../roles.js";
+import { fmtMetric, fmtThreshold, metricLabel } from "../metrics.js";
 
 const SPLITS = ["train", "val", "test", "unassigned"];
 const STATES = ["unlabeled", "normal", "anomalous"];
@@ -27,11 +28,14 @@ export async function render(root, { project, role }) {
   const page = h("section.page");
   root.append(page);
   page.append(h("div.row", {}, h("h1", {}, project.name), h("span.badge", {}, project.kind || ""), h("span.spacer"),
+    h("a.button", { href: `/projects/${project.id}/jobs/`, "data-link": true }, "Jobs"),
     can(role, "review") ? h("a.button.primary", { href: `/projects/${project.id}/review/`, "data-link": true }, "Open review queue") : null,
     can(role, "annotate") ? h("a.button", { id: "images-to-annotate", href: `/projects/${project.id}/to-annotate/`, "data-link": true }, "Images to annotate") : null,
     can(role, "manage") ? h("a.button", { href: `/projects/${project.id}/training/`, "data-link": true }, "Train a model") : null));
+  if (project.description) page.append(h("p.muted.project-description", {}, inlineCode(project.description)));
   const body = h("div");
   page.append(body);
+  const catalogue = await api.metricCatalogue().catch(() => ({}));
   let timer = null;
   let alive = true;
 
@@ -54,6 +58,20 @@ export async function render(root, { project, role }) {
     const jobs = [...running, ...queued];
     const kpi = (label, value, id) => h("div.card.kpi", { id }, h("div.value", {}, value), h("div.label", {}, label));
     const totals = stats.totals || {};
+    if (!totals.images) {
+      // Nothing to review or train on yet: say how images get in, for who can bring them.
+      body.replaceChildren(h("div.card.empty-project", { id: "empty-project" },
+        h("h2", {}, "This project has no images yet"),
+        can(role, "manage")
+          ? h("div", {},
+              h("p", {}, "Upload photographs (normal ones to learn from, labelled ones to measure on) or import a dataset in MVTec, COCO, VIA or LabelMe format."),
+              h("div.row", {},
+                h("a.button.primary", { id: "empty-upload", href: `/projects/${project.id}/images/`, "data-link": true }, "Upload images"),
+                h("a.button", { id: "empty-import", href: `/projects/${project.id}/images/?import=1`, "data-link": true }, "Import a dataset")))
+          : h("p", {}, "An admin of this project uploads or imports images; they will appear here.")));
+      if (alive) timer = setTimeout(refresh, 10000);
+      return;
+    }
     body.replaceChildren(
       h("div.kpis", {},
         kpi("images", totals.images ?? "–", "kpi-images"),
@@ -66,8 +84,9 @@ export async function render(root, { project, role }) {
           h("h2", {}, "Active model"),
           active
             ? h("div.card", { id: "active-model" },
-                h("p", {}, h("strong", {}, `v${active.number} · ${active.pipeline}`), ` · threshold ${fmtNumber(active.threshold)} · activated ${fmtDate(active.activated_at)}`),
-                h("table", {}, h("tbody", {}, keyMetrics(active.metrics).map((k) => h("tr", {}, h("th", {}, k), h("td.num", {}, fmtNumber(active.metrics[k])))))))
+                h("p", {}, h("strong", {}, `v${active.number} · ${active.pipeline}`),
+                  ` · image threshold ${fmtThreshold(active.threshold)} · region threshold ${fmtThreshold(active.region_threshold)} · activated ${fmtDate(active.activated_at)}`),
+                h("table", {}, h("tbody", {}, keyMetrics(active.metrics).map((k) => h("tr", {}, h("th", {}, metricLabel(k, catalogue)), h("td.num", {}, fmtMetric(k, active.metrics[k])))))))
             : message("No active model yet." + (can(role, "manage") ? " Train one on the Training page." : ""), "info"),
           h("h2", {}, "Running jobs"),
           jobs.length

@@ -1,8 +1,11 @@
 // Image browser: filters, a thumbnail grid with fixed-size frames (no layout jumps
-// while thumbnails load), drag-and-drop upload with progress and per-file errors,
-// import and export for admins.
+// while thumbnails load) carrying the active model's score and flag, names shortened in
+// the middle (full name on hover), a click that opens the image's review (inspectors) or
+// its annotation (annotators, admins); drag-and-drop upload with progress and per-file
+// errors, import and export for admins.
 import { api } from "../api.js";
-import { h, message } from "../dom.js";
+import { h, message, middleEllipsis } from "../dom.js";
+import { fmtThreshold } from "../metrics.js";
 import { can } from "../roles.js";
 import { watchJob } from "./jobwatch.js";
 
@@ -36,19 +39,56 @@ export async function render(root, { project, role, query }) {
     count);
 
   page.append(h("div.row", {}, h("h1", {}, "Images"), h("span.spacer")));
-  if (can(role, "manage")) page.append(uploadPanel(project, () => reload()), transferPanel(project, () => reload()));
+  if (can(role, "manage")) page.append(uploadPanel(project, () => reload()), transferPanel(project, () => reload(), query.get("import") === "1"));
   page.append(filterBar, grid, h("div.row", { style: "margin-top:12px" }, more));
 
+  const annotate = can(role, "annotate");
+  const review = can(role, "review");
+  const cardHref = (img) => annotate
+    ? `/projects/${project.id}/images/${img.id}/annotate/`
+    : review && img.predictionId ? `/projects/${project.id}/review/?prediction=${img.predictionId}` : api.imageFileUrl(img.id);
+
   function card(img) {
-    const annotate = can(role, "annotate");
-    const href = annotate ? `/projects/${project.id}/images/${img.id}/annotate/` : api.imageFileUrl(img.id);
-    return h("a.thumb", { href, "data-link": annotate ? true : null, target: annotate ? null : "_blank", "data-image-id": img.id, "aria-label": `${img.original_name}, ${img.split}, ${img.state}` },
-      h("div.frame", {}, h("img", { src: api.thumbnailUrl(img.id), alt: "", loading: "lazy", width: 150, height: 150 })),
+    const href = cardHref(img);
+    const internal = !href.startsWith("/api/");
+    const corner = h("span.corner", {});
+    const node = h("a.thumb", { href, "data-link": internal ? true : null, target: internal ? null : "_blank", "data-image-id": img.id, "aria-label": `${img.original_name}, ${img.split}, ${img.state}` },
+      h("div.frame", {}, h("img", { src: api.thumbnailUrl(img.id), alt: "", loading: "lazy", width: 150, height: 150 }), corner),
       h("div.meta", {},
-        h("span.name", { title: img.original_name }, img.original_name),
+        h("span.name", { title: img.original_name }, middleEllipsis(img.original_name, 24)),
         h("span.row", {}, h("span.badge", {}, img.split), h("span.badge." + img.state, {}, img.state),
-          img.annotated ? h("span.badge", {}, "annotated") : null,
-          img.flagged ? h("span.badge.flagged", {}, "flagged") : null)));
+          img.annotated ? h("span.badge", {}, "annotated") : null)));
+    if (img.score != null) decorate(node, img);
+    return node;
+  }
+
+  /** The active model's score and flag on a card (and, for inspectors, its review as the link). */
+  function decorate(node, prediction) {
+    const corner = node.querySelector(".corner");
+    corner.replaceChildren(...[
+      h("span.badge.score-badge", { title: "anomaly score of the active model" }, fmtThreshold(prediction.score)),
+      prediction.flagged ? h("span.badge.flagged", {}, "flagged") : null].filter(Boolean));
+    node.dataset.score = prediction.score;
+    if (prediction.flagged) node.dataset.flagged = "true";
+    if (!annotate && review && prediction.predictionId) {
+      node.setAttribute("href", `/projects/${project.id}/review/?prediction=${prediction.predictionId}`);
+      node.setAttribute("data-link", "");
+      node.removeAttribute("target");
+    }
+  }
+
+  async function addScores(images) {
+    const ids = images.filter((img) => img.score == null).map((img) => img.id);
+    if (!ids.length) return;
+    try {
+      const data = await api.reviewQueue(project.id, { image_ids: ids.join(","), page_size: ids.length });
+      for (const p of data.results) {
+        const node = grid.querySelector(`.thumb[data-image-id="${p.image.id}"]`);
+        if (node) decorate(node, { score: p.score, flagged: p.flagged, predictionId: p.id });
+      }
+    } catch {
+      // Scores are a help, not the page: the grid stays usable without them.
+    }
   }
 
   // "Flagged" is a property of the active model's predictions, so that filter reads the
@@ -56,7 +96,7 @@ export async function render(root, { project, role, query }) {
   async function flaggedPage(promise) {
     const data = await promise;
     const results = data.results
-      .map((p) => ({ ...p.image, flagged: p.flagged }))
+      .map((p) => ({ ...p.image, flagged: p.flagged, score: p.score, predictionId: p.id }))
       .filter((img) => (!filters.split || img.split === filters.split) && (!filters.state || img.state === filters.state));
     return { results, next: data.next, count: null };
   }
@@ -66,6 +106,7 @@ export async function render(root, { project, role, query }) {
       const data = await pagePromise;
       if (!append) grid.replaceChildren();
       grid.append(...data.results.map(card));
+      addScores(data.results);
       nextUrl = data.next;
       more.hidden = !nextUrl;
       count.textContent = data.count != null ? `${data.count} images` : `${grid.querySelectorAll(".thumb").length} images shown (active model's predictions)`;
@@ -141,12 +182,12 @@ function uploadPanel(project, onDone) {
   return zone;
 }
 
-function transferPanel(project, onDone) {
+function transferPanel(project, onDone, open = false) {
   const file = h("input", { type: "file", id: "import-file", accept: ".zip,.json,.tar,.gz" });
   const format = h("select", { id: "import-format" }, ["mvtec", "coco", "via", "labelme"].map((f) => h("option", { value: f }, f)));
   const exportFormat = h("select", { id: "export-format" }, ["coco", "mvtec"].map((f) => h("option", { value: f }, f)));
   const out = h("div", { "aria-live": "polite" });
-  return h("details.card", { style: "margin-bottom:12px" },
+  return h("details.card", { style: "margin-bottom:12px", id: "import-export", open },
     h("summary", {}, "Import and export"),
     h("div.row", { style: "margin-top:8px" },
       h("label", { for: "import-file" }, "Archive"), file,

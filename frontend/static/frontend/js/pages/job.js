@@ -25,7 +25,8 @@ export async function render(root, { project, role, params }) {
   const result = h("div", { id: "job-result" });
   const curves = h("div", { id: "job-training" });
   const log = h("pre.log", { id: "job-log", tabindex: 0, "aria-label": "Job log" });
-  page.append(h("div.row", {}, title, h("span.spacer"), cancel), meta, summary, curves, result, h("h2", {}, "Log"), log);
+  const back = h("a", { href: `/projects/${project.id}/jobs/`, "data-link": true }, "All jobs of this project");
+  page.append(h("div.row", {}, title, h("span.spacer"), back, cancel), meta, summary, curves, result, h("h2", {}, "Log"), log);
 
   let logCount = 0;
   let timer = null;
@@ -58,9 +59,14 @@ export async function render(root, { project, role, params }) {
     cancel.hidden = !can(role, "manage") || TERMINAL.includes(job.status);
     if (job.cancel_requested) cancel.disabled = true;
     if (TERMINAL.includes(job.status)) {
-      if (job.status === "succeeded" && job.model_version) {
-        result.replaceChildren(h("p.msg.msg-success", {}, `Model version created. `,
-          h("a", { id: "job-model-link", href: `/projects/${project.id}/models/?version=${job.model_version}`, "data-link": true }, "See its metrics and curves")));
+      // The summary says what the job did (jobResultMessage); here the way on from it.
+      if (job.status === "succeeded" && job.model_version && ["training", "evaluation"].includes(job.kind)) {
+        result.replaceChildren(h("p", {},
+          h("a", { id: "job-model-link", href: `/projects/${project.id}/models/?version=${job.model_version}`, "data-link": true }, "See the model version's metrics and curves")));
+      } else if (job.status === "succeeded" && job.kind === "inference") {
+        result.replaceChildren(h("p", {}, h("a", { id: "job-review-link", href: `/projects/${project.id}/review/`, "data-link": true }, "Open the review queue")));
+      } else if (job.status === "succeeded" && job.kind === "export") {
+        result.replaceChildren(h("p", {}, h("a.button.primary", { href: `/api/projects/${project.id}/exports/${job.id}/download`, download: "" }, "Download the export")));
       }
       if (job.traceback) result.append(h("details", {}, h("summary", {}, "Traceback"), h("pre.log", {}, job.traceback)));
       return;

@@ -1,9 +1,15 @@
-// Model versions (admins): metrics side by side, then for the chosen version its
-// ROC and PR curves and the normal-vs-anomalous score histogram with the threshold
-// marked, a threshold control, activate / roll back, and batch inference.
+// Model versions (admins): metrics side by side under their human names, the better value of
+// each in bold (higher or lower, as the metric says), a note when versions were measured on
+// different images (with a job that evaluates an older version on the current test split);
+// then for the chosen version its ROC and PR curves, the score histogram with the image
+// threshold, both thresholds (image: which images are flagged; region: which pixels are
+// outlined) on sliders that span the whole range with the model's value marked, activate /
+// roll back, and batch inference.
 import { api } from "../api.js";
-import { h, message, toast, fmtNumber, fmtDate } from "../dom.js";
+import { h, message, toast, fmtDate } from "../dom.js";
 import { renderCurves, renderHistogram } from "../charts.js";
+import { bestOf, comparison, comparisonNote, fmtMetric, fmtThreshold, metricLabel, trainImages } from "../metrics.js";
+import { thresholdControl } from "../threshold_control.js";
 import { renderTrainingCharts } from "../training_charts.js";
 import { watchJob } from "./jobwatch.js";
 import { artifactLink, perKindTable } from "./model_extras.js";
@@ -13,13 +19,15 @@ const PREFERRED = [
   "image_auroc", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
   // The thesis' per-image means (eq. 5.1, 5.2, 5.5, 5.6) beside ours.
   "mean_accuracy", "mean_dice", "mean_iou", "mean_auroc",
-  "image_accuracy", "image_recall", "image_false_positive_rate", "pixel_iou", "pixel_dice", "images", "normal_images", "anomalous_images",
+  "image_accuracy", "image_recall", "image_false_positive_rate", "pixel_precision", "pixel_recall", "pixel_iou", "pixel_dice",
+  "images", "normal_images", "anomalous_images",
 ];
+const HIDDEN = new Set(["threshold", "region_threshold"]); // shown in their own rows
 
 /** Metric names to show as rows: the usual ones first, then any other number any version has. */
 export function metricRows(versions) {
   const seen = new Set();
-  for (const v of versions) for (const [k, x] of Object.entries(v.metrics || {})) if ((typeof x === "number" || x === null) && k !== "threshold") seen.add(k);
+  for (const v of versions) for (const [k, x] of Object.entries(v.metrics || {})) if ((typeof x === "number" || x === null) && !HIDDEN.has(k)) seen.add(k);
   return [...PREFERRED.filter((k) => seen.has(k)), ...[...seen].filter((k) => !PREFERRED.includes(k)).sort()];
 }
 
@@ -31,7 +39,13 @@ export async function render(root, { project, query }) {
   const detail = h("div", { id: "version-detail" });
   page.append(detail, h("h2", {}, "All versions side by side"), tableBox);
   let versions = [];
+  let catalogue = {};
   let selected = query.get("version") ? Number(query.get("version")) : null;
+  try {
+    catalogue = await api.metricCatalogue();
+  } catch (e) {
+    toast(`Metric names unavailable: ${e.message}`, "error");
+  }
 
   async function load() {
     versions = await api.modelVersions(project.id);
@@ -45,23 +59,60 @@ export async function render(root, { project, query }) {
     await drawDetail();
   }
 
+  async function evaluate(v, button) {
+    button.disabled = true;
+    try {
+      const job = await api.evaluateModel(v.id);
+      toast(`Evaluating v${v.number} on the current test split (job #${job.id}).`, "info");
+      const box = tableBox.querySelector("#evaluation-jobs");
+      const line = h("div");
+      box.append(line);
+      watchJob(job.id, line, { onDone: (j) => { if (j.status === "succeeded") load(); } });
+    } catch (e) {
+      toast(e.message, "error");
+      button.disabled = false;
+    }
+  }
+
   function drawTable() {
     const rows = metricRows(versions);
     const shown = versions.slice(0, 8); // newest first; side by side stays readable
-    tableBox.replaceChildren(h("div", { style: "overflow-x:auto" }, h("table", { id: "versions-table" },
-      h("caption", { class: "muted", style: "text-align:left;padding:4px 0" }, "Metrics on each version's validation/test images; choose a column to see its curves."),
-      h("thead", {}, h("tr", {}, h("th", {}, "Version"), shown.map((v) => h("th.num", { "data-version": v.id },
-        h("button.link", { type: "button", style: "color:var(--accent)", "aria-pressed": String(v.id === selected), onclick: () => { selected = v.id; drawTable(); drawDetail(); } }, `v${v.number}`),
-        v.is_active ? h("span.badge.active", { style: "margin-left:4px" }, "active") : null)))),
-      h("tbody", {},
-        h("tr", {}, h("th", {}, "pipeline"), shown.map((v) => h("td.num", {}, v.pipeline))),
-        h("tr", {}, h("th", {}, "created"), shown.map((v) => h("td.num", {}, fmtDate(v.created_at)))),
-        h("tr", {}, h("th", {}, "threshold"), shown.map((v) => h("td.num", {}, `${fmtNumber(v.threshold)}${v.threshold_policy ? ` (${v.threshold_policy})` : ""}`))),
-        h("tr", {}, h("th", {}, "training images"), shown.map((v) => h("td.num", {}, v.snapshot ? v.snapshot.images : "–"))),
-        rows.map((k) => h("tr", {}, h("th", {}, k.replace(/_/g, " ")), shown.map((v) => {
-          const best = bestOf(shown, k);
-          return h("td.num", { style: best === v.id ? "font-weight:600" : null }, fmtNumber(v.metrics?.[k]));
-        })))))));
+    const note = comparisonNote(shown);
+    const { stale } = comparison(shown);
+    const direction = (k) => (catalogue[k]?.better === "higher" ? " ↑" : catalogue[k]?.better === "lower" ? " ↓" : "");
+    const cell = (v, k) => {
+      const best = bestOf(shown, k, catalogue) === v.id;
+      return h(`td.num${best ? ".best" : ""}`, { title: best ? `best: ${catalogue[k].better} is better` : null }, fmtMetric(k, v.metrics?.[k]));
+    };
+    const evaluatedOn = (v) => {
+      const e = v.evaluation || {};
+      const stamp = !e.key ? "set not recorded" : e.source === "training" ? "at training" : `re-evaluated ${fmtDate(e.at)}`;
+      return h("td.num", { "data-evaluation-key": e.key || "" },
+        e.key ? `${e.count} images` : "–", h("div.muted.small", {}, stamp),
+        e.is_current === false
+          ? h("div", {}, h("span.badge.warn", { title: "not the images a training would evaluate on now" }, "older split"), " ",
+              h("button.small", { type: "button", "data-evaluate": v.id, onclick: (ev) => evaluate(v, ev.currentTarget) }, "Evaluate on current test split"))
+          : h("div", {}, h("span.badge", {}, "current split")));
+    };
+    tableBox.replaceChildren(...[
+      note ? h("p.msg.msg-warn", { id: "comparison-note", role: "status" }, note) : null,
+      h("div", { id: "evaluation-jobs", "aria-live": "polite" }),
+      h("div", { style: "overflow-x:auto" }, h("table", { id: "versions-table", "data-stale": stale.join(",") },
+        h("caption", { class: "muted", style: "text-align:left;padding:4px 0" },
+          "Metrics on each version's evaluation images, at its thresholds; bold marks the better value (↑ higher is better, ↓ lower). Choose a column to see its curves."),
+        h("thead", {}, h("tr", {}, h("th", {}, "Version"), shown.map((v) => h("th.num", { "data-version": v.id },
+          h("button.link", { type: "button", style: "color:var(--accent)", "aria-pressed": String(v.id === selected), onclick: () => { selected = v.id; drawTable(); drawDetail(); } }, `v${v.number}`),
+          v.is_active ? h("span.badge.active", { style: "margin-left:4px" }, "active") : null)))),
+        h("tbody", {},
+          h("tr", {}, h("th", {}, "Pipeline"), shown.map((v) => h("td.num", {}, v.pipeline))),
+          h("tr", {}, h("th", {}, "Created"), shown.map((v) => h("td.num", {}, fmtDate(v.created_at)))),
+          h("tr", { id: "row-image-threshold" }, h("th", {}, "Image threshold", h("div.muted.small", {}, "flags an image")),
+            shown.map((v) => h("td.num", { title: v.threshold_policy || "" }, fmtThreshold(v.threshold)))),
+          h("tr", { id: "row-region-threshold" }, h("th", {}, "Region threshold", h("div.muted.small", {}, "outlines pixels")),
+            shown.map((v) => h("td.num", { title: v.region_threshold_policy || "" }, fmtThreshold(v.region_threshold)))),
+          h("tr", { id: "row-train-images" }, h("th", {}, "Training images"), shown.map((v) => h("td.num", {}, trainImages(v) ?? "–"))),
+          h("tr", { id: "row-evaluated-on" }, h("th", {}, "Evaluated on"), shown.map(evaluatedOn)),
+          rows.map((k) => h("tr", { "data-metric": k }, h("th", { title: k }, metricLabel(k, catalogue), direction(k)), shown.map((v) => cell(v, k)))))))].filter(Boolean));
   }
 
   async function drawDetail() {
@@ -85,21 +136,36 @@ export async function render(root, { project, query }) {
     };
     drawCharts(v.threshold);
 
-    const lo = hist ? hist.edges[0] : Math.min(0, v.threshold);
-    const hi = hist ? hist.edges[hist.edges.length - 1] : Math.max(1, v.threshold * 2);
-    const slider = h("input", { type: "range", id: "threshold-slider", min: lo, max: hi, step: (hi - lo) / 500 || 0.001, value: v.threshold, "aria-label": "Threshold" });
-    const number = h("input", { type: "number", id: "threshold-input", step: "any", value: Number(v.threshold.toPrecision(6)), style: "width:9em", "aria-label": "Threshold value" });
-    slider.addEventListener("input", () => { number.value = Number(slider.value).toPrecision(6); drawCharts(Number(slider.value)); });
-    number.addEventListener("input", () => { if (Number.isFinite(+number.value)) { slider.value = number.value; drawCharts(Number(number.value)); } });
-    const apply = h("button", { type: "button", id: "threshold-apply", onclick: async () => {
+    // Image threshold over the image scores; region threshold over every map value seen.
+    const imageLo = hist ? hist.edges[0] : v.threshold;
+    const imageHi = hist ? hist.edges[hist.edges.length - 1] : v.threshold;
+    const range = curves.map_range || {};
+    const imageControl = thresholdControl({
+      id: "threshold-slider", label: "Image threshold", lo: imageLo, hi: imageHi, value: v.threshold, modelValue: v.threshold,
+      help: `An image whose score is above it is flagged for review. ${v.threshold_policy ? "Chosen: " + v.threshold_policy + "." : ""}`,
+      oninput: (t) => drawCharts(t),
+    });
+    const regionControl = thresholdControl({
+      id: "region-threshold-slider", label: "Region threshold", lo: range.min ?? v.region_threshold, hi: range.max ?? v.region_threshold,
+      value: v.region_threshold, modelValue: v.region_threshold,
+      help: `Heatmap pixels above it are outlined as the predicted region. ${v.region_threshold_policy ? "Chosen: " + v.region_threshold_policy + "." : ""}`,
+    });
+    const apply = h("button.primary", { type: "button", id: "threshold-apply", onclick: async () => {
+      const body = {};
+      if (imageControl.value !== v.threshold) body.threshold = imageControl.value;
+      if (regionControl.value !== v.region_threshold) body.region_threshold = regionControl.value;
+      if (!Object.keys(body).length) return toast("Both thresholds are as stored.", "info");
+      apply.disabled = true;
       try {
-        await api.setThreshold(v.id, Number(number.value));
-        toast(`Threshold of v${v.number} set; its predictions are re-flagged.`, "success");
+        await api.setThresholds(v.id, body);
+        toast(`Thresholds of v${v.number} set: its predictions are re-flagged${"region_threshold" in body ? "; a job redraws their regions" : ""}.`, "success");
         await load();
       } catch (e) {
         toast(e.message, "error");
+      } finally {
+        apply.disabled = false;
       }
-    } }, "Apply threshold");
+    } }, "Apply thresholds");
     const activate = h("button.primary", { type: "button", id: "activate", disabled: v.is_active, onclick: async () => {
       const active = versions.find((x) => x.is_active);
       const isRollback = active && active.number > v.number;
@@ -128,8 +194,10 @@ export async function render(root, { project, query }) {
         v.job ? h("a", { href: `/projects/${project.id}/jobs/${v.job}/`, "data-link": true }, `training job #${v.job}`) : null),
       chartsBox,
       v.metrics?.class_iou ? roadSceneMetrics(v, await api.labelClasses(project.id)) : null,
-      h("div.card.row", { style: "margin-top:12px" },
-        h("label", { for: "threshold-slider" }, "Threshold"), slider, number, apply, h("span.spacer"), infer, artifactLink(v), activate),
+      h("div.card.thresholds", { id: "thresholds" },
+        h("div.threshold-pair", {}, imageControl.node, regionControl.node),
+        h("div.row", { style: "margin-top:10px" }, apply, h("span.muted.small", {}, "Metrics at a threshold were computed at the model's values; evaluate again after a change."),
+          h("span.spacer"), h("button", { type: "button", id: "evaluate-current", onclick: (ev) => evaluate(v, ev.currentTarget) }, "Evaluate on current test split"), infer, artifactLink(v), activate)),
       perKindTable(v),
       jobBox,
       renderTrainingCharts(v.training, h, { title: `v${v.number}` }),
@@ -137,16 +205,4 @@ export async function render(root, { project, query }) {
   }
 
   await load();
-}
-
-/** Id of the version with the best value of a metric (lower is better only for error rates). */
-function bestOf(versions, key) {
-  const lowerBetter = /false_positive|error|loss/.test(key);
-  let best = null;
-  for (const v of versions) {
-    const x = v.metrics?.[key];
-    if (typeof x !== "number" || versions.length < 2 || /images$/.test(key)) continue;
-    if (best === null || (lowerBetter ? x < best.x : x > best.x)) best = { id: v.id, x };
-  }
-  return best && best.id;
 }

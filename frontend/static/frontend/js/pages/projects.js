@@ -1,5 +1,5 @@
 import { api } from "../api.js";
-import { h, message, fmtDate } from "../dom.js";
+import { h, message, fmtDate, inlineCode } from "../dom.js";
 
 export async function render(root, { me, navigate }) {
   const page = h("section.page");
@@ -20,7 +20,7 @@ export async function render(root, { me, navigate }) {
     list.append(
       h("a.card.project-card", { href: `/projects/${p.id}/`, "data-link": true, style: "text-decoration:none;color:inherit" },
         h("h2", {}, p.name),
-        h("p.muted", {}, p.description || p.kind || ""),
+        h("p.muted", {}, p.description ? inlineCode(p.description) : p.kind || ""),
         h("div.row", {},
           p.role ? h("span.badge", {}, p.role) : null,
           p.image_count != null ? h("span.muted", {}, `${p.image_count} images`) : null,

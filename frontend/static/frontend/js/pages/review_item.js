@@ -16,7 +16,9 @@ export function queueItem(raw) {
     vmax: raw.heatmap_range.max,
     heatmapUrl: raw.heatmap_url,
     classMapUrl: raw.class_map_url ?? null, // road-scene models: the predicted class map
-    threshold: raw.threshold,
+    threshold: raw.threshold, // image threshold: flags the image
+    regionThreshold: raw.region_threshold ?? raw.threshold, // region threshold: outlines pixels
+    modelId: raw.model_version.id,
     modelNumber: raw.model_version.number,
     pipeline: raw.model_version.pipeline,
     verdict: raw.verdict ?? null,

@@ -1,33 +1,64 @@
 // Training (admins): pipeline picker with a form generated from the pipeline's
 // config schema, launch, recent training jobs, the retraining policy.
 import { api } from "../api.js";
-import { h, message, toast, fmtPercent, fmtDate } from "../dom.js";
+import { h, message, toast, fmtPercent, fmtDate, fmtDuration } from "../dom.js";
 import { buildSchemaForm, errorKey } from "../schema_form.js";
+import { jobDuration, jobStageText } from "./jobwatch.js";
+
+// The README's default: strong, and fast to fit on a CPU.
+export const DEFAULT_PIPELINE = "patchcore";
+// Rough fit seconds per training image with the default config on a 2-core CPU, from the
+// README's benchmark (MPDD, 256 px): PatchCore 85 s / 700 images; DFR's CPU recipe 135 s / 54
+// images, its paper defaults (700 epochs) about 2.3 times that; U-Net 2065 s / 114 images
+// for 12 epochs, its default 20 epochs proportionally more. A GPU is much faster.
+const SECONDS_PER_IMAGE = { patchcore: 0.12, dfr: 5.8, unet: 30 };
+
+/**
+ * "about 2 min" style estimate for `pipeline` on `trainImages` images: the median of this
+ * project's finished trainings of it when there are any, else the rough per-image figure.
+ */
+export function roughDuration(pipeline, trainImages, pastJobs = []) {
+  const past = pastJobs
+    .filter((j) => j.status === "succeeded" && j.params?.pipeline === pipeline)
+    .map((j) => jobDuration(j))
+    .filter((s) => s != null)
+    .sort((a, b) => a - b);
+  if (past.length) return `about ${fmtDuration(past[Math.floor(past.length / 2)])} (median of ${past.length} earlier training${past.length === 1 ? "" : "s"} here)`;
+  const rate = SECONDS_PER_IMAGE[pipeline];
+  if (rate == null) return "no estimate yet";
+  if (!trainImages) return "no training images yet";
+  return `roughly ${fmtDuration(Math.max(5, rate * trainImages))} on a 2-core CPU for ${trainImages} training images (less on a GPU)`;
+}
 
 export async function render(root, { project, navigate }) {
   const page = h("section.page");
   root.append(page);
   page.append(h("div.row", {}, h("h1", {}, "Training"), h("span.spacer"), h("a.button", { href: `/projects/${project.id}/models/`, "data-link": true }, "Model versions")));
-  const [pipelines, jobsPage, masked, versions] = await Promise.all([
+  const [pipelines, jobsPage, masked, versions, stats] = await Promise.all([
     api.pipelines(), api.trainingJobs(project.id).catch(() => []),
     api.images(project.id, { split: "train", state: "anomalous", annotated: "true", page_size: 1 }).catch(() => null),
     api.modelVersions(project.id).catch(() => []),
+    api.stats(project.id).catch(() => ({})),
   ]);
+  const counts = (stats && stats.counts && stats.counts.train) || {};
   // Supervised pipelines (unet, multilevel) learn from masks: without annotated anomalous
   // train images they are listed but not offered, and the form says why.
   const hasMasks = !masked || masked.count > 0;
   const vaeVersions = versions.filter((v) => v.pipeline === "vae");
 
   // --- launch form ---
+  const offered = (p) => p.supervision !== "supervised" || hasMasks;
+  const preselected = pipelines.some((p) => p.name === DEFAULT_PIPELINE && offered(p)) ? DEFAULT_PIPELINE : pipelines.find(offered)?.name;
   const pipelineSelect = h("select", { id: "pipeline" }, pipelines.map((p) => {
-    const locked = p.supervision === "supervised" && !hasMasks;
-    return h("option", { value: p.name, disabled: locked }, `${p.name} (${p.supervision}${locked ? ", needs annotated images" : ""})`);
+    const locked = !offered(p);
+    return h("option", { value: p.name, disabled: locked, selected: p.name === preselected },
+      `${p.name} (${p.supervision}${locked ? ", needs annotated images" : ""})${p.name === DEFAULT_PIPELINE ? " · default" : ""}`);
   }));
-  const firstOffered = pipelines.find((p) => p.supervision !== "supervised" || hasMasks);
-  if (firstOffered) pipelineSelect.value = firstOffered.name;
+  if (preselected) pipelineSelect.value = preselected;
   const supervisedNote = hasMasks ? null : h("p.muted", { id: "supervised-note" },
     "Supervised pipelines learn from anomaly masks: annotate some anomalous images of the train split to train them.");
   const description = h("p.muted", { id: "pipeline-description" });
+  const duration = h("p", { id: "pipeline-duration", class: "small" });
   // The residual input of a unet (thesis 4.1.1) comes from one of this project's vae model versions.
   const vaeSelect = h("select", { id: "vae-model-version" }, [h("option", { value: "" }, vaeVersions.length ? "none" : "no vae model version yet: train a vae first"),
     ...vaeVersions.map((v) => h("option", { value: String(v.id) }, `version ${v.number} (vae)`))]);
@@ -56,6 +87,8 @@ export async function render(root, { project, navigate }) {
   const showPipeline = () => {
     const p = pipelines.find((x) => x.name === pipelineSelect.value);
     description.textContent = p ? p.description : "";
+    const trainImages = p ? (counts.normal || 0) + (p.supervision === "supervised" ? counts.anomalous || 0 : 0) : 0;
+    duration.textContent = p ? `Duration: ${roughDuration(p.name, trainImages, Array.isArray(jobsPage) ? jobsPage : [])}.` : "";
     presetSelect.replaceChildren(...Object.keys((p && p.presets) || { default: {} }).map((name) => h("option", { value: name }, name)));
     showPreset();
   };
@@ -86,6 +119,7 @@ export async function render(root, { project, navigate }) {
     h("label.field", { for: "pipeline" }, h("span", {}, "Pipeline"), pipelineSelect),
     supervisedNote,
     description,
+    duration,
     h("label.field", { for: "preset" }, h("span", {}, "Preset"), presetSelect),
     presetDescription,
     h("details", { open: true }, h("summary", {}, "Configuration (defaults filled in)"), fieldsBox),
@@ -104,7 +138,7 @@ export async function render(root, { project, navigate }) {
           h("td", {}, h("a", { href: `/projects/${project.id}/jobs/${j.id}/`, "data-link": true }, `#${j.id}`)),
           h("td", {}, j.params?.pipeline || ""),
           h("td", {}, h("span.badge." + j.status, {}, j.status)),
-          h("td", {}, j.stage || ""),
+          h("td", {}, jobStageText(j)),
           h("td.num", {}, fmtPercent(j.progress)),
           h("td", {}, j.model_version ? h("a", { href: `/projects/${project.id}/models/?version=${j.model_version}`, "data-link": true }, "view") : ""),
           h("td", {}, fmtDate(j.created_at)),
