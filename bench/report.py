@@ -123,6 +123,20 @@ def render_thesis(results: Path) -> str:
     return "\n".join(lines + [""] + provenance(runs))
 
 
+def render_camvid(results: Path) -> str:
+    """The road-scene table (bench/quality.py protocol camvid_open_set): network x anomaly score."""
+    from bench.quality import semantic_table
+
+    files = load_all(results / "camvid")
+    if not files:
+        return "Not measured yet: run `python bench/quality.py --pipelines seg_ood --datasets-only camvid_open_set`."
+    runs, rows = [], []
+    for _, data in files:
+        runs.append(data["run"])
+        rows += data["rows"]
+    return semantic_table(rows) + "\n\n" + "\n".join(provenance(runs))
+
+
 def render_speed(results: Path) -> str:
     from bench.speed import fit_table, speed_table
 
@@ -182,6 +196,7 @@ def gpu_tables(folder: Path) -> str:
 SECTIONS: dict[str, Callable[[Path], str]] = {
     "quality": render_quality,
     "thesis": render_thesis,
+    "camvid": render_camvid,
     "speed": render_speed,
     "search": render_search,
     "gpu": render_gpu,

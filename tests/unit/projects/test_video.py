@@ -62,7 +62,9 @@ def test_review_queue_in_name_order_steps_through_video_frames(alice_api, projec
     from inspection.models import ModelVersion, Prediction
     from projects.models import Image as ImageRow
 
-    model_version = ModelVersion.objects.create(project=project, number=1, pipeline="rail", config={}, threshold=0.5, is_active=True)
+    model_version = ModelVersion.objects.create(
+        project=project, number=1, pipeline="rail", config={}, threshold=0.5, region_threshold=0.5, is_active=True
+    )
     for i, (t, score) in enumerate(((1.0, 0.1), (0.0, 0.9), (0.5, 0.5))):
         image = ImageRow.objects.create(project=project, sha256=f"{i:064d}", width=4, height=4, original_name=f"v_t{t:011.3f}s.png")
         Prediction.objects.create(image=image, model_version=model_version, score=score, heatmap_min=0, heatmap_max=1)
