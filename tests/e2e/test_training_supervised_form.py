@@ -15,7 +15,7 @@ def _vae_version(project, alice):
 
     from inspection.models import ModelVersion
 
-    version = ModelVersion(project=project, number=1, pipeline="vae", threshold=0.1, created_by=alice)
+    version = ModelVersion(project=project, number=1, pipeline="vae", threshold=0.1, region_threshold=0.1, created_by=alice)
     version.artifact.save("model.pt", ContentFile(b"not loaded by this page", name="model.pt"), save=False)
     version.save()
     return version
