@@ -102,4 +102,5 @@ test("the training form gives a rough duration, from this project's past runs wh
   ];
   assert.match(roughDuration("dfr", 100, past), /about 2m 0s \(median of 1 earlier training here\)/);
   assert.equal(roughDuration("mystery", 10), "no estimate yet");
+  assert.match(roughDuration("dfr", 100), /up to roughly 4m 30s .*budget of steps/);
 });

@@ -7,11 +7,13 @@ import { jobDuration, jobStageText } from "./jobwatch.js";
 
 // The README's default: strong, and fast to fit on a CPU.
 export const DEFAULT_PIPELINE = "patchcore";
-// Rough fit seconds per training image with the default config on a 2-core CPU, from the
-// README's benchmark (MPDD, 256 px): PatchCore 85 s / 700 images; DFR's CPU recipe 135 s / 54
-// images, its paper defaults (700 epochs) about 2.3 times that; U-Net 2065 s / 114 images
-// for 12 epochs, its default 20 epochs proportionally more. A GPU is much faster.
-const SECONDS_PER_IMAGE = { patchcore: 0.12, dfr: 5.8, unet: 30 };
+// Rough fit seconds with the default config on a 2-core CPU. PatchCore grows with the training
+// set (README benchmark: 85 s for 700 images at 256 px). Pipelines on the shared training loop
+// run a budget of steps whatever the set's size: DFR's 8000 steps about 2 x the 135 s its former
+// 4200-step recipe took; the U-Net's 800 steps at about 2 s each, usually fewer (validation
+// stops it). A GPU is much faster.
+const SECONDS_PER_IMAGE = { patchcore: 0.12 };
+const BUDGET_SECONDS = { dfr: 270, unet: 1600 };
 
 /**
  * "about 2 min" style estimate for `pipeline` on `trainImages` images: the median of this
@@ -24,6 +26,9 @@ export function roughDuration(pipeline, trainImages, pastJobs = []) {
     .filter((s) => s != null)
     .sort((a, b) => a - b);
   if (past.length) return `about ${fmtDuration(past[Math.floor(past.length / 2)])} (median of ${past.length} earlier training${past.length === 1 ? "" : "s"} here)`;
+  if (BUDGET_SECONDS[pipeline] != null) {
+    return `up to roughly ${fmtDuration(BUDGET_SECONDS[pipeline])} on a 2-core CPU (a budget of steps; validation may stop it earlier)`;
+  }
   const rate = SECONDS_PER_IMAGE[pipeline];
   if (rate == null) return "no estimate yet";
   if (!trainImages) return "no training images yet";
