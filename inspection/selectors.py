@@ -176,8 +176,8 @@ def annotation_queue(*, project: Project) -> dict:
     Candidates: images outside the test split (test images are never suggested
     for training) that are not marked normal and carry no polygons yet, or only
     a draft made from a prediction. Order: first the images the active model is
-    unsure about (normalised image score within ``UNSURE_BAND`` of its
-    threshold), closest first; then the rest with a score, highest first (likely
+    unsure about (normalised image score, the map's maximum, within ``UNSURE_BAND``
+    of its region threshold), closest first; then the rest with a score, highest first (likely
     defects to outline); then images the model has not scored, oldest first.
     Returns ``{"model_version": ModelVersion | None, "items": [{image, score,
     normalized_score, kind, reason}, ...]}``.
@@ -211,9 +211,14 @@ def annotation_queue(*, project: Project) -> dict:
             continue
         normalized = float(normalize(score, version.normalization)) if version.normalization else None
         item = {"image": image, "score": float(score), "normalized_score": normalized}
-        if normalized is not None and abs(normalized - 0.5) <= UNSURE_BAND:
+        # The image score is the map's maximum, so near the region threshold the model is unsure
+        # whether any region of this image should be outlined at all.
+        region = version.region_threshold if version.region_threshold is not None else version.threshold
+        region_normalized = float(normalize(region, version.normalization)) if version.normalization else None
+        if normalized is not None and abs(normalized - region_normalized) <= UNSURE_BAND:
+            item["distance"] = abs(normalized - region_normalized)
             item.update(kind="unsure", reason=f"The model is unsure: normalised score {normalized:.2f} is close to its "
-                                              f"threshold (0.50). A label here teaches it the most." + draft)
+                                              f"region threshold ({region_normalized:.2f}). A label here teaches it the most." + draft)
             unsure.append(item)
         else:
             high = score > version.threshold
@@ -222,6 +227,8 @@ def annotation_queue(*, project: Project) -> dict:
                                 if high else f"Low anomaly score {score:.4g} (threshold {version.threshold:.4g}): probably "
                                 "normal; outline anything the model missed or mark it normal.") + draft)
             scored.append(item)
-    unsure.sort(key=lambda it: (abs(it["normalized_score"] - 0.5), it["image"].pk))
+    unsure.sort(key=lambda it: (it["distance"], it["image"].pk))
+    for it in unsure:
+        del it["distance"]
     scored.sort(key=lambda it: (-it["score"], it["image"].pk))
     return {"model_version": version, "items": unsure + scored + unscored}

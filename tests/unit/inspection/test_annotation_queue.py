@@ -52,6 +52,17 @@ def test_unsure_images_first_then_high_scores_then_unscored_never_test_or_done(p
     assert test_image.pk not in order and normal.pk not in order and done.pk not in order
 
 
+def test_unsure_means_close_to_the_region_threshold(project, version, image_factory, bob_api):
+    # Region threshold 14 (normalised 0.70): an image whose map peaks at 14 is the one in doubt about
+    # whether anything should be outlined; one at the image threshold (10, normalised 0.50) is not.
+    ModelVersion.objects.filter(pk=version.pk).update(region_threshold=14.0)
+    at_image_threshold, at_region_threshold = _scored(image_factory, project, version, [10.0, 14.2])
+    results = bob_api.get(f"/api/projects/{project.pk}/annotation-queue/").json()["results"]
+    assert [(r["image"]["id"], r["kind"]) for r in results] == [
+        (at_region_threshold.pk, "unsure"), (at_image_threshold.pk, "low")]
+    assert "region threshold (0.70)" in results[0]["reason"]
+
+
 @pytest.mark.parametrize("who, status", [("alice", 200), ("bob", 200), ("charlie", 403), ("dave", 404)])
 def test_the_queue_is_for_annotators_and_admins(personas_api, project, who, status):
     assert personas_api[who].get(f"/api/projects/{project.pk}/annotation-queue/").status_code == status
