@@ -216,7 +216,7 @@ def test_images_to_annotate_opens_the_queue_in_order_with_reasons(wide_page, pro
     order = [int(x) for x in page.eval_on_selector_all("#annotate-queue tbody tr", "rows => rows.map(r => r.dataset.imageId)")]
     assert order == [unsure.pk, high.pk, low.pk, unscored.pk]
     first_row = page.inner_text("#annotate-queue tbody tr:first-child")
-    assert "model unsure" in first_row and "close to its threshold" in first_row
+    assert "model unsure" in first_row and "close to its region threshold" in first_row
     assert "High anomaly score" in page.inner_text("#annotate-queue tbody tr:nth-child(2)")
     b.screenshot("annotate-queue")
     b.check_labelled()
