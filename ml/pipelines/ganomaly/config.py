@@ -30,9 +30,6 @@ class GANomalyConfig(TrainingConfig):
     map_sigma: float = dataclasses.field(
         default=4.0, metadata={"help": "Gaussian smoothing of the residual map in working pixels (0: none).", "minimum": 0.0, "maximum": 64.0}
     )
-    max_steps: int = dataclasses.field(
-        default=2000, metadata={"help": "Budget of optimisation steps (one batch each).", "minimum": 1, "maximum": 1_000_000}
-    )
     learning_rate: float = dataclasses.field(default=2e-4, metadata={"help": "Peak learning rate (Adam, beta1 0.5).", "minimum": 1e-7, "maximum": 1.0})
 
     def validate(self) -> None:

@@ -32,10 +32,6 @@ class RIADConfig(TrainingConfig):
     base_channels: int = dataclasses.field(
         default=16, metadata={"help": "Width of the first U-Net level (doubling to 8x).", "minimum": 4, "maximum": 128}
     )
-    max_steps: int = dataclasses.field(
-        default=2000, metadata={"help": "Budget of optimisation steps (one batch each).", "minimum": 1, "maximum": 1_000_000}
-    )
-    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "Peak learning rate (Adam).", "minimum": 1e-7, "maximum": 1.0})
 
     def validate(self) -> None:
         super().validate()

@@ -48,10 +48,6 @@ class SMAIConfig(TrainingConfig):
     inference_batch: int = dataclasses.field(
         default=16, metadata={"help": "Masked copies per forward pass at test time.", "minimum": 1, "maximum": 1024}
     )
-    max_steps: int = dataclasses.field(
-        default=2000, metadata={"help": "Budget of optimisation steps (one batch each).", "minimum": 1, "maximum": 1_000_000}
-    )
-    learning_rate: float = dataclasses.field(default=1e-3, metadata={"help": "Peak learning rate (Adam).", "minimum": 1e-7, "maximum": 1.0})
 
     def validate(self) -> None:
         super().validate()
