@@ -204,6 +204,12 @@ STORAGES = {
 # API tokens expire after this many hours (then POST /api/auth/token/ again) and
 # are revoked on logout and password change.
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 7 * 24, minimum=1)
+# How long "next item" of the review queue holds a prediction for one reviewer before
+# another reviewer may be handed it (a verdict releases it at once).
+REVIEW_CLAIM_SECONDS = env_int("REVIEW_CLAIM_SECONDS", 300, minimum=10)
+# Review-queue items link their image and heatmap with signed links (projects.api.files),
+# valid at least this long: a copied link works until then, even for someone removed since.
+SIGNED_FILE_SECONDS = env_int("SIGNED_FILE_SECONDS", 3600, minimum=60)
 # Sign-in throttles (projects.api.throttles): wrong passwords per address or
 # username within the window before 429, and all sign-in attempts per address.
 SIGN_IN_MAX_FAILURES = env_int("SIGN_IN_MAX_FAILURES", 10, minimum=1)

@@ -106,13 +106,25 @@ class Prediction(models.Model):
         help_text="A class mask a pipeline finds (the rail pipeline: the rails), PNG 0/255 at image resolution.",
     )
     flagged = models.BooleanField(default=False)
+    # The newest review's verdict, "" while unreviewed. Kept by the review service (a verdict sets
+    # it, an undo puts back the one before) so that the review queue filters and sorts on plain
+    # indexed columns instead of a subquery over every review of the model version.
+    verdict = models.CharField(max_length=20, blank=True, default="", help_text="The newest review's verdict; '' while unreviewed.")
+    # Several reviewers on one queue: "next item" hands each an unreviewed prediction that nobody
+    # else holds, for REVIEW_CLAIM_SECONDS; a verdict releases it.
+    claimed_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    claimed_until = models.DateTimeField(null=True, blank=True)
     job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["image", "model_version"], name="one_prediction_per_image_and_model")]
-        indexes = [models.Index(fields=["model_version", "flagged", "score"])]
+        indexes = [
+            models.Index(fields=["model_version", "flagged", "score"]),
+            # The review queue: a version's unreviewed (verdict "") predictions, flagged first, by score.
+            models.Index(fields=["model_version", "verdict", "flagged", "score"], name="prediction_review_queue"),
+        ]
 
 
 class Review(models.Model):

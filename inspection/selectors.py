@@ -1,23 +1,26 @@
 """Reads of the inspection app that need more than a ``.get``."""
 from __future__ import annotations
 
-from django.db.models import BooleanField, Exists, ExpressionWrapper, Func, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, Func, IntegerField, Q, QuerySet
 
 from inspection.models import ModelVersion, Prediction, Review
 from projects.errors import ApplicationError
-from projects.models import Job, Project
+from projects.models import Image, Job, Project
 
 
-def _latest_review(field: str):
-    return Subquery(Review.objects.filter(prediction=OuterRef("pk")).order_by("-created_at", "-id").values(field)[:1])
+def _reviewed():
+    """``reviewed``: the prediction has a verdict (its ``verdict`` column, kept by the review service)."""
+    return ExpressionWrapper(~Q(verdict=""), output_field=BooleanField())
 
 
 def predictions_with_reviews(queryset: QuerySet[Prediction]) -> QuerySet[Prediction]:
-    """Predictions annotated with ``reviewed`` and the newest ``verdict`` (None when unreviewed)."""
-    return queryset.select_related("image", "model_version").annotate(
-        reviewed=Exists(Review.objects.filter(prediction=OuterRef("pk"))),
-        verdict=_latest_review("verdict"),
-    )
+    """Predictions annotated with ``reviewed`` (their ``verdict`` column holds the newest one, '' when unreviewed)."""
+    return queryset.select_related("image", "model_version").annotate(reviewed=_reviewed())
+
+
+# A queue item shows its model version's number, pipeline and thresholds (PredictionSerializer); its
+# config, metrics, curves and training history can be large and stay in the database.
+QUEUE_DEFERRED = tuple(f"model_version__{name}" for name in ("config", "metrics", "curves", "evaluation", "training"))
 
 
 def review_queue(
@@ -40,32 +43,32 @@ def review_queue(
         model_version = ModelVersion.objects.filter(project=project, is_active=True).first()
         if model_version is None:
             return Prediction.objects.none()
-    # Sorting touches every prediction of the version, so it uses only cheap columns:
-    # "reviewed" is ``id IN (the version's reviewed ids)``, one hashed scan per query (a
-    # correlated EXISTS and the newest-verdict subquery per row cost ~60 ms over 10,000
-    # predictions); the image, the model version and the reviews (newest first, for the
-    # verdict) are fetched for the page only.
-    reviewed_ids = Review.objects.filter(prediction__model_version=model_version).values("prediction_id")
+    # Filters and sorting use plain columns of the prediction (``verdict`` is the newest review's,
+    # '' while unreviewed), so the reviewers' usual page, unreviewed by flag and score, is read from
+    # the ``prediction_review_queue`` index and joined to its images and model version after the limit.
     queryset = (
         Prediction.objects.filter(model_version=model_version)
-        .annotate(reviewed=ExpressionWrapper(Q(pk__in=reviewed_ids), output_field=BooleanField()))
-        .prefetch_related("image", "model_version", Prefetch("reviews", queryset=Review.objects.order_by("-created_at", "-id")))
+        .annotate(reviewed=_reviewed())
+        .select_related("image", "model_version")
+        .defer(*QUEUE_DEFERRED)
     )
     if image_ids is not None:
         queryset = queryset.filter(image_id__in=image_ids)
     if flagged is not None:
         queryset = queryset.filter(flagged=flagged)
     if reviewed is not None:
-        queryset = queryset.filter(reviewed=reviewed)
+        queryset = queryset.filter(verdict="") if not reviewed else queryset.exclude(verdict="")
     if verdict is not None:
         if verdict not in Review.Verdict.values:
             raise ApplicationError(f"verdict: must be one of {', '.join(Review.Verdict.values)}", details={"key": "verdict"})
-        queryset = queryset.annotate(verdict=_latest_review("verdict")).filter(verdict=verdict)
+        queryset = queryset.filter(verdict=verdict)
     if order not in ("score", "name"):
         raise ApplicationError("order: must be 'score' or 'name'", details={"key": "order"})
     if order == "name":
         return queryset.order_by("image__original_name", "image_id")
-    needs_review = ExpressionWrapper(Q(flagged=True) & Q(reviewed=False), output_field=BooleanField())
+    if reviewed is False:
+        return queryset.order_by("-flagged", "-score", "pk")  # needs-review is then just "flagged"
+    needs_review = ExpressionWrapper(Q(flagged=True) & Q(verdict=""), output_field=BooleanField())
     return queryset.annotate(needs_review=needs_review).order_by("-needs_review", "reviewed", "-score", "pk")
 
 
@@ -185,7 +188,6 @@ def annotation_queue(*, project: Project) -> dict:
     from django.db.models import Exists, OuterRef
 
     from ml.thresholds import normalize
-    from projects.models import Image
 
     version = ModelVersion.objects.filter(project=project, is_active=True).first()
     has_polygons = Image.objects.filter(pk=OuterRef("pk"), annotation_set__annotations__isnull=False)

@@ -16,7 +16,7 @@ Role matrix, as tuples to pass to :func:`require_role` and the loaders:
 """
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from projects.errors import NotFound, PermissionDenied
 from projects.models import Image, Membership, Project
@@ -45,10 +45,15 @@ def project_role(user, project: Project | int) -> str | None:
     return Membership.objects.filter(project_id=project_id, user=user).values_list("role", flat=True).first()
 
 
-def require_role(user, project: Project | int, *roles: str, action: str | None = None) -> str:
+_UNKNOWN = object()
+
+
+def require_role(user, project: Project | int, *roles: str, action: str | None = None, role=_UNKNOWN) -> str:
     """Return the user's role, or raise: NotFound for outsiders, PermissionDenied
-    for members whose role is not in ``roles`` (no roles = any member)."""
-    role = project_role(user, project)
+    for members whose role is not in ``roles`` (no roles = any member). ``role``: the
+    membership role already read with the row (see :func:`_with_caller_role`), saving a query."""
+    if role is _UNKNOWN or user is None or not user.is_authenticated or not user.is_active or user.is_staff:
+        role = project_role(user, project)
     if role is None:
         raise NotFound("project not found")
     if roles and role not in roles:
@@ -69,13 +74,22 @@ def projects_visible_to(user) -> QuerySet[Project]:
     return Project.objects.filter(memberships__user=user)
 
 
+def _with_caller_role(queryset: QuerySet, user, project_field: str) -> QuerySet:
+    """``queryset`` annotated with ``caller_role``, the user's membership role in the row's project
+    (``project_field``), so that one query loads the row and the role every endpoint checks."""
+    if user is None or not user.is_authenticated or not user.is_active or user.is_staff:
+        return queryset
+    role = Membership.objects.filter(project=OuterRef(project_field), user=user).values("role")[:1]
+    return queryset.annotate(caller_role=Subquery(role))
+
+
 def get_project_for(user, project_id, *, roles: tuple[str, ...] = READ, action: str | None = None) -> Project:
     """Load a project by id for ``user``: 404 if absent or invisible, 403 if the role is wrong."""
     try:
-        project = Project.objects.get(pk=int(project_id))
+        project = _with_caller_role(Project.objects.all(), user, "pk").get(pk=int(project_id))
     except (Project.DoesNotExist, TypeError, ValueError):
         raise NotFound("project not found") from None
-    require_role(user, project, *roles, action=action)
+    require_role(user, project, *roles, action=action, role=getattr(project, "caller_role", _UNKNOWN))
     return project
 
 
@@ -88,19 +102,21 @@ def get_owned_for(
     roles: tuple[str, ...] = READ,
     action: str | None = None,
     project=lambda obj: obj.project,
+    project_field: str = "project",
 ):
     """Load one row of a project-owned model by id for ``user``.
 
     A missing row and an outsider get the same 404 ("<noun> not found"), so an
     outsider cannot tell which; a member without one of ``roles`` gets 403.
-    ``project(obj)`` says which project the row belongs to.
+    ``project(obj)`` says which project the row belongs to and ``project_field`` is the same
+    path as a lookup (``"image__project"``), for reading the caller's role with the row.
     """
     try:
-        obj = queryset.get(pk=int(pk))
+        obj = _with_caller_role(queryset, user, project_field).get(pk=int(pk))
     except (queryset.model.DoesNotExist, TypeError, ValueError):
         raise NotFound(f"{noun} not found") from None
     try:
-        require_role(user, project(obj), *roles, action=action)
+        require_role(user, project(obj), *roles, action=action, role=getattr(obj, "caller_role", _UNKNOWN))
     except NotFound:
         raise NotFound(f"{noun} not found") from None
     return obj

@@ -11,6 +11,7 @@ urlpatterns = [
     path("projects/<int:pk>/inference-jobs/", views.InferenceJobView.as_view(), name="inference-jobs"),
     path("projects/<int:pk>/model-versions/", views.ModelVersionListView.as_view(), name="model-version-list"),
     path("projects/<int:pk>/review-queue/", views.ReviewQueueView.as_view(), name="review-queue"),
+    path("projects/<int:pk>/review-queue/next", views.ReviewQueueNextView.as_view(), name="review-queue-next"),
     path("projects/<int:pk>/retrain-policy/", views.RetrainPolicyView.as_view(), name="retrain-policy"),
     path("model-versions/<int:pk>/", views.ModelVersionDetailView.as_view(), name="model-version-detail"),
     re_path(r"^model-versions/(?P<pk>\d+)/activate/?$", views.ModelVersionActivateView.as_view(), name="model-version-activate"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -38,7 +39,8 @@ def _model_version_for(user, pk, *, roles=READ, action: str | None = None) -> Mo
 def _prediction_for(user, pk, *, roles=READ, action: str | None = None) -> Prediction:
     queryset = selectors.predictions_with_reviews(Prediction.objects.all()).select_related("image__project")
     return get_owned_for(
-        user, queryset, pk, noun="prediction", roles=roles, action=action, project=lambda p: p.image.project
+        user, queryset, pk, noun="prediction", roles=roles, action=action, project=lambda p: p.image.project,
+        project_field="image__project",
     )
 
 
@@ -229,7 +231,6 @@ class PredictionReviewView(APIView):
         body = ReviewRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         review = reviews.review_create(prediction=prediction, reviewer=request.user, **body.validated_data)
-        prediction = _prediction_for(request.user, pk)
         return Response({"review": ReviewSerializer(review).data, "prediction": PredictionSerializer(prediction).data}, status=201)
 
 
@@ -241,6 +242,7 @@ class ReviewDetailView(APIView):
         review = get_owned_for(
             request.user, Review.objects.select_related("prediction__image__project"), pk, noun="review",
             roles=REVIEW, action="undo verdicts", project=lambda r: r.prediction.image.project,
+            project_field="prediction__image__project",
         )
         prediction = reviews.review_undo(review=review, user=request.user)
         return Response(PredictionSerializer(_prediction_for(request.user, prediction.pk)).data)
@@ -262,12 +264,7 @@ class ReviewQueueView(APIView):
     @extend_schema(parameters=QUEUE_PARAMETERS, responses={200: PredictionSerializer(many=True)})
     def get(self, request, pk: int):
         project = get_project_for(request.user, pk)
-        model_version = None
-        if request.query_params.get("model_version"):
-            try:
-                model_version = ModelVersion.objects.get(pk=int(request.query_params["model_version"]), project=project)
-            except (ModelVersion.DoesNotExist, ValueError):
-                raise ApplicationError("model_version: not a model version of this project", details={"key": "model_version"}) from None
+        model_version = _queue_model_version(request, project)
         queue = selectors.review_queue(
             project=project,
             model_version=model_version,
@@ -278,6 +275,43 @@ class ReviewQueueView(APIView):
             image_ids=_id_list(request, "image_ids"),
         )
         return paginate(self, queue, PredictionSerializer)
+
+
+NEXT_RESULT = inline_serializer(
+    "ReviewNextResult",
+    {"prediction": PredictionSerializer(allow_null=True), "claimed_until": serializers.DateTimeField(allow_null=True)},
+)
+
+
+class ReviewQueueNextView(APIView):
+    """The next unreviewed prediction for the caller, held for them (``REVIEW_CLAIM_SECONDS``) so
+    that several reviewers on one queue never get the same item; a verdict releases it. Filters
+    ``flagged`` and ``model_version`` as the queue; ``prediction`` is null when nothing is left."""
+
+    @extend_schema(request=None, parameters=[p for p in QUEUE_PARAMETERS if p.name in ("flagged", "model_version")],
+                   responses={200: NEXT_RESULT})
+    def post(self, request, pk: int):
+        project = get_project_for(request.user, pk, roles=REVIEW, action="review predictions")
+        model_version = _queue_model_version(request, project)
+        prediction = reviews.review_next(
+            project=project, user=request.user, model_version=model_version, flagged=query_bool(request, "flagged")
+        )
+        if prediction is None:
+            return Response({"prediction": None, "claimed_until": None})
+        return Response({
+            "prediction": PredictionSerializer(prediction).data,
+            "claimed_until": serializers.DateTimeField().to_representation(prediction.claimed_until),
+        })
+
+
+def _queue_model_version(request, project) -> ModelVersion | None:
+    """``?model_version=`` as a model version of ``project`` (None: the queue uses the active one)."""
+    if not request.query_params.get("model_version"):
+        return None
+    try:
+        return ModelVersion.objects.get(pk=int(request.query_params["model_version"]), project=project)
+    except (ModelVersion.DoesNotExist, ValueError):
+        raise ApplicationError("model_version: not a model version of this project", details={"key": "model_version"}) from None
 
 
 class RetrainPolicyView(APIView):

@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from inspection.models import Prediction, Review
@@ -38,7 +39,7 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
         )
     comment = (comment or "").strip()
     with transaction.atomic():
-        image = Image.objects.select_for_update().get(pk=prediction.image_id)
+        image = Image.objects.select_for_update(of=("self",)).select_related("project").get(pk=prediction.image_id)
         before = {"state": image.state, "split": image.split}
         effect: dict = {}
         if verdict == Review.Verdict.NORMAL:
@@ -52,9 +53,7 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
         elif verdict == Review.Verdict.ANOMALY:
             effect = {"state": Image.State.ANOMALOUS}
             Image.objects.filter(pk=image.pk).update(**effect)
-            annotation_set = getattr(image, "annotation_set", None)
-            has_polygons = annotation_set is not None and annotation_set.annotations.exists()
-            if not has_polygons and prediction.polygons:
+            if prediction.polygons and not _has_polygons(image):
                 image.refresh_from_db()
                 draft = annotation_draft_from_prediction(image=image, polygons=prediction.polygons, actor=reviewer)
                 effect["draft_annotation"] = True
@@ -64,6 +63,14 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
         review = Review.objects.create(
             prediction=prediction, reviewer=reviewer, verdict=verdict, comment=comment, effect={**effect, "before": before}
         )
+        # The newest verdict, for the queue; the reviewer's claim on the item ends with it.
+        Prediction.objects.filter(pk=prediction.pk).update(verdict=verdict, claimed_by=None, claimed_until=None)
+        prediction.verdict = verdict
+        # The caller's prediction shows the image as the verdict left it (no re-read).
+        for field in ("state", "split"):
+            if field in effect:
+                setattr(image, field, effect[field])
+        prediction.image = image
         audit_record(
             reviewer,
             "prediction.review",
@@ -74,6 +81,34 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
         project = image.project
         transaction.on_commit(lambda: retrain_check(project=project))
     return review
+
+
+def review_next(*, project, user, model_version=None, flagged: bool | None = None) -> Prediction | None:
+    """The next unreviewed prediction of the review queue for ``user``, held for them.
+
+    Several reviewers work one queue without reviewing the same image twice: each gets the
+    first unreviewed prediction (flagged first, by score) that nobody else holds, and holds it
+    for ``REVIEW_CLAIM_SECONDS``; asking again before giving a verdict answers the same one
+    (a reload loses nothing). A verdict releases it; an abandoned one is handed out again when
+    its hold runs out. Concurrent callers never get the same item (the candidate row is locked
+    with SKIP LOCKED, so they do not wait on each other either). None when nothing is left.
+    """
+    from django.conf import settings
+
+    from inspection.selectors import review_queue
+
+    now = timezone.now()
+    queue = review_queue(project=project, model_version=model_version, reviewed=False, flagged=flagged)
+    # Free items and the caller's own, in queue order: the caller's held item is normally the
+    # first of these (holds are handed out in queue order), so a reload answers it again.
+    available = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=user)
+    with transaction.atomic():
+        prediction = queue.filter(available).select_for_update(skip_locked=True, of=("self",)).first()
+        if prediction is None:
+            return None
+        prediction.claimed_by, prediction.claimed_until = user, now + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
+        Prediction.objects.filter(pk=prediction.pk).update(claimed_by=user, claimed_until=prediction.claimed_until)
+    return prediction
 
 
 UNDO_WINDOW = timedelta(minutes=30)
@@ -115,7 +150,18 @@ def review_undo(*, review: Review, user) -> Prediction:
             details={"review": review.pk, "verdict": review.verdict, "image": image.pk, "restored": restored},
         )
         review.delete()
-    return review.prediction
+        # The prediction's verdict goes back to the one before (or none).
+        previous = Review.objects.filter(prediction_id=review.prediction_id).order_by("-created_at", "-id").first()
+        prediction = review.prediction
+        prediction.verdict = previous.verdict if previous else ""
+        Prediction.objects.filter(pk=prediction.pk).update(verdict=prediction.verdict)
+    return prediction
+
+
+def _has_polygons(image: Image) -> bool:
+    from annotations.models import Annotation
+
+    return Annotation.objects.filter(annotation_set__image=image).exists()
 
 
 def _has_polygons_by_a_person(image: Image) -> bool:

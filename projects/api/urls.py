@@ -1,6 +1,6 @@
 from django.urls import path
 
-from projects.api import auth, images, views
+from projects.api import auth, files, images, views
 
 urlpatterns = [
     path("auth/token/", auth.TokenView.as_view(), name="auth-token"),
@@ -18,4 +18,5 @@ urlpatterns = [
     path("images/<int:image_id>/", images.ImageDetailView.as_view(), name="image-detail"),
     path("images/<int:image_id>/file", images.ImageFileView.as_view(), name="image-file"),
     path("images/<int:image_id>/thumbnail", images.ImageThumbnailView.as_view(), name="image-thumbnail"),
+    path("files/<str:name>", files.SignedFileView.as_view(), name="signed-file"),
 ]

@@ -51,6 +51,8 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("image-file", "GET"): (200, 200, 200, 200, 404, A),
     # 202 + placeholder: thumbnails are made by a task after the upload (not run here).
     ("image-thumbnail", "GET"): (202, 202, 202, 202, 404, A),
+    # Signed file links answer by their signature alone: none here, so everyone is refused.
+    ("signed-file", "GET"): (403, 403, 403, 403, 403, 403),
     ("image-annotations", "GET"): (200, 200, 200, 200, 404, A),
     ("image-annotations", "PUT"): (400, 400, 400, 403, 404, A),
     ("image-mask", "GET"): (200, 200, 200, 200, 404, A),
@@ -74,6 +76,7 @@ MATRIX: dict[tuple[str, str], tuple[int, ...]] = {
     ("inference-jobs", "POST"): (201, 201, 403, 403, 404, A),
     ("model-version-list", "GET"): (200, 200, 200, 200, 404, A),
     ("review-queue", "GET"): (200, 200, 200, 200, 404, A),
+    ("review-queue-next", "POST"): (200, 200, 403, 200, 404, A),  # inspectors and admins are handed items
     ("retrain-policy", "GET"): (200, 200, 403, 403, 404, A),
     ("retrain-policy", "PUT"): (200, 200, 403, 403, 404, A),
     ("retrain-policy", "PATCH"): (200, 200, 403, 403, 404, A),
@@ -134,6 +137,8 @@ def _url(name: str, route: str, targets: dict) -> str:
     for key in ("project_id", "user_id", "image_id", "label_class_id", "job_id"):
         if f"<int:{key}>" in route or f"(?P<{key}>" in route:
             kwargs[key] = targets[key]
+    if "<str:name>" in route:
+        kwargs["name"] = "0" * 64  # a blob key
     if "pk" in route:
         prefix = route.split("/")[1].lstrip("^")
         kwargs["pk"] = {"projects": targets["project_id"], "jobs": targets["training_job"], "images": targets["image_id"],

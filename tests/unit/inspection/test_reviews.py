@@ -31,7 +31,9 @@ def test_queue_puts_flagged_unreviewed_first_by_score(trained, project, charlie_
     assert {i["image"]["id"] for i in flagged} == {i.pk for i in data["test_defect"]}
     first = queue[0]
     assert first["threshold"] == pytest.approx(model_version.threshold)
-    assert first["heatmap_url"].endswith("/heatmap.png") and first["image"]["file_url"].endswith("/file")
+    # Signed links to the same bytes the authenticated endpoints serve.
+    assert first["heatmap_url"].startswith("/api/files/") and first["image"]["file_url"].startswith("/api/files/")
+    assert b"".join(charlie_api.get(first["heatmap_url"])) == b"".join(charlie_api.get(f"/api/predictions/{first['id']}/heatmap.png"))
     assert {"min", "max"} == set(first["heatmap_range"])
 
     charlie_api.post(f"/api/predictions/{first['id']}/review", {"verdict": "unsure"}, format="json")
