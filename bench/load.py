@@ -14,7 +14,8 @@ What it does, bounded and on loopback only:
 4. runs ``--users`` reviewers for ``--duration`` seconds, each in a loop: take the next item of
    the review queue (``POST .../review-queue/next``: the first unreviewed prediction, flagged
    first, that no other reviewer holds), fetch its image and its heatmap, post a verdict, think
-   ``--think`` seconds (an asyncio client with one connection each);
+   ``--think`` seconds (an asyncio client with one connection each), after a few untimed
+   loops that warm the workers up;
 5. writes ``bench/results/load.json`` (per endpoint: count, errors, p50/p95/p99 in ms, plus the
    run's parameters and the machine) and prints the markdown table.
 
@@ -235,7 +236,7 @@ class HttpClient:
 
 
 async def reviewer(number: int, *, host: str, port: int, token: str, project: int, until: float, think: float,
-                   samples: dict[str, list[float]], errors: dict[str, list[str]]) -> None:
+                   samples: dict[str, list[float]], errors: dict[str, list[str]], loops: int | None = None) -> None:
     """One reviewer's loop: the next queue item (held for them, so 50 people review 50 different
     images), its image and heatmap, a verdict, then ``think`` seconds."""
     rng = random.Random(number)
@@ -257,7 +258,8 @@ async def reviewer(number: int, *, host: str, port: int, token: str, project: in
 
     await asyncio.sleep(rng.random() * think)  # reviewers do not all start at the same instant
     try:
-        while time.monotonic() < until:
+        while time.monotonic() < until and loops != 0:
+            loops = None if loops is None else loops - 1
             answer = await call("next", "POST", f"/api/projects/{project}/review-queue/next")
             item = answer.json()["prediction"] if answer is not None else None
             if item is not None:
@@ -270,9 +272,15 @@ async def reviewer(number: int, *, host: str, port: int, token: str, project: in
         await client.close()
 
 
+WARMUP_LOOPS = 6  # untimed, one reviewer: a fresh worker's first requests import serializers and services
+
+
 async def load(*, host: str, port: int, tokens: list[str], project: int, duration: float, think: float):
     samples = {name: [] for name in ENDPOINTS}
     errors = {name: [] for name in ENDPOINTS}
+    for _ in range(WARMUP_LOOPS):  # sequential, so that both workers see every kind of request
+        await reviewer(0, host=host, port=port, token=tokens[0], project=project, until=time.monotonic() + 60, think=0.0,
+                       samples={name: [] for name in ENDPOINTS}, errors=errors, loops=1)
     until = time.monotonic() + duration
     await asyncio.gather(*[
         reviewer(i, host=host, port=port, token=token, project=project, until=until, think=think, samples=samples, errors=errors)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from inspection.models import Prediction, Review
@@ -39,7 +38,9 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
         )
     comment = (comment or "").strip()
     with transaction.atomic():
-        image = Image.objects.select_for_update(of=("self",)).select_related("project").get(pk=prediction.image_id)
+        image = (
+            Image.objects.select_for_update(of=("self",)).select_related("project__retrain_policy").get(pk=prediction.image_id)
+        )
         before = {"state": image.state, "split": image.split}
         effect: dict = {}
         if verdict == Review.Verdict.NORMAL:
@@ -79,7 +80,9 @@ def review_create(*, prediction: Prediction, reviewer, verdict: str, comment: st
             details={"verdict": verdict, "comment": comment, "image": image.pk, "effect": effect},
         )
         project = image.project
-        transaction.on_commit(lambda: retrain_check(project=project))
+        policy = getattr(project, "retrain_policy", None)  # read with the image: no query when there is none
+        if policy is not None and policy.enabled:
+            transaction.on_commit(lambda: retrain_check(project=project))
     return review
 
 
@@ -94,21 +97,42 @@ def review_next(*, project, user, model_version=None, flagged: bool | None = Non
     with SKIP LOCKED, so they do not wait on each other either). None when nothing is left.
     """
     from django.conf import settings
+    from django.db import connection
 
-    from inspection.selectors import review_queue
+    from inspection.models import ModelVersion
+    from inspection.selectors import QUEUE_DEFERRED
 
     now = timezone.now()
-    queue = review_queue(project=project, model_version=model_version, reviewed=False, flagged=flagged)
-    # Free items and the caller's own, in queue order: the caller's held item is normally the
-    # first of these (holds are handed out in queue order), so a reload answers it again.
-    available = Q(claimed_until__isnull=True) | Q(claimed_until__lte=now) | Q(claimed_by=user)
-    with transaction.atomic():
-        prediction = queue.filter(available).select_for_update(skip_locked=True, of=("self",)).first()
-        if prediction is None:
-            return None
-        prediction.claimed_by, prediction.claimed_until = user, now + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
-        Prediction.objects.filter(pk=prediction.pk).update(claimed_by=user, claimed_until=prediction.claimed_until)
-    return prediction
+    until = now + timedelta(seconds=settings.REVIEW_CLAIM_SECONDS)
+    predictions, versions = Prediction._meta.db_table, ModelVersion._meta.db_table
+    if model_version is not None:
+        version_sql, params = "%s", [model_version.pk]
+    else:
+        version_sql, params = f"(SELECT id FROM {versions} WHERE project_id = %s AND is_active LIMIT 1)", [project.pk]
+    flagged_sql = ""
+    if flagged is not None:
+        flagged_sql, params = "AND flagged = %s", [*params, flagged]
+    # One statement, so no transaction to open: the first unreviewed prediction in queue order
+    # (flagged first, by score; the prediction_review_queue index) that is free or already the
+    # caller's, locked with SKIP LOCKED so that concurrent callers take the next rows instead of
+    # waiting, and held for the caller. The caller's held item is normally the first of these
+    # (holds are handed out in queue order), so a reload answers it again.
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    sql = f"""
+        UPDATE {predictions} SET claimed_by_id = %s, claimed_until = %s
+        WHERE id = (
+            SELECT id FROM {predictions}
+            WHERE model_version_id = {version_sql} AND verdict = '' {flagged_sql}
+              AND (claimed_until IS NULL OR claimed_until <= %s OR claimed_by_id = %s)
+            ORDER BY flagged DESC, score DESC, id LIMIT 1{lock}
+        )
+        RETURNING id"""
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [user.pk, until, *params, now, user.pk])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Prediction.objects.select_related("image", "model_version").defer(*QUEUE_DEFERRED).get(pk=row[0])
 
 
 UNDO_WINDOW = timedelta(minutes=30)
