@@ -155,6 +155,7 @@ export const api = {
   reviewQueue: (projectId, query) => page(`/api/projects/${projectId}/review-queue/`, query),
   imagePredictions: (imageId) => all(`/api/images/${imageId}/predictions/`),
   heatmapUrl: (id) => `/api/predictions/${id}/heatmap.png`,
+  reviewNext: (projectId) => request("POST", `/api/projects/${projectId}/review-queue/next`),
   review: (predictionId, verdict, comment) =>
     request("POST", `/api/predictions/${predictionId}/review`, { json: { verdict, comment } }),
   undoReview: (reviewId) => request("DELETE", `/api/reviews/${reviewId}/`),

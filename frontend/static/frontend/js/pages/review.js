@@ -60,7 +60,8 @@ export async function render(root, { project, role }) {
     h("option", { value: "unreviewed" }, "not reviewed yet"),
     h("option", { value: "flagged" }, "flagged only"),
     h("option", { value: "reviewed" }, "already reviewed"),
-    h("option", { value: "frames" }, "all in name order (video frames)"));
+    h("option", { value: "frames" }, "all in name order (video frames)"),
+    h("option", { value: "team" }, "shared: next image no other reviewer has"));
   const side = h("aside.side", { "aria-label": "Review controls" },
     h("div.row", {}, h("h1", {}, "Review"), h("span.spacer"), pos),
     h("label", { for: "queue-filter" }, "Queue", queueFilter),
@@ -275,7 +276,8 @@ export async function render(root, { project, role }) {
     done.hidden = true;
     delete stage.dataset.queueDone;
     if (i >= items.length) {
-      if (nextPage) await loadPage(nextPage);
+      if (team()) await takeNext();
+      else if (nextPage) await loadPage(nextPage);
       if (i >= items.length) {
         showDone();
         return;
@@ -310,12 +312,23 @@ export async function render(root, { project, role }) {
       return;
     }
     showVerdict(item);
-    if (current() === item && index < items.length - 1) go(index + 1);
+    if (current() === item && team()) go(index + 1); // asks the server for the next free image
+    else if (current() === item && index < items.length - 1) go(index + 1);
     else if (current() === item && nextPage) go(index + 1);
     else if (current() === item) showDone();
   }
 
   const QUERIES = { "": {}, unreviewed: { reviewed: "false" }, flagged: { flagged: "true" }, reviewed: { reviewed: "true" }, frames: { order: "name" } };
+
+  // The shared queue: several reviewers at once, each handed the next unreviewed image that no
+  // one else holds (the server holds it for this reviewer until the verdict).
+  const team = () => queueFilter.value === "team";
+
+  async function takeNext() {
+    const { prediction } = await api.reviewNext(project.id);
+    if (prediction && !items.some((it) => it.predictionId === prediction.id)) items.push(queueItem(prediction));
+    return Boolean(prediction);
+  }
 
   async function restart() {
     items = [];
@@ -323,7 +336,8 @@ export async function render(root, { project, role }) {
     index = 0;
     empty.hidden = true;
     empty.replaceChildren();
-    await loadPage(QUERIES[queueFilter.value]);
+    if (team()) await takeNext();
+    else await loadPage(QUERIES[queueFilter.value]);
     if (items.length) await go(0);
     else {
       empty.hidden = false;
