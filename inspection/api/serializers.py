@@ -150,7 +150,8 @@ def image_info(image) -> dict:
         "height": image.height,
         "split": image.split,
         "state": image.state,
-        "file_url": signed_file_url(image.file.name, content_type=image.content_type, filename=image.original_name),
+        "file_url": signed_file_url(image.file.name, content_type=image.content_type, filename=image.original_name)
+        if image.file.name else f"/api/images/{image.pk}/file",
         "thumbnail_url": f"/api/images/{image.pk}/thumbnail",
     }
 
@@ -217,6 +218,8 @@ class PredictionSerializer(serializers.ModelSerializer):
 
     def get_heatmap_url(self, prediction: Prediction) -> str:
         """A signed link to the heatmap PNG (``/api/predictions/{id}/heatmap.png`` serves it too)."""
+        if not prediction.heatmap.name:  # rows made by hand without a heatmap: the endpoint says 404
+            return f"/api/predictions/{prediction.pk}/heatmap.png"
         return signed_file_url(prediction.heatmap.name, content_type="image/png")
 
     def get_class_map_url(self, prediction: Prediction) -> str | None:

@@ -119,6 +119,23 @@ def mlp(sizes: list[int], last_plain: bool) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def fold_batch_norms(seq: nn.Sequential) -> nn.Sequential:
+    """An eval-mode copy of an :func:`mlp` with each BatchNorm1d folded into the Linear before it:
+    the same function in inference (up to float rounding) with one pass over the activations
+    less per layer, which matters when the heads run for every pixel of an image."""
+    from torch.nn.utils.fusion import fuse_linear_bn_eval
+
+    layers, out, i = list(seq), [], 0
+    while i < len(layers):
+        if isinstance(layers[i], nn.Linear) and i + 1 < len(layers) and isinstance(layers[i + 1], nn.BatchNorm1d):
+            out.append(fuse_linear_bn_eval(layers[i], layers[i + 1]))
+            i += 2
+        else:
+            out.append(layers[i])
+            i += 1
+    return nn.Sequential(*out)
+
+
 def pad_for_patches(x: torch.Tensor) -> torch.Tensor:
     """Reflection-pad (N, C, H, W) by ``PAD`` on each side, so every pixel is a patch centre
     (in steps when the image is smaller than the padding)."""
@@ -180,15 +197,16 @@ class MultiLevelPatchModel(nn.Module):
             levels.append(x)
         return levels
 
-    def _heads(self, pooled4: torch.Tensor, aggregated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def _heads(self, pooled4: torch.Tensor, aggregated: torch.Tensor, folded: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """(B, C4 * g * g) level-4 cell means (channel-major, g x g cells of the patch) and (B, 3A)
         aggregated vectors -> logit (B,), mu, logvar (B, M). The SE block squeezes the whole patch
         (the mean of its equal cells) and re-weights every cell's channels."""
         cells = pooled4.view(pooled4.shape[0], self.channels4, -1)
         weights = self.se.weights(cells.mean(dim=2))
-        h = self.to_latent((cells * weights[:, :, None]).flatten(1))
+        to_latent, classifier = (fold_batch_norms(self.to_latent), fold_batch_norms(self.classifier)) if folded else (self.to_latent, self.classifier)
+        h = to_latent((cells * weights[:, :, None]).flatten(1))
         mu, logvar = self.mu(h), self.logvar(h)
-        logit = self.classifier(torch.cat([mu, logvar, aggregated], dim=1))[:, 0]
+        logit = classifier(torch.cat([mu, logvar, aggregated], dim=1))[:, 0]
         return logit, mu, logvar
 
     def forward(self, crops: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -244,7 +262,8 @@ class MultiLevelPatchModel(nn.Module):
         centred at every pixel, equal to :meth:`forward` on that pixel's 49x49 crop (in eval mode);
         with ``stride`` s > 1 only every s-th pixel's, (N, ceil(H/s), ceil(W/s))."""
         pooled4, aggregated, shape = self.dense_features(padded, stride)
-        logit, _, _ = self._heads(pooled4, aggregated)
+        # Per pixel, the heads are most of the work: in eval mode their batch norms are folded in.
+        logit, _, _ = self._heads(pooled4, aggregated, folded=not self.training)
         return logit.view(*shape)
 
     def tile_forward(self, padded_tiles: torch.Tensor, rows: torch.Tensor, decode: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -120,7 +120,9 @@ def test_smai_batched_masking_equals_masking_superpixels_one_by_one(kind):
             restored = pipeline.model.inpaint(x, hole)
             error = (x - restored).pow(2).sum(1) if kind == "l2" else 1 - ssim_map(x, restored)
             expected += error * hole[:, 0]
-    assert torch.allclose(batched, expected, atol=1e-5)
+    # Float32 convolutions of 5 copies at once and of 1 round differently per CPU kind; SSIM's
+    # divisions amplify that to ~2e-5 on some (AMD EPYC): far below what a wrong hole would change (~0.1).
+    assert torch.allclose(batched, expected, atol=1e-4)
     assert score.item() == pytest.approx(expected.max().item(), rel=1e-5)
 
 
