@@ -1,7 +1,7 @@
 """Reads of the inspection app that need more than a ``.get``."""
 from __future__ import annotations
 
-from django.db.models import BooleanField, ExpressionWrapper, Func, IntegerField, Q, QuerySet, Subquery
+from django.db.models import BooleanField, ExpressionWrapper, Func, IntegerField, Q, QuerySet
 
 from inspection.models import ModelVersion, Prediction, Review
 from projects.errors import ApplicationError
@@ -32,30 +32,22 @@ def review_queue(
     verdict: str | None = None,
     order: str = "score",
     image_ids: list[int] | None = None,
-    active_by_join: bool = False,
 ) -> QuerySet[Prediction]:
     """Predictions to review: flagged and unreviewed first, then by score, highest first;
     ``order="name"``: by image name (a video's frames are named by their timestamp: frame order).
 
     Defaults to the active model's predictions (an empty queue when none is active);
-    ``image_ids`` narrows them to those images (the image grid's score badges);
-    ``active_by_join``: find the active model in the same query rather than one before it.
+    ``image_ids`` narrows them to those images (the image grid's score badges).
     """
-    if model_version is not None:
-        versions = Q(model_version=model_version)
-    elif active_by_join:
-        # In the same query, as a one-row subquery (an InitPlan), so the queue index still applies.
-        versions = Q(model_version=Subquery(ModelVersion.objects.filter(project=project, is_active=True).values("pk")[:1]))
-    else:
+    if model_version is None:
         model_version = ModelVersion.objects.filter(project=project, is_active=True).first()
         if model_version is None:
             return Prediction.objects.none()
-        versions = Q(model_version=model_version)
     # Filters and sorting use plain columns of the prediction (``verdict`` is the newest review's,
     # '' while unreviewed), so the reviewers' usual page, unreviewed by flag and score, is read from
     # the ``prediction_review_queue`` index and joined to its images and model version after the limit.
     queryset = (
-        Prediction.objects.filter(versions)
+        Prediction.objects.filter(model_version=model_version)
         .annotate(reviewed=_reviewed())
         .select_related("image", "model_version")
         .defer(*QUEUE_DEFERRED)
