@@ -31,6 +31,11 @@ REVIEW: tuple[str, ...] = (INSPECTOR, ADMIN)
 MANAGE: tuple[str, ...] = (ADMIN,)
 
 
+def _is_member_candidate(user) -> bool:
+    """A signed-in, active, non-staff user: their role comes from a membership row."""
+    return bool(user is not None and user.is_authenticated and user.is_active and not user.is_staff)
+
+
 def _is_staff(user) -> bool:
     return bool(user is not None and user.is_authenticated and user.is_active and user.is_staff)
 
@@ -52,7 +57,7 @@ def require_role(user, project: Project | int, *roles: str, action: str | None =
     """Return the user's role, or raise: NotFound for outsiders, PermissionDenied
     for members whose role is not in ``roles`` (no roles = any member). ``role``: the
     membership role already read with the row (see :func:`_with_caller_role`), saving a query."""
-    if role is _UNKNOWN or user is None or not user.is_authenticated or not user.is_active or user.is_staff:
+    if role is _UNKNOWN:
         role = project_role(user, project)
     if role is None:
         raise NotFound("project not found")
@@ -77,8 +82,8 @@ def projects_visible_to(user) -> QuerySet[Project]:
 def _with_caller_role(queryset: QuerySet, user, project_field: str) -> QuerySet:
     """``queryset`` annotated with ``caller_role``, the user's membership role in the row's project
     (``project_field``), so that one query loads the row and the role every endpoint checks."""
-    if user is None or not user.is_authenticated or not user.is_active or user.is_staff:
-        return queryset
+    if not _is_member_candidate(user):
+        return queryset  # staff and signed-out users: project_role answers without a membership
     role = Membership.objects.filter(project=OuterRef(project_field), user=user).values("role")[:1]
     return queryset.annotate(caller_role=Subquery(role))
 

@@ -64,8 +64,6 @@ def retrain_check(*, project: Project) -> Job | None:
     """
     from inspection.services.training import training_job_start
 
-    if not RetrainPolicy.objects.filter(project=project, enabled=True).exists():
-        return None  # the usual case after a verdict: one read, no transaction or row lock
     with transaction.atomic():
         policy = RetrainPolicy.objects.select_for_update().filter(project=project, enabled=True).first()
         if policy is None:
