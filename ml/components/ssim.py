@@ -101,10 +101,15 @@ def gradient_magnitude(x: torch.Tensor) -> torch.Tensor:
     Kernels are the 3x3 Prewitt operators divided by 3, so a step of height h
     gives a gradient of h on the two pixels beside it.
     """
-    kx = torch.tensor([[1.0, 0.0, -1.0]] * 3, dtype=x.dtype, device=x.device) / 3.0
-    kernels = torch.stack([kx, kx.T]).unsqueeze(1)  # (2, 1, 3, 3)
-    g = F.conv2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), kernels)
-    return (g.pow(2).sum(dim=1, keepdim=True) + 1e-12).sqrt()
+    # The Prewitt operators are separable (a sum of three rows or columns, then a difference):
+    # as slices of the padded map, several times faster on CPU than a 1-channel conv2d.
+    h, w = x.shape[-2:]
+    p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+    rows = p[..., :h, :] + p[..., 1 : h + 1, :] + p[..., 2:, :]  # (N, 1, H, W + 2)
+    cols = p[..., :w] + p[..., 1 : w + 1] + p[..., 2:]  # (N, 1, H + 2, W)
+    gx = (rows[..., :w] - rows[..., 2:]) / 3.0
+    gy = (cols[..., :h, :] - cols[..., 2:, :]) / 3.0
+    return (gx * gx + gy * gy + 1e-12).sqrt()
 
 
 def gms_map(x: torch.Tensor, y: torch.Tensor, c: float = GMS_C) -> torch.Tensor:
@@ -115,6 +120,9 @@ def gms_map(x: torch.Tensor, y: torch.Tensor, c: float = GMS_C) -> torch.Tensor:
 
 
 def _scales(x: torch.Tensor, y: torch.Tensor, scales: int):
+    # GMS reads grey levels only, and the channel mean commutes with average pooling:
+    # pooling the grey image is the same and a third of the work.
+    x, y = _grey(x), _grey(y)
     for level in range(scales):
         if level:
             x, y = F.avg_pool2d(x, 2), F.avg_pool2d(y, 2)

@@ -179,3 +179,46 @@ def test_utad_levels_combine_by_product_or_sum():
         per_level.append(torch.nn.functional.interpolate(e[:, None], size=8, mode="bilinear", align_corners=False)[:, 0])
     assert torch.allclose(product, per_level[0] * per_level[1], atol=1e-6)
     assert torch.allclose(total, per_level[0] + per_level[1], atol=1e-6)
+
+
+def test_inpainting_decoder_step_equals_upsampling_concatenating_and_convolving():
+    """The decoder never builds the upsampled and concatenated maps; its answer, and the
+    gradients training gets through it, must be those of the textbook step."""
+    import torch.nn.functional as F
+
+    from ml.components.inpainting import upsample_concat_conv
+
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(6 + 4, 5, 3, padding=1)
+    h = torch.randn(2, 6, 7, 9, requires_grad=True)
+    skip = torch.randn(2, 4, 14, 18, requires_grad=True)
+    expected = conv(torch.cat([F.interpolate(h, scale_factor=2, mode="nearest"), skip], dim=1))
+    got = upsample_concat_conv(h, skip, conv)
+    assert torch.allclose(got, expected, atol=1e-5)
+    weights = torch.randn_like(expected)
+    grads = torch.autograd.grad((expected * weights).sum(), [h, skip, conv.weight])
+    got_grads = torch.autograd.grad((got * weights).sum(), [h, skip, conv.weight])
+    for a, b in zip(got_grads, grads):
+        assert torch.allclose(a, b, atol=1e-4)
+    # Channels-last maps (the U-Net's layout) give the same answer.
+    channels_last = upsample_concat_conv(
+        h.contiguous(memory_format=torch.channels_last), skip.contiguous(memory_format=torch.channels_last), conv
+    )
+    assert torch.allclose(channels_last, expected, atol=1e-5)
+
+
+def test_inpainting_unet_answers_the_same_in_chunks_and_after_its_weights_change():
+    from ml.components.inpainting import InpaintingUNet
+
+    torch.manual_seed(0)
+    unet = InpaintingUNet(in_channels=3, base_channels=4, attention=False).eval()
+    unet.inference_chunk = 2
+    x = torch.rand(5, 3, 32, 32)
+    whole = unet(x)  # with gradients: one pass, no cached kernels
+    with torch.no_grad():
+        assert torch.allclose(unet(x), whole, atol=1e-6)  # chunks of 2 images, cached phase kernels
+        for parameter in unet.up.parameters():
+            parameter.mul_(0.5)
+        changed = unet(x)
+    assert torch.allclose(changed, unet(x), atol=1e-6)
+    assert not torch.allclose(changed, whole, atol=1e-3)
