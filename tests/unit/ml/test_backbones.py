@@ -112,3 +112,14 @@ def test_torchvision_backbone_from_a_given_file(tmp_path):
     assert extractor.channels == {"layer2": 128, "layer3": 256}
     assert extractor.strides == {"layer2": 8, "layer3": 16}
     assert np.isfinite(extractor(torch.rand(1, 3, 64, 64))["layer3"].detach().numpy()).all()
+
+
+def test_extractor_in_cpu_chunks_gives_each_image_its_own_features(lite0_extractor):
+    x = torch.rand(lite0_extractor.cpu_chunk * 2 + 1, 3, 64, 64)
+    with torch.inference_mode():
+        batched = lite0_extractor(x)  # three chunks
+        alone = [lite0_extractor(x[i : i + 1]) for i in range(len(x))]
+    for name, maps in batched.items():
+        assert maps.shape[0] == len(x)
+        assert maps.is_contiguous(memory_format=torch.channels_last)
+        assert torch.allclose(maps, torch.cat([a[name] for a in alone]), atol=1e-4)
