@@ -199,6 +199,21 @@ def _merge(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
         conv.bias = nn.Parameter((bias - bn.running_mean) * scale + bn.bias, requires_grad=False)
 
 
+def _streamline(module: nn.Module) -> None:
+    """Inference-only rewrites of a frozen network, exact: activations computed in place,
+    and a symmetric zero "same" padding module (EfficientNet-Lite's stride-1 convolutions)
+    moved into its convolution, which pads without copying the map."""
+    for child in module.modules():
+        if isinstance(child, (nn.ReLU, nn.ReLU6)):
+            child.inplace = True
+        static = getattr(child, "static_padding", None)
+        if isinstance(child, nn.Conv2d) and isinstance(static, nn.ZeroPad2d):
+            left, right, top, bottom = static.padding
+            if left == right and top == bottom and _pair(child.padding) == (0, 0):
+                child.padding = (top, left)
+                child.static_padding = nn.Identity()
+
+
 def _pair(padding) -> tuple[int, ...]:
     if isinstance(padding, str):
         return (0,)
@@ -241,6 +256,7 @@ class FeatureExtractor(nn.Module):
         if reflection_padding:
             use_reflection_padding(self.stages)
         fold_batch_norm(self.stages)
+        _streamline(self.stages)
         # NHWC lets oneDNN run the depthwise and 1x1 convolutions much faster on CPU.
         self.stages.to(memory_format=torch.channels_last)
         for parameter in self.parameters():

@@ -27,6 +27,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ml.components.upsampling import upsample_concat_conv
+
 
 class AttentionTransfer(nn.Module):
     """PEN-Net's attention transfer network (ATN) between two levels of the pyramid."""
@@ -138,64 +140,3 @@ class InpaintingUNet(nn.Module):
             h = torch.relu_(upsample_concat_conv(h, skip, block[0]))
         # The 3-channel head runs faster on the channels-first image (15 -> 11 ms for 8 images).
         return torch.sigmoid_(upsample_concat_conv(h, image, self.head))
-
-
-def _phase_kernels(weight: torch.Tensor) -> torch.Tensor:
-    """A 3x3 kernel (O, I, 3, 3) meant for a map upsampled x2 by nearest neighbour -> four
-    2x2 kernels (4 O, I, 2, 2) that give the same result on the map before upsampling,
-    output channel (2 a + b) * O + o for channel o at row phase a and column phase b.
-
-    Output row 2i + a of the upsampled map reads upsampled rows 2i + a - 1 .. 2i + a + 1,
-    i.e. source rows (i - 1, i, i) when a = 0 and (i, i, i + 1) when a = 1: taps that land
-    on one source row add up, leaving two rows (and likewise two columns) per phase.
-    """
-
-    def fold(w: torch.Tensor, axis: int) -> tuple[torch.Tensor, torch.Tensor]:
-        w0, w1, w2 = w.unbind(axis)
-        return torch.stack([w0, w1 + w2], axis), torch.stack([w0 + w1, w2], axis)
-
-    phases = [column for rows in fold(weight, 2) for column in fold(rows, 3)]
-    return torch.cat(phases)
-
-
-def _cached_phase_kernels(conv: nn.Conv2d, channels: int) -> torch.Tensor:
-    """:func:`_phase_kernels` of the first ``channels`` input channels of ``conv``; without
-    gradients, kept on the module until its weight changes (optimizer steps bump the version)."""
-    weight = conv.weight
-    if torch.is_grad_enabled():
-        return _phase_kernels(weight[:, :channels])
-    key = (weight._version, weight.data_ptr(), weight.device, weight.dtype, channels)
-    cached = conv.__dict__.get("_phase_cache")
-    if cached is None or cached[0] != key:
-        cached = (key, _phase_kernels(weight[:, :channels]).contiguous())
-        conv.__dict__["_phase_cache"] = cached
-    return cached[1]
-
-
-def upsample_concat_conv(h: torch.Tensor, skip: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
-    """``conv(cat([nearest_upsample(h, to skip's size), skip]))`` without building either map.
-
-    The 3x3 convolution is linear, so it splits into its part on the upsampled ``h`` and
-    its part on ``skip``. The first runs at ``h``'s own resolution: one 2x2 convolution of
-    the zero-padded ``h`` with the four phase kernels of :func:`_phase_kernels` gives, at
-    (i + a, j + b), the output pixel (2i + a, 2j + b), added into every other row and
-    column of the skip part's result. Same result to float rounding with 4/9 of that part's multiplications and no
-    upsampled or concatenated map: upsampling and concatenation were 40% of an inpainting
-    pass on CPU. (Zero padding of the upsampled map is zero padding of ``h``, so the
-    borders match too.)
-    """
-    c = h.shape[1]
-    if skip.shape[-2:] != (2 * h.shape[-2], 2 * h.shape[-1]) or conv.kernel_size != (3, 3) or conv.padding != (1, 1):
-        up = F.interpolate(h, size=skip.shape[-2:], mode="nearest")
-        return conv(torch.cat([up, skip], dim=1))
-    rows, cols = h.shape[-2:]
-    out = conv.out_channels
-    # A 2x2 kernel with padding 1 reads the zero-padded h: (N, 4 O, rows + 1, cols + 1), the
-    # phase (a, b) in channels (2 a + b) O .. + O, its output pixel (2i + a, 2j + b) at (i + a, j + b).
-    phased = F.conv2d(h, _cached_phase_kernels(conv, c), padding=1)
-    result = F.conv2d(skip, conv.weight[:, c:], conv.bias, padding=1)
-    for a in range(2):
-        for b in range(2):
-            phase = phased[:, (2 * a + b) * out : (2 * a + b + 1) * out, a : a + rows, b : b + cols]
-            result[:, :, a::2, b::2] += phase
-    return result

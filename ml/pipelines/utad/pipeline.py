@@ -35,6 +35,7 @@ def _vae_from(pipeline):
 class UTADPipeline(ReconstructionPipeline):
     name = "utad"
     config_class = UTADConfig
+    cpu_chunk = 2  # images per inference pass on CPU
     description = DESCRIPTION
 
     def __init__(self, config=None):
@@ -43,7 +44,8 @@ class UTADPipeline(ReconstructionPipeline):
         self.vae = None
 
     def build_model(self) -> UTADModel:
-        return UTADModel(self.config.image_size, self.config.base_channels)
+        # Channels-last: oneDNN's convolutions, and the norms written for it, are faster so on CPU.
+        return UTADModel(self.config.image_size, self.config.base_channels).to(memory_format=torch.channels_last)
 
     # --- stage 1: the impression extractor -------------------------------------------------
     def before_training(self, images, val_images, progress) -> None:
@@ -106,7 +108,13 @@ class UTADPipeline(ReconstructionPipeline):
 
     # --- inference ------------------------------------------------------------------------------
     def anomaly_maps(self, x, aux):
+        if x.device.type == "cpu" and x.shape[0] > self.cpu_chunk:
+            # Two images at a time keep the full-size maps of both networks in cache
+            # (the style transfer of 8 images at 256 px: 0.52 s in pairs, 0.72 s at once).
+            parts = [self.anomaly_maps(part, None) for part in x.split(self.cpu_chunk)]
+            return torch.cat([maps for maps, _ in parts]), torch.cat([scores for _, scores in parts])
         cfg: UTADConfig = self.config
+        x = x.contiguous(memory_format=torch.channels_last)
         m = self.impression(x)
         # At test time the impression is decoded with the mean style (the random style's expectation).
         x_hat, m_hat, _ = self.model.style_transfer(x, m, torch.zeros(x.shape[0], StyleTransfer.style_dim, device=x.device))

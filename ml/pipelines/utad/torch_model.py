@@ -31,6 +31,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ml.components.upsampling import run_sequential
+
 
 # --- impression extractor -------------------------------------------------------------------
 class InceptionBlock(nn.Module):
@@ -119,12 +121,46 @@ class FeatureDiscriminator(nn.Module):
 
 
 # --- style transfer --------------------------------------------------------------------------
+def spatial_var_mean(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per sample and channel (biased) variance and mean of (N, C, H, W) -> two (N, C, 1, 1).
+    A channels-last map is reduced as (N, H*W, C) rows: reducing its H and W axes directly
+    runs strided and was the slowest step of the style-transfer network on CPU."""
+    if x.is_contiguous(memory_format=torch.channels_last) and x.shape[1] > 1:
+        var, mean = _var_mean(x.permute(0, 2, 3, 1).flatten(1, 2), dim=1)  # (N, 1, C)
+        return var.transpose(1, 2)[..., None], mean.transpose(1, 2)[..., None]
+    return _var_mean(x, dim=(2, 3))
+
+
+def _var_mean(x: torch.Tensor, dim) -> tuple[torch.Tensor, torch.Tensor]:
+    """Biased variance and mean over ``dim`` (kept), by the two-pass formula: on CPU about 6x
+    faster than ``torch.var_mean`` for these shapes, and as accurate."""
+    mean = x.mean(dim, keepdim=True)
+    return (x - mean).square_().mean(dim, keepdim=True), mean
+
+
 def adain(k: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
     """Eq. 4.13: gamma * (k - mean(k)) / std(k) + beta, statistics per sample and channel.
     ``k`` (N, C, H, W); ``gamma``, ``beta`` (N, C)."""
-    mean = k.mean(dim=(2, 3), keepdim=True)
-    std = (k.var(dim=(2, 3), keepdim=True, unbiased=False) + eps).sqrt()
-    return gamma[:, :, None, None] * (k - mean) / std + beta[:, :, None, None]
+    var, mean = spatial_var_mean(k)
+    # As one scale and shift per sample and channel: a single pass over k.
+    scale = gamma[:, :, None, None] * torch.rsqrt(var + eps)
+    return torch.addcmul(beta[:, :, None, None] - mean * scale, k, scale)
+
+
+class InstanceNorm(nn.Module):
+    """Instance normalisation without affine parameters (as ``nn.InstanceNorm2d()``, which has
+    no saved state either), computed as one scale and shift: it keeps channels-last maps
+    channels-last, where the built-in one copies them."""
+
+    def __init__(self, channels: int, eps: float = 1e-5):
+        super().__init__()
+        self.channels = channels
+        self.eps = eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        var, mean = spatial_var_mean(x)
+        scale = torch.rsqrt(var + self.eps)
+        return torch.addcmul(-mean * scale, x, scale)
 
 
 class LayerNorm(nn.Module):
@@ -137,9 +173,12 @@ class LayerNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean = x.mean(dim=(1, 2, 3), keepdim=True)
-        std = (x.var(dim=(1, 2, 3), keepdim=True, unbiased=False) + self.eps).sqrt()
-        return (x - mean) / std * self.weight[:, None, None] + self.bias[:, None, None]
+        # Over all of a sample's values, read in memory order (a view, whatever the layout).
+        flat = x.permute(0, 2, 3, 1) if x.is_contiguous(memory_format=torch.channels_last) else x
+        var, mean = _var_mean(flat.reshape(x.shape[0], -1), dim=1)
+        var, mean = var[:, :, None, None], mean[:, :, None, None]
+        scale = self.weight[None, :, None, None] * torch.rsqrt(var + self.eps)  # (N, C, 1, 1)
+        return torch.addcmul(self.bias[None, :, None, None] - mean * scale, x, scale)
 
 
 class ResidualBlock(nn.Module):
@@ -148,8 +187,8 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int):
         super().__init__()
         self.body = nn.Sequential(
-            nn.Conv2d(channels, channels, 3, padding=1), nn.InstanceNorm2d(channels), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.InstanceNorm2d(channels),
+            nn.Conv2d(channels, channels, 3, padding=1), InstanceNorm(channels), nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1), InstanceNorm(channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -177,9 +216,9 @@ class ContentEncoder(nn.Module):
         super().__init__()
         b = base
         self.net = nn.Sequential(
-            nn.Conv2d(3, b, 7, 1, 3), nn.InstanceNorm2d(b), nn.ReLU(inplace=True),
-            nn.Conv2d(b, 2 * b, 4, 2, 1), nn.InstanceNorm2d(2 * b), nn.ReLU(inplace=True),
-            nn.Conv2d(2 * b, 4 * b, 4, 2, 1), nn.InstanceNorm2d(4 * b), nn.ReLU(inplace=True),
+            nn.Conv2d(3, b, 7, 1, 3), InstanceNorm(b), nn.ReLU(inplace=True),
+            nn.Conv2d(b, 2 * b, 4, 2, 1), InstanceNorm(2 * b), nn.ReLU(inplace=True),
+            nn.Conv2d(2 * b, 4 * b, 4, 2, 1), InstanceNorm(4 * b), nn.ReLU(inplace=True),
             ResidualBlock(4 * b),
         )
 
@@ -209,7 +248,8 @@ class StyleDecoder(nn.Module):
         # The MLP's output is [means..., deviations...] (eq. 4.12); deviations start around 1.
         g1, g2 = 1 + params[:, :channels], 1 + params[:, 2 * channels : 3 * channels]
         b1, b2 = params[:, channels : 2 * channels], params[:, 3 * channels :]
-        return self.up(self.residual(content, torch.cat([g1, b1, g2, b2], dim=1)))
+        # The x2 upsamplings and the 5x5 convolutions after them run at the coarse resolution.
+        return run_sequential(self.up, self.residual(content, torch.cat([g1, b1, g2, b2], dim=1)))
 
 
 class StyleEncoder(nn.Module):

@@ -186,7 +186,7 @@ def test_inpainting_decoder_step_equals_upsampling_concatenating_and_convolving(
     gradients training gets through it, must be those of the textbook step."""
     import torch.nn.functional as F
 
-    from ml.components.inpainting import upsample_concat_conv
+    from ml.components.upsampling import upsample_concat_conv
 
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(6 + 4, 5, 3, padding=1)
@@ -222,3 +222,50 @@ def test_inpainting_unet_answers_the_same_in_chunks_and_after_its_weights_change
         changed = unet(x)
     assert torch.allclose(changed, unet(x), atol=1e-6)
     assert not torch.allclose(changed, whole, atol=1e-3)
+
+
+@pytest.mark.parametrize("kernel", [1, 3, 5, 7])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_upsample_conv_equals_convolving_the_upsampled_map(kernel, channels_last):
+    import torch.nn.functional as F
+
+    from ml.components.upsampling import run_sequential, upsample_conv
+
+    torch.manual_seed(kernel)
+    conv = torch.nn.Conv2d(6, 5, kernel, padding=kernel // 2)
+    h = torch.randn(2, 6, 5, 7, requires_grad=True)
+    expected = conv(F.interpolate(h, scale_factor=2, mode="nearest"))
+    source = h.contiguous(memory_format=torch.channels_last) if channels_last else h
+    got = upsample_conv(source, conv)
+    assert got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5)
+    weights = torch.randn_like(expected)
+    for a, b in zip(
+        torch.autograd.grad((got * weights).sum(), [h, conv.weight, conv.bias]),
+        torch.autograd.grad((expected * weights).sum(), [h, conv.weight, conv.bias]),
+    ):
+        assert torch.allclose(a, b, atol=1e-4)
+    # As a step of a Sequential: the same answer as the modules run one by one.
+    layers = torch.nn.Sequential(torch.nn.Upsample(scale_factor=2, mode="nearest"), conv, torch.nn.ReLU())
+    with torch.no_grad():
+        assert torch.allclose(run_sequential(layers, h), layers(h), atol=1e-5)
+
+
+def test_utad_norms_match_the_textbook_ones_in_both_memory_layouts():
+    import torch.nn.functional as F
+
+    from ml.pipelines.utad.torch_model import InstanceNorm, LayerNorm, adain
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 5, 8, 9) * 3 + 2
+    gamma, beta = torch.rand(2, 5) + 0.5, torch.randn(2, 5)
+    layer_norm = LayerNorm(5)
+    with torch.no_grad():
+        layer_norm.weight.copy_(torch.rand(5) + 0.5)
+        layer_norm.bias.copy_(torch.randn(5))
+    expected_layer = F.layer_norm(x, x.shape[1:]) * layer_norm.weight[:, None, None] + layer_norm.bias[:, None, None]
+    expected_adain = gamma[:, :, None, None] * F.instance_norm(x) + beta[:, :, None, None]
+    for layout in (torch.contiguous_format, torch.channels_last):
+        t = x.contiguous(memory_format=layout)
+        assert torch.allclose(InstanceNorm(5)(t), F.instance_norm(x), atol=1e-5)
+        assert torch.allclose(layer_norm(t), expected_layer, atol=1e-5)
+        assert torch.allclose(adain(t, gamma, beta), expected_adain, atol=1e-5)
