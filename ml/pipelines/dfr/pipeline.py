@@ -96,9 +96,11 @@ class DFRPipeline(Pipeline):
             progress=progress, measure="val_loss", higher_is_better=False, validation_source=source,
         )
         batches = epoch_batches(len(features), cfg.batch_size, generator, drop_lonely=False)
+        # One row per region (N, h*w, c_o), so a step copies only the regions it draws.
+        rows = features.permute(0, 2, 3, 1).reshape(features.shape[0], -1, features.shape[1])
 
         def train_step(step: int) -> torch.Tensor:
-            batch = self._training_regions(features[next(batches)], generator)
+            batch = self._training_regions(rows, next(batches), generator)
             # Eq. 4: the L2 distance between each regional feature and its reconstruction,
             # averaged over regions and images.
             return reconstruction_error(batch, autoencoder(batch)).float().mean()
@@ -125,20 +127,19 @@ class DFRPipeline(Pipeline):
                 progress(stage, min(1.0, (i + 1) * self.config.batch_size / len(images)), None)
         return torch.cat(chunks)
 
-    def _training_regions(self, batch: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """(B, c_o, h, w) -> (B * r, c_o, 1, 1): ``regions_per_image`` random regions of each image.
+    def _training_regions(self, rows: torch.Tensor, images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Region rows (N, h*w, c_o) and a batch of image indices (B,) -> (B * r, c_o, 1, 1):
+        ``regions_per_image`` (r) random regions of each of those images.
 
         The 1x1 autoencoder treats regions independently, so this only thins
         out the per-step sample; every region is still seen over the epochs.
         """
         per_image = self.config.regions_per_image
-        b, c, h, w = batch.shape
-        if per_image is None or per_image >= h * w:
-            return batch
-        picks = torch.rand(b, h * w, generator=generator).argsort(dim=1)[:, :per_image].to(batch.device)
-        flat = batch.flatten(2)  # (B, c_o, h*w)
-        chosen = flat.gather(2, picks.unsqueeze(1).expand(b, c, per_image))
-        return chosen.permute(0, 2, 1).reshape(b * per_image, c, 1, 1)
+        b, (_, count, c) = len(images), rows.shape
+        if per_image is None or per_image >= count:
+            return rows[images].reshape(b * count, c, 1, 1)
+        picks = torch.rand(b, count, generator=generator).argsort(dim=1)[:, :per_image].to(rows.device)
+        return rows[images.to(rows.device)[:, None], picks].reshape(b * per_image, c, 1, 1)
 
     def _pca_latent_dim(self, features: torch.Tensor, generator: torch.Generator) -> int:
         cfg: DFRConfig = self.config
