@@ -6,8 +6,8 @@ Speed does not depend on what the weights learned, so each pipeline runs
 ``predict`` (uint8 images in, maps at input size out, SMAI's superpixels
 included) with its default config and untrained weights, on real MPDD test
 images when the shared datasets are present (the superpixel count depends on
-the image), else on synthetic ones. Reports the median of three timed calls
-after a warm-up, and the machine's load average: on a shared machine only
+the image), else on synthetic ones. Reports the median of five timed calls
+after a warm-up call on the same images, and the machine's load average: on a shared machine only
 numbers measured together compare.
 """
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> int:
     parser.add_argument("--pipelines", default="ae,riad,smai,ganomaly,utad")
     parser.add_argument("--images", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls; the median is reported")
     args = parser.parse_args()
     import torch
 
@@ -50,9 +51,9 @@ def main() -> int:
         pipeline = registry.create(name, {"device": "cpu", "batch_size": args.images})
         pipeline.model.eval()
         pipeline.fitted = True
-        pipeline.predict(images[:2])
+        pipeline.predict(images)  # warm-up at the timed batch size (allocations, cached kernels)
         times = []
-        for _ in range(3):
+        for _ in range(args.repeats):
             started = time.perf_counter()
             pipeline.predict(images)
             times.append(time.perf_counter() - started)
