@@ -12,6 +12,8 @@ of the README is left alone. Sources (all under ``bench/results/``, committed):
   (the peer library's figures from ``shared/BENCHMARKS.md``);
 - ``speed``: ``speed.json`` (``bench/speed.py --json``, with ``--fit-scaling``);
 - ``search``: ``search.json`` (``bench/search.py --json``);
+- ``reconstruction_speed``: ``reconstruction_speed.json`` (``bench/reconstruction_speed.py --json``);
+- ``utad_combine``: ``utad_combine.json`` (``bench/utad_combine.py --json``);
 - ``gpu``: ``gpu/*.json`` (``bench/gpu.sh``).
 
 Each file is ``{"run": {...}, "rows": [...]}``; ``run`` says which command,
@@ -160,6 +162,33 @@ def render_search(results: Path) -> str:
     return markdown(data["rows"]) + "\n\n" + provenance([data["run"]])[0]
 
 
+def render_reconstruction_speed(results: Path) -> str:
+    from bench.reconstruction_speed import markdown
+
+    path = results / "reconstruction_speed.json"
+    if not path.exists():
+        return "Not measured yet: run `python bench/reconstruction_speed.py --json bench/results/reconstruction_speed.json`."
+    data = load(path)
+    threads = 2
+    match = re.search(r"with (\d+) threads", data["run"].get("machine", ""))
+    if match:
+        threads = int(match.group(1))
+    return markdown(data["rows"], threads) + "\n\n" + provenance([data["run"]])[0]
+
+
+def render_utad_combine(results: Path) -> str:
+    path = results / "utad_combine.json"
+    if not path.exists():
+        return "Not measured yet: run `python bench/utad_combine.py --json bench/results/utad_combine.json`."
+    data = load(path)
+    lines = ["| levels combined by | image AUROC | pixel AUROC | AU-PRO | pixel F1-max | fit s | img/s |", "|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        equation = {"product": "product (eq. 4.21)", "sum": "sum (eq. 4.19)"}.get(r["combine"], r["combine"])
+        lines.append(f"| {equation} | " + " | ".join(number(r.get(k)) for k in ("image_auroc", "pixel_auroc", "aupro", "pixel_f1_max"))
+                     + f" | {number(r.get('fit_seconds'), 0)} | {number(r.get('images_per_second'), 1)} |")
+    return "\n".join(lines) + "\n\n" + provenance([data["run"]])[0]
+
+
 def render_gpu(results: Path) -> str:
     return gpu_tables(results / "gpu")
 
@@ -199,6 +228,8 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "camvid": render_camvid,
     "speed": render_speed,
     "search": render_search,
+    "reconstruction_speed": render_reconstruction_speed,
+    "utad_combine": render_utad_combine,
     "gpu": render_gpu,
 }
 

@@ -3,7 +3,9 @@
 The combination only acts at inference, so one trained model is evaluated both
 ways on the same protocol as bench/quality.py (default ``mpdd``)::
 
-    .venv/bin/python bench/utad_combine.py --config '{"max_seconds": 600}'
+    .venv/bin/python bench/utad_combine.py --config '{"max_seconds": 300}' --json bench/results/utad_combine.json
+
+(``max_seconds`` bounds each of the two training stages.)
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import run_info, write_json  # noqa: E402
 from bench.quality import PROTOCOLS, _progress_printer, default_datasets_dir  # noqa: E402
 from ml import registry  # noqa: E402
 from ml.metrics import evaluate  # noqa: E402
@@ -25,7 +28,9 @@ def main() -> int:
     parser.add_argument("--protocol", default="mpdd")
     parser.add_argument("--preset", default=None)
     parser.add_argument("--config", default="{}", help="utad config overrides as JSON")
+    parser.add_argument("--json", type=Path, default=None, help="write the rows (and how they were made) to this file")
     args = parser.parse_args()
+    run = run_info("bench/utad_combine.py", sys.argv[1:])
     protocol = next(p for p in PROTOCOLS if p.key == args.protocol)
     train, test = protocol.load(default_datasets_dir())
     pipeline = registry.create("utad", json.loads(args.config), args.preset)
@@ -33,6 +38,7 @@ def main() -> int:
     pipeline.fit(list(train), None, _progress_printer(f"{protocol.key}/utad", False))
     fit_seconds = time.perf_counter() - started
     samples = list(test)
+    rows = []
     print("| combine | image AUROC | pixel AUROC | AU-PRO | pixel F1-max | fit s | img/s |\n|---|---|---|---|---|---|---|")
     for combine in ("product", "sum"):
         pipeline.config.combine = combine
@@ -41,6 +47,16 @@ def main() -> int:
         rate = len(samples) / (time.perf_counter() - started)
         m = evaluate(predictions.scores, predictions.maps, [s.mask for s in samples], [s.label for s in samples], threshold=None)
         print(f"| {combine} | {m['image_auroc']:.3f} | {m['pixel_auroc']:.3f} | {m['aupro']:.3f} | {m['pixel_f1_max']:.3f} | {fit_seconds:.0f} | {rate:.1f} |")
+        rows.append({
+            "combine": combine, "dataset": protocol.dataset,
+            **{k: m[k] for k in ("image_auroc", "pixel_auroc", "aupro", "pixel_f1_max")},
+            "fit_seconds": fit_seconds, "images_per_second": rate,
+            "impression_steps": pipeline.meta.get("impression_training", {}).get("steps"),
+            "style_steps": pipeline.meta.get("training", {}).get("steps"),
+            "train_images": len(train), "test_images": len(samples),
+        })
+    if args.json:
+        write_json(args.json, rows, run)
     return 0
 
 

@@ -47,3 +47,28 @@ def test_a_results_file_without_its_run_is_refused(tmp_path):
     (tmp_path / "quality" / "x.json").write_text(json.dumps([{"dataset": "d"}]))
     with pytest.raises(ValueError, match="'run' and 'rows'"):
         report.render_quality(tmp_path)
+
+
+def test_reconstruction_speed_rows_say_whether_each_target_is_met(tmp_path):
+    run = {"command": "python bench/reconstruction_speed.py", "date": "2026-12-01", "machine": "2 CPU cores (x86_64), torch 2 with 2 threads"}
+    rows = [
+        {"pipeline": "riad", "images_per_second": 12.4, "runs": [12.4, 9.6, 14.2], "target": 10.0},
+        {"pipeline": "utad", "images_per_second": 6.8, "runs": [5.8, 6.8, 7.0], "target": 10.0},
+    ]
+    write(tmp_path / "reconstruction_speed.json", run, rows)
+    table = report.render_reconstruction_speed(tmp_path)
+    assert "| `riad` | 12.4 | 9.6 / 14.2 | >= 10 | yes |" in table
+    assert "| `utad` | 6.8 | 5.8 / 7.0 | >= 10 | no |" in table
+    assert "2 threads (median)" in table
+
+
+def test_utad_combine_rows_name_the_thesis_equations(tmp_path):
+    run = {"command": "python bench/utad_combine.py", "date": "2026-12-01"}
+    rows = [
+        {"combine": "product", "image_auroc": 0.5, "pixel_auroc": 0.9, "aupro": 0.6, "pixel_f1_max": 0.4, "fit_seconds": 600.4, "images_per_second": 6.0},
+        {"combine": "sum", "image_auroc": 0.4, "pixel_auroc": 0.88, "aupro": 0.59, "pixel_f1_max": 0.38, "fit_seconds": 600.4, "images_per_second": 6.1},
+    ]
+    write(tmp_path / "utad_combine.json", run, rows)
+    table = report.render_utad_combine(tmp_path)
+    assert "| product (eq. 4.21) | 0.500 | 0.900 | 0.600 | 0.400 | 600 | 6.0 |" in table
+    assert "| sum (eq. 4.19) | 0.400 | 0.880 | 0.590 | 0.380 | 600 | 6.1 |" in table
