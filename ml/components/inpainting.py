@@ -5,7 +5,9 @@ Encoder: five 3x3 stride-2 convolutions with LeakyReLU(0.2) (PEN-Net's
 encoder, widths b, 2b, 4b, 8b, 8b). Decoder: nearest-neighbour x2 upsampling,
 concatenation with the skip of that level, 3x3 convolution + ReLU, and a last
 3x3 convolution on the full-size map concatenated with the input, then a
-sigmoid.
+sigmoid. Each "upsample, concatenate, convolve" step is computed without the
+upsampled or concatenated map (:func:`ml.components.upsampling.upsample_concat_conv`,
+the same result to float rounding).
 
 With ``attention=True`` the skips pass through PEN-Net's attention transfer
 (pyramid-context encoder): region affinities are learned once on the

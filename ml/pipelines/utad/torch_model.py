@@ -18,7 +18,9 @@ Style-transfer network (Expert-Net, figures 4.15-4.17):
 - content encoders: 7x7 convolution, two 4x4 stride-2 convolutions, a residual
   block; instance norm + ReLU (the block's last convolution has no activation);
 - decoders: a residual block with AdaIN (eq. 4.13), two x2 upsampling + 5x5
-  convolution with layer norm + ReLU, a 7x7 convolution and a sigmoid;
+  convolution with layer norm + ReLU (each upsampling and convolution computed
+  at the coarse resolution, :func:`ml.components.upsampling.upsample_conv`),
+  a 7x7 convolution and a sigmoid;
 - style encoder: 7x7 convolution, four 4x4 stride-2 convolutions, global
   average pooling, a 1x1 convolution to the style vector; an MLP of three
   linear layers turns a style vector into the AdaIN means and deviations
