@@ -80,8 +80,8 @@ class DilatedFusion(nn.Module):
 
 class InpaintingUNet(nn.Module):
     depth = 5
-    attention_level = 3
-    inference_chunk = 8  # images per pass on CPU without gradients  # index of the stride-16 encoder output
+    attention_level = 3  # index of the stride-16 encoder output
+    cpu_chunk = 8  # images per pass on CPU without gradients
 
     def __init__(self, in_channels: int = 4, base_channels: int = 16, attention: bool = True):
         super().__init__()
@@ -111,10 +111,10 @@ class InpaintingUNet(nn.Module):
             raise ValueError(f"expected input (N, {self.in_channels}, S, S), got {tuple(x.shape)}")
         if x.shape[-1] % 32 or x.shape[-2] % 32:
             raise ValueError(f"height and width must be multiples of 32, got {tuple(x.shape[-2:])}")
-        if not torch.is_grad_enabled() and x.device.type == "cpu" and x.shape[0] > self.inference_chunk:
+        if not torch.is_grad_enabled() and x.device.type == "cpu" and x.shape[0] > self.cpu_chunk:
             # Without gradients nothing ties the images together: small chunks keep the
             # full-size maps in cache (96 passes at 256 px: 0.64 s in chunks of 8, 0.76 s as one).
-            chunks = zip(x.split(self.inference_chunk), hole.split(self.inference_chunk) if hole is not None else [None] * x.shape[0])
+            chunks = zip(x.split(self.cpu_chunk), hole.split(self.cpu_chunk) if hole is not None else [None] * x.shape[0])
             return torch.cat([self._forward(part, part_hole) for part, part_hole in chunks])
         return self._forward(x, hole)
 

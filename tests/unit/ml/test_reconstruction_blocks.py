@@ -212,7 +212,7 @@ def test_inpainting_unet_answers_the_same_in_chunks_and_after_its_weights_change
 
     torch.manual_seed(0)
     unet = InpaintingUNet(in_channels=3, base_channels=4, attention=False).eval()
-    unet.inference_chunk = 2
+    unet.cpu_chunk = 2
     x = torch.rand(5, 3, 32, 32)
     whole = unet(x)  # with gradients: one pass, no cached kernels
     with torch.no_grad():
