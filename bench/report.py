@@ -14,6 +14,7 @@ of the README is left alone. Sources (all under ``bench/results/``, committed):
 - ``search``: ``search.json`` (``bench/search.py --json``);
 - ``reconstruction_speed``: ``reconstruction_speed.json`` (``bench/reconstruction_speed.py --json``);
 - ``utad_combine``: ``utad_combine.json`` (``bench/utad_combine.py --json``);
+- ``rail``: ``rail/*.json`` (``bench/quality.py --pipelines rail --datasets-only synthetic_rail --json``);
 - ``gpu``: ``gpu/*.json`` (``bench/gpu.sh``).
 
 Each file is ``{"run": {...}, "rows": [...]}``; ``run`` says which command,
@@ -189,6 +190,38 @@ def render_utad_combine(results: Path) -> str:
     return "\n".join(lines) + "\n\n" + provenance([data["run"]])[0]
 
 
+RAIL_TARGETS = {"rail_miou": 0.80, "image_auroc": 0.95}  # issue 13, on synthetic test scenes
+
+
+def render_rail(results: Path) -> str:
+    """The two-stage rail pipeline on synthetic scenes: stage 1's rail mIoU and obstacle detection,
+    with issue 13's targets beside the figures they apply to."""
+    files = load_all(results / "rail")
+    if not files:
+        return "Not measured yet: run `python bench/quality.py --pipelines rail --datasets-only synthetic_rail`."
+
+    def against(value: Any, key: str) -> str:
+        text = number(value)
+        target = RAIL_TARGETS.get(key)
+        if target is None or text == "-":
+            return text
+        return f"{text} ({'meets' if value >= target else 'below'} {target:.2f})"
+
+    header = ["rail mIoU (target)", "rail IoU", "image AUROC (target)", "pixel AUROC", "AU-PRO", "box recall at the threshold",
+              "fit s", "frames/s end to end", "run"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    runs = []
+    for _, data in files:
+        runs.append(data["run"])
+        for r in data["rows"]:
+            lines.append("| " + " | ".join([
+                against(r.get("rail_miou"), "rail_miou"), number(r.get("rail_iou")), against(r.get("image_auroc"), "image_auroc"),
+                number(r.get("pixel_auroc")), number(r.get("aupro")), number(r.get("box_recall"), 2),
+                number(r.get("fit_seconds"), 0), number(r.get("images_per_second"), 1), f"[{len(runs)}]",
+            ]) + " |")
+    return "\n".join(lines + [""] + provenance(runs))
+
+
 def render_gpu(results: Path) -> str:
     return gpu_tables(results / "gpu")
 
@@ -230,6 +263,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "search": render_search,
     "reconstruction_speed": render_reconstruction_speed,
     "utad_combine": render_utad_combine,
+    "rail": render_rail,
     "gpu": render_gpu,
 }
 

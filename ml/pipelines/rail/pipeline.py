@@ -62,6 +62,23 @@ def iou_pair(predicted: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
     return iou(predicted, truth), iou(~predicted, ~truth)
 
 
+THRESHOLD_GRID = np.round(np.arange(0.1, 0.91, 0.05), 2)
+
+
+def best_rail_threshold(probabilities: torch.Tensor, truth: torch.Tensor) -> tuple[float, float]:
+    """(threshold, rail IoU): the grid threshold on rail probabilities with the highest IoU against
+    ``truth`` (bool, same shape) over all pixels; ties go to the threshold nearest 0.5."""
+    truth = truth.bool()
+    best = (0.5, -1.0)
+    for t in sorted(THRESHOLD_GRID.tolist(), key=lambda t: abs(t - 0.5)):
+        predicted = probabilities > t
+        union = (predicted | truth).sum().item()
+        iou = (predicted & truth).sum().item() / union if union else 1.0
+        if iou > best[1]:
+            best = (float(t), iou)
+    return best
+
+
 @register
 class RailPipeline(Pipeline):
     name = "rail"
@@ -79,6 +96,7 @@ class RailPipeline(Pipeline):
         self.segmenter = RailSegmenter(cfg.encoder, cfg.base_channels, pretrained=False).to(self.device)
         self.autoencoder = PatchAutoencoder(cfg.patch_size, cfg.conv_channels, cfg.hidden_units, cfg.latent_size).to(self.device)
         self.error_range: tuple[float, float] | None = None
+        self.rail_threshold: float | None = None  # calibrated on validation rail masks (fit)
         self.stage2 = centrelines.Stage2Settings(
             roi_top=cfg.roi_top, dbscan_eps=cfg.dbscan_eps, dbscan_min_samples=cfg.dbscan_min_samples,
             join_max_dx=cfg.join_max_dx, join_max_gap=cfg.join_max_gap, min_rail_points=cfg.min_rail_points,
@@ -120,6 +138,10 @@ class RailPipeline(Pipeline):
         x = x * (0.6 + 0.8 * draw[:, 2].view(n, 1, 1, 1))  # brightness
         noise = torch.randn(x.shape, generator=generator).to(x.device) * (0.04 * draw[:, 3].view(n, 1, 1, 1))
         return (x + noise).clamp_(0, 1), y
+
+    def _rail_cut(self) -> float:
+        """The rail probability threshold: calibrated on validation masks when it was, else the config's."""
+        return self.rail_threshold if self.rail_threshold is not None else self.config.segmentation_threshold
 
     def _segmentation_loss(self, logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         cfg = self.config
@@ -173,39 +195,57 @@ class RailPipeline(Pipeline):
 
         validate = None
         if val_data is not None:
-            val_images, val_masks = val_data
+            # Measured at the drawn masks' own resolution, as predict hands the rail mask back.
+            val_images = val_data[0]
+            val_truths = [m for s in val if (m := rail_mask_of(s)) is not None]
+            val_truth = torch.from_numpy(np.concatenate([t.ravel() for t in val_truths]))
 
             def validate() -> float:
-                predicted = self._rail_probabilities(val_images) > cfg.segmentation_threshold
-                truth = val_masks[:, 0]
-                inter = (predicted & truth).sum().item()
-                union = (predicted | truth).sum().item()
-                return inter / union if union else 1.0
+                probabilities = self._full_resolution(self._rail_probabilities(val_images), val_truths)
+                if cfg.calibrate_segmentation_threshold:
+                    return best_rail_threshold(probabilities, val_truth)[1]
+                predicted = probabilities > cfg.segmentation_threshold
+                union = (predicted | val_truth).sum().item()
+                return (predicted & val_truth).sum().item() / union if union else 1.0
 
         report = trainer.fit(train_step, validate)
         self.meta["segmentation_training"] = report.to_dict()
+        self.rail_threshold = None
         if val_data is not None:
-            self.meta["segmentation"] = self.segmentation_scores(val_images, val_masks[:, 0].numpy())
+            self.segmenter.eval()
+            with torch.no_grad():
+                probabilities = self._full_resolution(self._rail_probabilities(val_images), val_truths)
+            if cfg.calibrate_segmentation_threshold:
+                self.rail_threshold, _ = best_rail_threshold(probabilities, val_truth)
+            self.meta["segmentation_threshold"] = {
+                "value": self._rail_cut(),
+                "source": "rail IoU on held-back validation images" if self.rail_threshold is not None else "configured",
+            }
+            rail, background = iou_pair((probabilities > self._rail_cut()).numpy(), val_truth.numpy())
+            self.meta["segmentation"] = {"rail_iou": rail, "background_iou": background, "miou": (rail + background) / 2, "images": float(len(val_truths))}
 
-    def segmentation_scores(self, images_u8: torch.Tensor, truth: np.ndarray) -> dict[str, float]:
-        """Rail IoU, background IoU and their mean (mIoU, Table I) over all pixels of the images."""
-        predicted = (self._rail_probabilities(images_u8) > self.config.segmentation_threshold).numpy()
-        rail, background = iou_pair(predicted, truth.astype(bool))
-        return {"rail_iou": rail, "background_iou": background, "miou": (rail + background) / 2, "images": float(len(truth))}
+    @staticmethod
+    def _full_resolution(probabilities: torch.Tensor, truths: Sequence[np.ndarray]) -> torch.Tensor:
+        """Working-size rail probabilities upsampled (bilinear) to each mask's size, flattened and joined."""
+        return torch.from_numpy(np.concatenate([
+            cv2.resize(p.numpy(), (t.shape[1], t.shape[0]), interpolation=cv2.INTER_LINEAR).ravel() for p, t in zip(probabilities, truths)
+        ]))
 
     # --- stage 2 -------------------------------------------------------------------------------------
     def _patches(
         self, images_u8: torch.Tensor, given: Sequence[np.ndarray | None] | None = None
-    ) -> tuple[list[np.ndarray], list[list[centrelines.Patch]], list[np.ndarray]]:
-        """Per image: rail mask at working size (bool), patches along its rails, and the (K, 3, P, P)
-        float32 patch pixels in [0, 1] (resized to ``patch_size``). ``given``: rail masks at working
-        size to use instead of stage 1's (None entries are segmented)."""
+    ) -> tuple[list[np.ndarray], list[list[centrelines.Patch]], list[np.ndarray], list[np.ndarray | None]]:
+        """Per image: rail mask at working size (bool), patches along its rails, the (K, 3, P, P)
+        float32 patch pixels in [0, 1] (resized to ``patch_size``) and stage 1's rail probabilities
+        at working size (None where the mask was given). ``given``: rail masks at working size to
+        use instead of stage 1's (None entries are segmented)."""
         cfg = self.config
         given = list(given) if given is not None else [None] * len(images_u8)
         todo = [i for i, m in enumerate(given) if m is None]
-        probabilities = self._rail_probabilities(images_u8[todo]) if todo else []
-        for i, prob in zip(todo, probabilities):
-            given[i] = (prob > cfg.segmentation_threshold).numpy()
+        probabilities = [None] * len(given)
+        for i, prob in zip(todo, self._rail_probabilities(images_u8[todo]) if todo else []):
+            probabilities[i] = prob.numpy()
+            given[i] = probabilities[i] > self._rail_cut()
         masks, patch_lists, pixels = [], [], []
         for image, mask in zip(images_u8, given):
             rails = centrelines.rails_from_mask(mask, self.stage2)
@@ -220,7 +260,7 @@ class RailPipeline(Pipeline):
             masks.append(mask)
             patch_lists.append(patches)
             pixels.append(array)
-        return masks, patch_lists, pixels
+        return masks, patch_lists, pixels, probabilities
 
     def _normal_patches(self, samples: Sequence[Sample], use_truth: bool) -> torch.Tensor:
         """Patches of the normal samples along their rails: the drawn rail masks where ``use_truth`` and
@@ -353,8 +393,8 @@ class RailPipeline(Pipeline):
         scores, maps, extras = [], [], []
         for start in range(0, len(images), cfg.batch_size):
             chunk = images[start : start + cfg.batch_size]
-            masks, patch_lists, pixels = self._patches(self._stack(chunk))
-            for image, mask, patches, array in zip(chunk, masks, patch_lists, pixels):
+            _, patch_lists, pixels, probabilities = self._patches(self._stack(chunk))
+            for image, patches, array, probability in zip(chunk, patch_lists, pixels, probabilities):
                 height, width = image.shape[:2]
                 sx, sy = width / w, height / h
                 deviation = self._deviation(self._errors(torch.from_numpy(array)).numpy()) if len(array) else np.zeros(0)
@@ -371,7 +411,10 @@ class RailPipeline(Pipeline):
                 full = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
                 maps.append(full)
                 scores.append(float(full.max()) if full.size else 0.0)
-                rail_mask = cv2.resize(mask.astype(np.uint8) * 255, (width, height), interpolation=cv2.INTER_NEAREST)
+                # The rail mask at the image's resolution from the upsampled probabilities (smoother
+                # and closer to the drawn rails than the working-size mask upsampled).
+                upsampled = cv2.resize(probability, (width, height), interpolation=cv2.INTER_LINEAR)
+                rail_mask = (upsampled > self._rail_cut()).astype(np.uint8) * 255
                 extras.append({"rail_mask": rail_mask, "boxes": boxes, "rails": len({p.rail for p in patches}), "patches": len(patches)})
         predictions = self._predictions(scores, maps)
         predictions.extras = extras
@@ -383,12 +426,14 @@ class RailPipeline(Pipeline):
             "segmenter": {k: v.detach().cpu() for k, v in self.segmenter.state_dict().items()},
             "autoencoder": {k: v.detach().cpu() for k, v in self.autoencoder.state_dict().items()},
             "error_range": list(self.error_range) if self.error_range else None,
+            "rail_threshold": self.rail_threshold,
         }
 
     def load_state_tensors(self, state: dict[str, Any]) -> None:
         self.segmenter.load_state_dict(state["segmenter"])
         self.autoencoder.load_state_dict(state["autoencoder"])
         self.error_range = tuple(state["error_range"]) if state.get("error_range") else None
+        self.rail_threshold = state.get("rail_threshold")  # absent in models saved before it was calibrated
         self.segmenter.to(self.device).eval()
         self.autoencoder.to(self.device).eval()
 

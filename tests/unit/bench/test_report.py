@@ -72,3 +72,13 @@ def test_utad_combine_rows_name_the_thesis_equations(tmp_path):
     table = report.render_utad_combine(tmp_path)
     assert "| product (eq. 4.21) | 0.500 | 0.900 | 0.600 | 0.400 | 600 | 6.0 |" in table
     assert "| sum (eq. 4.19) | 0.400 | 0.880 | 0.590 | 0.380 | 600 | 6.1 |" in table
+
+
+def test_rail_rows_say_which_of_issue_13s_targets_they_meet(tmp_path):
+    run = {"command": "python bench/quality.py --pipelines rail --datasets-only synthetic_rail", "date": "2026-12-01"}
+    rows = [{"pipeline": "rail", "rail_miou": 0.8123, "rail_iou": 0.6251, "image_auroc": 0.7, "pixel_auroc": 0.86, "aupro": 0.7,
+             "box_recall": 0.3, "fit_seconds": 258.4, "images_per_second": 18.64}]
+    write(tmp_path / "rail" / "synthetic_rail.json", run, rows)
+    table = report.render_rail(tmp_path)
+    assert "| 0.812 (meets 0.80) | 0.625 | 0.700 (below 0.95) | 0.860 | 0.700 | 0.30 | 258 | 18.6 | [1] |" in table
+    assert "- [1] `python bench/quality.py --pipelines rail --datasets-only synthetic_rail`, 2026-12-01." in table

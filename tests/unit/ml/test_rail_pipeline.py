@@ -90,3 +90,41 @@ def test_training_without_any_rail_mask_says_what_is_missing():
         s.class_masks = None
     with pytest.raises(ValueError, match="'rail' mask"):
         pipeline.fit(samples)
+
+
+def test_the_rail_threshold_is_the_grid_value_with_the_best_iou():
+    from ml.pipelines.rail.pipeline import best_rail_threshold
+
+    truth = torch.tensor([True, True, False, False, False, False])
+    # Weighted BCE inflates probabilities: the background sits at 0.55-0.6, so 0.5 would call it rail.
+    probabilities = torch.tensor([0.9, 0.72, 0.6, 0.55, 0.2, 0.1])
+    threshold, iou = best_rail_threshold(probabilities, truth)
+    assert 0.6 <= threshold < 0.72 and iou == 1.0
+    assert best_rail_threshold(torch.tensor([0.9, 0.1]), torch.tensor([True, False])) == (0.5, 1.0)  # ties: nearest 0.5
+
+
+def test_the_calibrated_rail_threshold_is_recorded_and_survives_saving(tiny_rail, tmp_path):
+    from ml.pipelines.rail.pipeline import THRESHOLD_GRID, RailPipeline
+
+    pipeline, samples = tiny_rail
+    chosen = pipeline.meta["segmentation_threshold"]
+    assert chosen["source"] == "rail IoU on held-back validation images"
+    assert chosen["value"] == pipeline.rail_threshold and pipeline.rail_threshold in THRESHOLD_GRID
+    pipeline.save(tmp_path / "rail.pt")
+    loaded = RailPipeline.load(tmp_path / "rail.pt")
+    assert loaded.rail_threshold == pipeline.rail_threshold
+    first, second = pipeline.predict([samples[8].image]), loaded.predict([samples[8].image])
+    assert np.array_equal(first.extras[0]["rail_mask"], second.extras[0]["rail_mask"])
+
+
+def test_without_calibration_the_configured_rail_threshold_is_used():
+    pipeline = registry.create(
+        "rail",
+        {"image_size": 64, "encoder": "plain", "base_channels": 8, "max_steps": 2, "warmup_steps": 1, "ae_steps": 2,
+         "hidden_units": 16, "latent_size": 8, "conv_channels": 4, "patch_max": 10, "patch_min": 6,
+         "calibrate_segmentation_threshold": False, "segmentation_threshold": 0.7},
+    )
+    samples = generate_rail(8, 0, width=128, height=64, seed=4)
+    pipeline.fit(samples[:6], samples[6:])
+    assert pipeline.rail_threshold is None
+    assert pipeline.meta["segmentation_threshold"] == {"value": 0.7, "source": "configured"}
