@@ -376,15 +376,17 @@ def run_semantic(protocol: Protocol, pipeline, test, fit_seconds: float) -> list
     return rows
 
 
-def semantic_table(rows: list[dict]) -> str:
-    header = ["dataset", "network", "score", "resolution", "mIoU (known)", "AuPRC", "FPR95", "fit s", "img/s"]
+def semantic_table(rows: list[dict], runs: Sequence[int] | None = None) -> str:
+    """One line per network x score; ``runs``: the provenance number of each row (a "run" column)."""
+    header = ["dataset", "network", "score", "resolution", "mIoU (known)", "AuPRC", "FPR95", "fit s", "img/s"] + (["run"] if runs else [])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-    for r in rows:
+    for i, r in enumerate(rows):
+        network = r["pipeline"].split("/")[-1] + (" (void class)" if (r.get("config") or {}).get("void_class") else "")
         lines.append("| " + " | ".join([
-            r["dataset"], r["pipeline"].split("/")[-1], r["score"], r["resolution"], fmt(r["miou"]),
+            r["dataset"], network, r["score"], r["resolution"], fmt(r["miou"]),
             fmt(r["anomaly_auprc"]), fmt(r["anomaly_fpr95"]), f"{r['fit_seconds']:.0f}", f"{r['images_per_second']:.1f}",
-        ]) + " |")
+        ] + ([f"[{runs[i]}]"] if runs else [])) + " |")
     return "\n".join(lines)
 
 

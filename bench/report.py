@@ -14,6 +14,7 @@ of the README is left alone. Sources (all under ``bench/results/``, committed):
 - ``search``: ``search.json`` (``bench/search.py --json``);
 - ``reconstruction_speed``: ``reconstruction_speed.json`` (``bench/reconstruction_speed.py --json``);
 - ``utad_combine``: ``utad_combine.json`` (``bench/utad_combine.py --json``);
+- ``frame_rate``: ``frame_rate.json`` (``bench/frame_rate.py --json``);
 - ``rail``: ``rail/*.json`` (``bench/quality.py --pipelines rail --datasets-only synthetic_rail --json``);
 - ``gpu``: ``gpu/*.json`` (``bench/gpu.sh``).
 
@@ -133,11 +134,12 @@ def render_camvid(results: Path) -> str:
     files = load_all(results / "camvid")
     if not files:
         return "Not measured yet: run `python bench/quality.py --pipelines seg_ood --datasets-only camvid_open_set`."
-    runs, rows = [], []
+    runs, rows, numbers = [], [], []
     for _, data in files:
         runs.append(data["run"])
         rows += data["rows"]
-    return semantic_table(rows) + "\n\n" + "\n".join(provenance(runs))
+        numbers += [len(runs)] * len(data["rows"])
+    return semantic_table(rows, numbers) + "\n\n" + "\n".join(provenance(runs))
 
 
 def render_speed(results: Path) -> str:
@@ -190,6 +192,16 @@ def render_utad_combine(results: Path) -> str:
     return "\n".join(lines) + "\n\n" + provenance([data["run"]])[0]
 
 
+def render_frame_rate(results: Path) -> str:
+    from bench.frame_rate import markdown
+
+    path = results / "frame_rate.json"
+    if not path.exists():
+        return "Not measured yet: run `python bench/frame_rate.py --json bench/results/frame_rate.json`."
+    data = load(path)
+    return markdown(data["rows"]) + "\n\n" + provenance([data["run"]])[0]
+
+
 RAIL_TARGETS = {"rail_miou": 0.80, "image_auroc": 0.95}  # issue 13, on synthetic test scenes
 
 
@@ -240,6 +252,10 @@ def gpu_tables(folder: Path) -> str:
         rows, tag = data["rows"], f"[{len(runs)}]"
         if rows and "forward_img_s" in rows[0]:
             parts.append(f"Speed {tag}:\n\n" + speed_table(rows))
+        elif rows and "predict_fps" in rows[0]:
+            from bench.frame_rate import markdown as frame_rate_table
+
+            parts.append(f"Road-scene networks, frames/s at batch 1 {tag}:\n\n" + frame_rate_table(rows))
         elif rows and "measure" in rows[0]:
             parts.append(f"Inference job end to end {tag}:\n\n| measure | value |\n|---|---|\n"
                          + "\n".join(f"| {r['measure']} | {r['value']} |" for r in rows))
@@ -263,6 +279,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "search": render_search,
     "reconstruction_speed": render_reconstruction_speed,
     "utad_combine": render_utad_combine,
+    "frame_rate": render_frame_rate,
     "rail": render_rail,
     "gpu": render_gpu,
 }

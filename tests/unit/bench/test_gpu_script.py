@@ -1,4 +1,4 @@
-"""bench/gpu.sh's CPU path: every step (speed, quality, inference job through a worker) runs with tiny
+"""bench/gpu.sh's CPU path: every step (speed, quality, inference job through a worker, road-scene frame rate) runs with tiny
 settings and leaves JSON that bench/report.py turns into tables. CI has no GPU; this is the path it can run."""
 from __future__ import annotations
 
@@ -27,6 +27,9 @@ def test_gpu_benchmarks_run_on_the_cpu_with_tiny_settings(tmp_path):
     assert "device cpu" in jobs["run"]["setting"]
     assert any("batch inference" in r["measure"] and "images/s" in r["value"] for r in jobs["rows"])
     assert "Speed [" in done.stdout and "Inference job end to end [" in done.stdout
+    frame_rate = json.loads((tmp_path / "frame_rate.json").read_text())
+    assert [(r["network"], r["device"], r["frame"]) for r in frame_rate["rows"]] == [("enet", "cpu", "64x48")]
+    assert frame_rate["rows"][0]["predict_fps"] > 0 and "Road-scene networks, frames/s at batch 1 [" in done.stdout
     if report.ROOT.parent.joinpath("shared", "datasets", "mpdd_metal_plate").is_dir():
         quality = json.loads((tmp_path / "quality-mpdd.json").read_text())
         assert {r["pipeline"] for r in quality["rows"]} == {"patchcore", "dfr"}

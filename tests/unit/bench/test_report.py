@@ -82,3 +82,15 @@ def test_rail_rows_say_which_of_issue_13s_targets_they_meet(tmp_path):
     table = report.render_rail(tmp_path)
     assert "| 0.812 (meets 0.80) | 0.625 | 0.700 (below 0.95) | 0.860 | 0.700 | 0.30 | 258 | 18.6 | [1] |" in table
     assert "- [1] `python bench/quality.py --pipelines rail --datasets-only synthetic_rail`, 2026-12-01." in table
+
+
+def test_frame_rate_rows_hold_erfnet_on_a_gpu_to_the_real_time_target(tmp_path):
+    run = {"command": "python bench/frame_rate.py --devices cpu,cuda", "date": "2026-12-01"}
+    rows = [
+        {"network": "erfnet", "device": "cpu", "frame": "480x360", "working_size": "480x360", "forward_fps": 3.21, "predict_fps": 2.95, "target": None},
+        {"network": "erfnet", "device": "cuda", "frame": "480x360", "working_size": "480x360", "forward_fps": 250.0, "predict_fps": 19.4, "target": 20.0},
+    ]
+    write(tmp_path / "frame_rate.json", run, rows)
+    table = report.render_frame_rate(tmp_path)
+    assert "| erfnet | cpu | 480x360 (480x360) | 3.2 | 3.0 | - | - |" in table
+    assert "| erfnet | cuda | 480x360 (480x360) | 250.0 | 19.4 | >= 20 | no |" in table
