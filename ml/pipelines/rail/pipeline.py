@@ -204,9 +204,7 @@ class RailPipeline(Pipeline):
                 probabilities = self._full_resolution(self._rail_probabilities(val_images), val_truths)
                 if cfg.calibrate_segmentation_threshold:
                     return best_rail_threshold(probabilities, val_truth)[1]
-                predicted = probabilities > cfg.segmentation_threshold
-                union = (predicted | val_truth).sum().item()
-                return (predicted & val_truth).sum().item() / union if union else 1.0
+                return iou_pair((probabilities > cfg.segmentation_threshold).numpy(), val_truth.numpy())[0]
 
         report = trainer.fit(train_step, validate)
         self.meta["segmentation_training"] = report.to_dict()
@@ -234,9 +232,8 @@ class RailPipeline(Pipeline):
     # --- stage 2 -------------------------------------------------------------------------------------
     def _patches(
         self, images_u8: torch.Tensor, given: Sequence[np.ndarray | None] | None = None
-    ) -> tuple[list[np.ndarray], list[list[centrelines.Patch]], list[np.ndarray], list[np.ndarray | None]]:
-        """Per image: rail mask at working size (bool), patches along its rails, the (K, 3, P, P)
-        float32 patch pixels in [0, 1] (resized to ``patch_size``) and stage 1's rail probabilities
+    ) -> tuple[list[list[centrelines.Patch]], list[np.ndarray], list[np.ndarray | None]]:
+        """Per image: the patches along its rails, the (K, 3, P, P) float32 patch pixels in [0, 1] (resized to ``patch_size``) and stage 1's rail probabilities
         at working size (None where the mask was given). ``given``: rail masks at working size to
         use instead of stage 1's (None entries are segmented)."""
         cfg = self.config
@@ -246,7 +243,7 @@ class RailPipeline(Pipeline):
         for i, prob in zip(todo, self._rail_probabilities(images_u8[todo]) if todo else []):
             probabilities[i] = prob.numpy()
             given[i] = probabilities[i] > self._rail_cut()
-        masks, patch_lists, pixels = [], [], []
+        patch_lists, pixels = [], []
         for image, mask in zip(images_u8, given):
             rails = centrelines.rails_from_mask(mask, self.stage2)
             patches = centrelines.patches_from_rails(rails, self.stage2)
@@ -257,10 +254,9 @@ class RailPipeline(Pipeline):
                 x0, y0, x1, y1 = patch.box(w, h)
                 crops.append(cv2.resize(hwc[y0:y1, x0:x1], (cfg.patch_size, cfg.patch_size), interpolation=cv2.INTER_AREA))
             array = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255.0 if crops else np.zeros((0, 3, cfg.patch_size, cfg.patch_size), np.float32)
-            masks.append(mask)
             patch_lists.append(patches)
             pixels.append(array)
-        return masks, patch_lists, pixels, probabilities
+        return patch_lists, pixels, probabilities
 
     def _normal_patches(self, samples: Sequence[Sample], use_truth: bool) -> torch.Tensor:
         """Patches of the normal samples along their rails: the drawn rail masks where ``use_truth`` and
@@ -274,7 +270,7 @@ class RailPipeline(Pipeline):
                 resize_mask(m.astype(np.uint8), (h, w)) > 0 if use_truth and (m := rail_mask_of(s)) is not None else None
                 for s in part
             ]
-            chunks.extend(self._patches(self._stack([s.image for s in part]), given)[2])
+            chunks.extend(self._patches(self._stack([s.image for s in part]), given)[1])
         size = self.config.patch_size
         return torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)
 
@@ -393,7 +389,7 @@ class RailPipeline(Pipeline):
         scores, maps, extras = [], [], []
         for start in range(0, len(images), cfg.batch_size):
             chunk = images[start : start + cfg.batch_size]
-            _, patch_lists, pixels, probabilities = self._patches(self._stack(chunk))
+            patch_lists, pixels, probabilities = self._patches(self._stack(chunk))
             for image, patches, array, probability in zip(chunk, patch_lists, pixels, probabilities):
                 height, width = image.shape[:2]
                 sx, sy = width / w, height / h
