@@ -233,9 +233,10 @@ class RailPipeline(Pipeline):
     def _patches(
         self, images_u8: torch.Tensor, given: Sequence[np.ndarray | None] | None = None
     ) -> tuple[list[list[centrelines.Patch]], list[np.ndarray], list[np.ndarray | None]]:
-        """Per image: the patches along its rails, the (K, 3, P, P) float32 patch pixels in [0, 1] (resized to ``patch_size``) and stage 1's rail probabilities
-        at working size (None where the mask was given). ``given``: rail masks at working size to
-        use instead of stage 1's (None entries are segmented)."""
+        """Per image: the patches along its rails, the (K, 3, P, P) float32 patch pixels in [0, 1]
+        (resized to ``patch_size``) and stage 1's rail probabilities at working size (None where
+        the mask was given). ``given``: rail masks at working size to use instead of stage 1's
+        (None entries are segmented)."""
         cfg = self.config
         given = list(given) if given is not None else [None] * len(images_u8)
         todo = [i for i, m in enumerate(given) if m is None]
