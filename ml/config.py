@@ -272,5 +272,10 @@ class TrainingConfig(PipelineConfig):
         default=4, metadata={"help": "At least this many images are held back (nothing when too few remain to train on).", "minimum": 1}
     )
     mixed_precision: bool = dataclasses.field(
-        default=True, metadata={"help": "bfloat16 (or float16) autocast on CUDA; CPU runs stay in float32."}
+        default=True,
+        metadata={
+            "help": "bfloat16 (or float16) autocast for training on CUDA; CPU training stays in float32. "
+            "Pipelines measured to allow it (utad) also infer in bfloat16 where the hardware computes it "
+            "natively (CUDA, or a CPU with AVX512-BF16 or AMX)."
+        },
     )

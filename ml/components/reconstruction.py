@@ -25,7 +25,7 @@ from torch import nn
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
 from ml.components.calibration import calibrate, validation_evidence
 from ml.components.features import batches, images_to_tensor, maps_to_input_sizes
-from ml.components.runtime import resolve_device, seed_everything
+from ml.components.runtime import bfloat16_inference, resolve_device, seed_everything
 from ml.components.training import Trainer, epoch_batches, to_device
 from ml.data.splits import hold_out_validation, is_anomalous
 
@@ -43,6 +43,10 @@ class ReconstructionPipeline(Pipeline):
     """
 
     supervision = "unsupervised"
+    # Inference under bfloat16 autocast where the device computes it natively (CUDA, or a CPU
+    # with AVX512-BF16 / AMX) and ``mixed_precision`` is on: set by the pipelines whose maps
+    # were measured to keep their scores that way (bench/utad_combine.py); float32 elsewhere.
+    bfloat16_inference = False
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -161,7 +165,8 @@ class ReconstructionPipeline(Pipeline):
         for batch in batches(images, self.config.batch_size):
             x = to_device(images_to_tensor(batch, self.config.image_size), self.device)
             aux = self.auxiliary(x.cpu())
-            working, batch_scores = self.anomaly_maps(x, None if aux is None else to_device(aux, self.device))
+            with bfloat16_inference(self.device, self.bfloat16_inference and self.config.mixed_precision):
+                working, batch_scores = self.anomaly_maps(x, None if aux is None else to_device(aux, self.device))
             maps.extend(maps_to_input_sizes(working.float(), batch))
             scores.extend(float(s) for s in batch_scores.float().cpu())
         return self._predictions(scores, maps)

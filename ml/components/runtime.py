@@ -25,6 +25,25 @@ def seed_everything(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether ``device`` computes in bfloat16 in hardware: a CUDA GPU that supports it, or a
+    CPU with AVX512-BF16 or AMX (elsewhere oneDNN emulates bfloat16, slower than float32)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type == "cpu":
+        cpu = getattr(torch, "cpu", None)
+        return any(getattr(cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return False
+
+
+def bfloat16_inference(device: torch.device, enabled: bool = True):
+    """bfloat16 autocast where ``device`` computes it natively (see :func:`native_bfloat16`) and
+    ``enabled``; a no-op context elsewhere, so the same code runs in float32."""
+    if enabled and native_bfloat16(device):
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
 def autocast(device: torch.device):
     """Mixed precision on CUDA (float16), a no-op context on CPU."""
     if device.type == "cuda":
