@@ -22,6 +22,17 @@ def datasets_dir() -> Path | None:
     return None
 
 
+def cpu_features() -> str:
+    """The CPU's vector instructions as torch dispatches on them (``AVX2``, ``AVX512``), and
+    ``bf16`` when it computes bfloat16 natively: the same core count runs about twice as fast
+    on one kind as on the other here, so figures from different machines say which they had."""
+    import torch
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    bf16 = any(getattr(torch.cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
+    return f"{capability}{' + bf16' if bf16 else ''}"
+
+
 def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:
     """Which run produced a result: command, time, commit, machine."""
     import torch
@@ -36,7 +47,7 @@ def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:
         "command": " ".join(["python", script, *map(shlex.quote, argv)]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit or None,
-        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}), torch {torch.__version__} with "
+        "machine": f"{os.cpu_count()} CPU cores ({platform.machine()}, {cpu_features()}), torch {torch.__version__} with "
         f"{torch.get_num_threads()} threads, GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}, "
         f"load average {os.getloadavg()[0]:.1f} at the start",
     }

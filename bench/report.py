@@ -185,14 +185,15 @@ def render_utad_combine(results: Path) -> str:
         return "Not measured yet: run `python bench/utad_combine.py --json bench/results/utad_combine.json`."
     data = load(path)
     lines = [
-        "| levels combined by | image AUROC | pixel AUROC | AU-PRO | pixel F1-max "
+        "| levels combined by | inference precision | image AUROC | pixel AUROC | AU-PRO | pixel F1-max "
         "| thesis accuracy | thesis F1 | thesis IoU | thesis AUROC | fit s | img/s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     keys = ("image_auroc", "pixel_auroc", "aupro", "pixel_f1_max", "mean_accuracy", "mean_dice", "mean_iou", "mean_auroc")
     for r in data["rows"]:
         equation = {"product": "product (eq. 4.21)", "sum": "sum (eq. 4.19)"}.get(r["combine"], r["combine"])
-        lines.append(f"| {equation} | " + " | ".join(number(r.get(k)) for k in keys)
+        # Runs before the precision was recorded inferred in float32.
+        lines.append(f"| {equation} | {r.get('precision', 'float32')} | " + " | ".join(number(r.get(k)) for k in keys)
                      + f" | {number(r.get('fit_seconds'), 0)} | {number(r.get('images_per_second'), 1)} |")
     return "\n".join(lines) + "\n\n" + provenance([data["run"]])[0]
 

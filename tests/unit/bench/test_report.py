@@ -65,15 +65,16 @@ def test_reconstruction_speed_rows_say_whether_each_target_is_met(tmp_path):
 def test_utad_combine_rows_name_the_thesis_equations(tmp_path):
     run = {"command": "python bench/utad_combine.py", "date": "2026-12-01"}
     rows = [
-        {"combine": "product", "image_auroc": 0.5, "pixel_auroc": 0.9, "aupro": 0.6, "pixel_f1_max": 0.4, "fit_seconds": 600.4, "images_per_second": 6.0,
-         "mean_accuracy": 0.97, "mean_dice": 0.3, "mean_iou": 0.2, "mean_auroc": 0.91},
+        {"combine": "product", "precision": "bfloat16", "image_auroc": 0.5, "pixel_auroc": 0.9, "aupro": 0.6, "pixel_f1_max": 0.4,
+         "fit_seconds": 600.4, "images_per_second": 6.0, "mean_accuracy": 0.97, "mean_dice": 0.3, "mean_iou": 0.2, "mean_auroc": 0.91},
         {"combine": "sum", "image_auroc": 0.4, "pixel_auroc": 0.88, "aupro": 0.59, "pixel_f1_max": 0.38, "fit_seconds": 600.4, "images_per_second": 6.1},
     ]
     write(tmp_path / "utad_combine.json", run, rows)
     table = report.render_utad_combine(tmp_path)
-    # Table 5.5's measures (the thesis' per-image means) sit beside ours; a row without them shows dashes.
-    assert "| product (eq. 4.21) | 0.500 | 0.900 | 0.600 | 0.400 | 0.970 | 0.300 | 0.200 | 0.910 | 600 | 6.0 |" in table
-    assert "| sum (eq. 4.19) | 0.400 | 0.880 | 0.590 | 0.380 | - | - | - | - | 600 | 6.1 |" in table
+    # Table 5.5's measures (the thesis' per-image means) sit beside ours; a row without them shows
+    # dashes, and a row that does not say its precision was inferred in float32.
+    assert "| product (eq. 4.21) | bfloat16 | 0.500 | 0.900 | 0.600 | 0.400 | 0.970 | 0.300 | 0.200 | 0.910 | 600 | 6.0 |" in table
+    assert "| sum (eq. 4.19) | float32 | 0.400 | 0.880 | 0.590 | 0.380 | - | - | - | - | 600 | 6.1 |" in table
 
 
 def test_rail_rows_say_which_of_issue_13s_targets_they_meet(tmp_path):

@@ -42,3 +42,35 @@ def test_predict_before_fit_says_so():
     pipeline = registry.create("riad", {"image_size": 64})
     with pytest.raises(RuntimeError, match="not fitted"):
         pipeline.predict([generate(1, 0, size=64)[0].image])
+
+
+def _utad_on_untrained_weights():
+    utad = registry.create("utad", {"image_size": 64, "device": "cpu"})
+    utad.model.eval()
+    utad.fitted = True
+    return utad
+
+
+def test_utad_infers_in_bfloat16_only_where_the_cpu_computes_it(monkeypatch):
+    import numpy as np
+
+    images = [s.image for s in generate(3, 0, size=64)]
+    utad = _utad_on_untrained_weights()
+    utad.config.mixed_precision = False
+    exact = utad.predict(images).maps
+    # A CPU without AVX512-BF16 or AMX keeps float32 whatever the setting says.
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    utad.config.mixed_precision = True
+    assert all(np.array_equal(a, b) for a, b in zip(exact, utad.predict(images).maps))
+    # One that has them gets bfloat16 networks: maps close to float32's but not the same, still
+    # returned in float32 (the distances and smoothing are computed in float32).
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    fast = utad.predict(images).maps
+    assert all(m.dtype == np.float32 for m in fast)
+    assert not all(np.array_equal(a, b) for a, b in zip(exact, fast))
+    for a, b in zip(exact, fast):
+        assert np.corrcoef(a.ravel(), b.ravel())[0, 1] > 0.98
+    # mixed_precision = false is the way back to float32 on such a CPU.
+    utad.config.mixed_precision = False
+    assert all(np.array_equal(a, b) for a, b in zip(exact, utad.predict(images).maps))
