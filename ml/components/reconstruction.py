@@ -46,7 +46,7 @@ class ReconstructionPipeline(Pipeline):
     # Inference under bfloat16 autocast where the device computes it natively (CUDA, or a CPU
     # with AVX512-BF16 / AMX) and ``mixed_precision`` is on: set by the pipelines whose maps
     # were measured to keep their scores that way (bench/utad_combine.py); float32 elsewhere.
-    bfloat16_inference = False
+    infers_in_bfloat16 = False
 
     def __init__(self, config=None):
         super().__init__(config)
@@ -165,7 +165,7 @@ class ReconstructionPipeline(Pipeline):
         for batch in batches(images, self.config.batch_size):
             x = to_device(images_to_tensor(batch, self.config.image_size), self.device)
             aux = self.auxiliary(x.cpu())
-            with bfloat16_inference(self.device, self.bfloat16_inference and self.config.mixed_precision):
+            with bfloat16_inference(self.device, self.infers_in_bfloat16 and self.config.mixed_precision):
                 working, batch_scores = self.anomaly_maps(x, None if aux is None else to_device(aux, self.device))
             maps.extend(maps_to_input_sizes(working.float(), batch))
             scores.extend(float(s) for s in batch_scores.float().cpu())

@@ -37,7 +37,7 @@ class UTADPipeline(ReconstructionPipeline):
     config_class = UTADConfig
     cpu_chunk = 2  # images per inference pass on CPU
     # About 1.6x faster on an AVX512-BF16 CPU; bench/utad_combine.py measures the maps both ways.
-    bfloat16_inference = True
+    infers_in_bfloat16 = True
     description = DESCRIPTION
 
     def __init__(self, config=None):
