@@ -28,9 +28,10 @@ def cpu_features() -> str:
     on one kind as on the other here, so figures from different machines say which they had."""
     import torch
 
-    capability = torch.backends.cpu.get_cpu_capability()
-    bf16 = any(getattr(torch.cpu, check, lambda: False)() for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"))
-    return f"{capability}{' + bf16' if bf16 else ''}"
+    from ml.components.runtime import native_bfloat16
+
+    bf16 = native_bfloat16(torch.device("cpu"))
+    return f"{torch.backends.cpu.get_cpu_capability()}{' + bf16' if bf16 else ''}"
 
 
 def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:

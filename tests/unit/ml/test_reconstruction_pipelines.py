@@ -44,18 +44,13 @@ def test_predict_before_fit_says_so():
         pipeline.predict([generate(1, 0, size=64)[0].image])
 
 
-def _utad_on_untrained_weights():
-    utad = registry.create("utad", {"image_size": 64, "device": "cpu"})
-    utad.model.eval()
-    utad.fitted = True
-    return utad
-
-
 def test_utad_infers_in_bfloat16_only_where_the_cpu_computes_it(monkeypatch):
     import numpy as np
 
     images = [s.image for s in generate(3, 0, size=64)]
-    utad = _utad_on_untrained_weights()
+    utad = registry.create("utad", {"image_size": 64, "device": "cpu"})  # untrained weights will do
+    utad.model.eval()
+    utad.fitted = True
     utad.config.mixed_precision = False
     exact = utad.predict(images).maps
     # A CPU without AVX512-BF16 or AMX keeps float32 whatever the setting says.
