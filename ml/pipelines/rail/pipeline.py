@@ -11,6 +11,11 @@
    IV-A); reconstruction error eq. 4. The normal range ``[min, max]`` of the errors comes from
    held-back normal images (the paper's threshold set, III-C).
 
+   Two departures from the paper, each a config option chosen on held-back synthetic scenes
+   (``paper`` preset: both off): the error on the residual averaged over 4x4 cells
+   (``error_pooling``) and divided by the median error of the same kind of patch in the same
+   image (``scene_normalization``) before it meets the range.
+
 Output per image: a map that is 0 off the patches and, on each patch, its deviation from the
 normal range ``d = max(err / max, min / err)`` (``d <= 1`` inside the range, so with the paper's
 policy the threshold is 1 and both bounds count), the image score ``max d``, and in
@@ -96,6 +101,7 @@ class RailPipeline(Pipeline):
         self.segmenter = RailSegmenter(cfg.encoder, cfg.base_channels, pretrained=False).to(self.device)
         self.autoencoder = PatchAutoencoder(cfg.patch_size, cfg.conv_channels, cfg.hidden_units, cfg.latent_size).to(self.device)
         self.error_range: tuple[float, float] | None = None
+        self.error_reference: float | None = None  # median normal patch error: the divisor where an image has too few patches
         self.rail_threshold: float | None = None  # calibrated on validation rail masks (fit)
         self.stage2 = centrelines.Stage2Settings(
             roi_top=cfg.roi_top, dbscan_eps=cfg.dbscan_eps, dbscan_min_samples=cfg.dbscan_min_samples,
@@ -259,30 +265,61 @@ class RailPipeline(Pipeline):
             pixels.append(array)
         return patch_lists, pixels, probabilities
 
-    def _normal_patches(self, samples: Sequence[Sample], use_truth: bool) -> torch.Tensor:
-        """Patches of the normal samples along their rails: the drawn rail masks where ``use_truth`` and
-        a sample has one (the rails are exactly known), stage 1's masks otherwise."""
+    def _normal_patches(self, samples: Sequence[Sample], use_truth: bool) -> tuple[torch.Tensor, list[list[centrelines.Patch]]]:
+        """Patches of the normal samples along their rails, all images' pixels joined, and each image's
+        patch list: the drawn rail masks where ``use_truth`` and a sample has one (the rails are exactly
+        known), stage 1's masks otherwise."""
         h, w = self.config.working_size()
         normal = [s for s in samples if s.label == 0]
-        chunks = []
+        chunks, patch_lists = [], []
         for start in range(0, len(normal), 16):
             part = normal[start : start + 16]
             given = [
                 resize_mask(m.astype(np.uint8), (h, w)) > 0 if use_truth and (m := rail_mask_of(s)) is not None else None
                 for s in part
             ]
-            chunks.extend(self._patches(self._stack([s.image for s in part]), given)[1])
+            found, pixels, _ = self._patches(self._stack([s.image for s in part]), given)
+            patch_lists.extend(found)
+            chunks.extend(pixels)
         size = self.config.patch_size
-        return torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)
+        return (torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)), patch_lists
 
     # --- stage 3 -------------------------------------------------------------------------------------
-    def _errors(self, patches: torch.Tensor) -> torch.Tensor:
-        """Eq. 4 per patch, (K,) on the CPU."""
+    def _errors(self, patches: torch.Tensor, pool: int = 1) -> torch.Tensor:
+        """Eq. 4 per patch (on ``pool`` x ``pool`` cells of the residual), (K,) on the CPU."""
         out = []
         for start in range(0, len(patches), 1024):
             x = to_device(patches[start : start + 1024], self.device)
-            out.append(reconstruction_error(x, self.autoencoder(x)).cpu())
+            out.append(reconstruction_error(x, self.autoencoder(x), pool).cpu())
         return torch.cat(out) if out else torch.zeros(0)
+
+    SCENE_MIN_PATCHES = 5  # a median over fewer patches would let an obstacle set its own reference
+
+    def _scene_normalized(self, errors: np.ndarray, patches: Sequence[centrelines.Patch]) -> np.ndarray:
+        """One image's patch errors divided by the median error of the same kind of patch (on a rail,
+        between the rails) in that image; a kind with too few patches takes the median of all the
+        image's patches, an image with too few the normal patches' median. Unchanged when
+        ``scene_normalization`` is off."""
+        if not self.config.scene_normalization or len(errors) == 0:
+            return errors
+        between = np.array([p.between for p in patches], bool)
+        enough = len(errors) >= self.SCENE_MIN_PATCHES
+        fallback = float(np.median(errors)) if enough else (self.error_reference or 1.0)
+        out = np.empty_like(errors, dtype=np.float64)
+        for kind in (between, ~between):
+            if kind.any():
+                reference = float(np.median(errors[kind])) if kind.sum() >= self.SCENE_MIN_PATCHES else fallback
+                out[kind] = errors[kind] / max(reference, 1e-9)
+        return out
+
+    def _patch_scores(self, pixels: torch.Tensor, patch_lists: Sequence[Sequence[centrelines.Patch]]) -> list[np.ndarray]:
+        """Per image, its patches' errors as they meet the normal range (pooled, scene-normalised)."""
+        errors = self._errors(pixels, self.config.error_pooling).numpy().astype(np.float64)
+        out, start = [], 0
+        for patches in patch_lists:
+            out.append(self._scene_normalized(errors[start : start + len(patches)], patches))
+            start += len(patches)
+        return out
 
     def _fit_autoencoder(self, train_patches: torch.Tensor, val_patches: torch.Tensor, source: str, generator, progress) -> None:
         cfg = self.config
@@ -324,20 +361,22 @@ class RailPipeline(Pipeline):
         with torch.no_grad():
             # Training patches along the drawn rails; the normal range along the rails stage 1 finds,
             # as at inference (the drawn rails when stage 1 finds none, e.g. after a tiny budget).
-            train_patches = self._normal_patches(train, use_truth=True)
-            val_patches = self._normal_patches(val, use_truth=False)
+            train_patches, train_lists = self._normal_patches(train, use_truth=True)
+            val_patches, val_lists = self._normal_patches(val, use_truth=False)
             if len(val_patches) < 2:
-                val_patches = self._normal_patches(val, use_truth=True)
+                val_patches, val_lists = self._normal_patches(val, use_truth=True)
         progress("extract patches", 1.0, {"train_patches": float(len(train_patches)), "validation_patches": float(len(val_patches))})
         self._fit_autoencoder(train_patches, val_patches, source, generator, progress)
         self.autoencoder.eval()
         with torch.no_grad():
-            reference = val_patches if len(val_patches) >= 2 else train_patches
-            errors = self._errors(reference).numpy()
+            reference, lists = (val_patches, val_lists) if len(val_patches) >= 2 else (train_patches, train_lists)
+            self.error_reference = float(self._errors(reference, cfg.error_pooling).median())
+            errors = np.concatenate(self._patch_scores(reference, lists))
         self.error_range = (float(errors.min()), float(errors.max()))
         self.meta.update(
             {
                 "error_range": list(self.error_range),
+                "error_reference": self.error_reference,
                 "error_range_from": "held-back normal images" if reference is val_patches else "training images",
                 "train_patches": int(len(train_patches)),
                 "validation_patches": int(len(val_patches)),
@@ -391,10 +430,12 @@ class RailPipeline(Pipeline):
         for start in range(0, len(images), cfg.batch_size):
             chunk = images[start : start + cfg.batch_size]
             patch_lists, pixels, probabilities = self._patches(self._stack(chunk))
-            for image, patches, array, probability in zip(chunk, patch_lists, pixels, probabilities):
+            joined = torch.from_numpy(np.concatenate(pixels)) if pixels else torch.zeros(0)
+            scores_per_image = self._patch_scores(joined, patch_lists) if len(joined) else [np.zeros(0)] * len(chunk)
+            for image, patches, patch_scores, probability in zip(chunk, patch_lists, scores_per_image, probabilities):
                 height, width = image.shape[:2]
                 sx, sy = width / w, height / h
-                deviation = self._deviation(self._errors(torch.from_numpy(array)).numpy()) if len(array) else np.zeros(0)
+                deviation = self._deviation(patch_scores) if len(patch_scores) else np.zeros(0)
                 small = np.zeros((h, w), np.float32)
                 boxes = []
                 for patch, d in zip(patches, deviation):
@@ -423,6 +464,7 @@ class RailPipeline(Pipeline):
             "segmenter": {k: v.detach().cpu() for k, v in self.segmenter.state_dict().items()},
             "autoencoder": {k: v.detach().cpu() for k, v in self.autoencoder.state_dict().items()},
             "error_range": list(self.error_range) if self.error_range else None,
+            "error_reference": self.error_reference,
             "rail_threshold": self.rail_threshold,
         }
 
@@ -431,6 +473,10 @@ class RailPipeline(Pipeline):
         self.autoencoder.load_state_dict(state["autoencoder"])
         self.error_range = tuple(state["error_range"]) if state.get("error_range") else None
         self.rail_threshold = state.get("rail_threshold")  # absent in models saved before it was calibrated
+        if "error_reference" not in state:
+            # Saved before pooled, scene-normalised errors: its range holds the paper's raw eq. 4 errors.
+            self.config = dataclasses.replace(self.config, error_pooling=1, scene_normalization=False)
+        self.error_reference = state.get("error_reference")
         self.segmenter.to(self.device).eval()
         self.autoencoder.to(self.device).eval()
 

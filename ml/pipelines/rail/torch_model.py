@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ml.components.unet import PretrainedEncoderUNet, UNet
@@ -70,6 +71,13 @@ class PatchAutoencoder(nn.Module):
         return self.decoder(self.encoder(x))
 
 
-def reconstruction_error(patches: torch.Tensor, reconstructions: torch.Tensor) -> torch.Tensor:
-    """Eq. 4: ``L_r(I, I') = sqrt(sum_xy (I(x, y) - I'(x, y))^2)`` per patch (summed over channels too): (N,)."""
-    return (patches.float() - reconstructions.float()).pow(2).flatten(1).sum(dim=1).sqrt()
+def reconstruction_error(patches: torch.Tensor, reconstructions: torch.Tensor, pool: int = 1) -> torch.Tensor:
+    """Eq. 4: ``L_r(I, I') = sqrt(sum_xy (I(x, y) - I'(x, y))^2)`` per patch (summed over channels too): (N,).
+
+    ``pool`` > 1 first averages the residual ``I - I'`` over ``pool`` x ``pool`` cells: the error then
+    measures what the autoencoder gets wrong at that scale (a colour or a shape no normal patch has)
+    and no longer the fine ballast grain that it cannot rebuild on any patch. ``pool`` 1 is eq. 4."""
+    residual = patches.float() - reconstructions.float()
+    if pool > 1:
+        residual = F.avg_pool2d(residual, pool)
+    return residual.pow(2).flatten(1).sum(dim=1).sqrt()

@@ -45,6 +45,47 @@ def test_autoencoder_shapes_and_eq_4():
         model(torch.rand(2, 3, 20, 20))
 
 
+def test_pooled_error_ignores_fine_grain_but_keeps_a_colour_shift():
+    x = torch.full((2, 3, 16, 16), 0.5)
+    grain = x.clone()
+    grain[0, :, ::2, :] += 0.2  # stripes one pixel apart: ballast grain the autoencoder cannot rebuild
+    grain[0, :, 1::2, :] -= 0.2
+    grain[1] += 0.2  # the whole patch a different colour: an object
+    per_pixel = reconstruction_error(grain, x)
+    pooled = reconstruction_error(grain, x, pool=4)
+    assert per_pixel[0] == pytest.approx(per_pixel[1])  # eq. 4 cannot tell them apart
+    assert float(pooled[0]) == pytest.approx(0.0, abs=1e-6)
+    assert float(pooled[1]) == pytest.approx(float(np.sqrt(3 * 16 * 0.04)), rel=1e-5)
+
+
+def test_error_pooling_must_divide_the_patch_size():
+    from ml.config import ConfigError
+
+    with pytest.raises(ConfigError, match="error_pooling"):
+        registry.validate_config("rail", {"patch_size": 16, "error_pooling": 3})
+    paper = registry.validate_config("rail", {}, "paper")
+    assert paper["error_pooling"] == 1 and paper["scene_normalization"] is False
+
+
+def test_scene_normalisation_flags_one_odd_patch_not_a_uniformly_harder_scene():
+    from ml.pipelines.rail.centrelines import Patch
+
+    pipeline = registry.create("rail", {"image_size": 64, "encoder": "plain"})
+    pipeline.error_reference = 2.0
+    patches = [Patch(0, 0, 8, 0, i) for i in range(8)] + [Patch(0, 0, 8, 0, i, between=True) for i in range(6)]
+    calm = np.r_[np.full(8, 1.0), np.full(6, 0.5)]  # between-rail patches rebuild better than rail patches
+    rainy = calm * 3.0  # weather makes every patch of the scene harder alike
+    obstacle = calm.copy()
+    obstacle[10] = 2.0  # one between-rail patch four times its kind's median
+    for errors in (calm, rainy):
+        assert pipeline._scene_normalized(errors, patches) == pytest.approx(np.ones(14))
+    assert pipeline._scene_normalized(obstacle, patches)[10] == pytest.approx(4.0)
+    # Too few patches to take a median of: the normal patches' median is the reference.
+    assert pipeline._scene_normalized(np.array([1.0, 4.0]), patches[:2]) == pytest.approx([0.5, 2.0])
+    pipeline.config.scene_normalization = False
+    assert pipeline._scene_normalized(rainy, patches) is rainy
+
+
 @pytest.fixture(scope="module")
 def tiny_rail():
     torch.set_num_threads(2)
@@ -115,6 +156,20 @@ def test_the_calibrated_rail_threshold_is_recorded_and_survives_saving(tiny_rail
     assert loaded.rail_threshold == pipeline.rail_threshold
     first, second = pipeline.predict([samples[8].image]), loaded.predict([samples[8].image])
     assert np.array_equal(first.extras[0]["rail_mask"], second.extras[0]["rail_mask"])
+
+
+def test_a_model_saved_before_scene_normalisation_keeps_scoring_the_papers_way(tiny_rail, tmp_path):
+    from ml.pipelines.rail.pipeline import RailPipeline
+
+    pipeline, samples = tiny_rail
+    assert pipeline.error_reference > 0 and pipeline.meta["error_reference"] == pipeline.error_reference
+    state = pipeline.state_tensors()
+    del state["error_reference"]  # as written before the option existed: its range is of raw eq. 4 errors
+    old = registry.create("rail", dict(pipeline.config.to_dict()))
+    old.load_state_tensors(state)
+    assert old.config.error_pooling == 1 and old.config.scene_normalization is False
+    pipeline.save(tmp_path / "rail.pt")
+    assert RailPipeline.load(tmp_path / "rail.pt").config.scene_normalization is True
 
 
 def test_without_calibration_the_configured_rail_threshold_is_used():
