@@ -16,8 +16,9 @@ DESCRIPTION = (
     "rails (learned from images with 'rail' masks; focal or weighted BCE loss), the rail mask is thinned to centre "
     "lines, split into rails with DBSCAN, joined and extended to the region of interest, and cut into square "
     "patches (20 px near the camera down to 14 px, resized to 16x16); an autoencoder trained on patches of normal "
-    "images reconstructs them, and a patch whose reconstruction error falls outside the [min, max] range of normal "
-    "patches is an obstacle. Output: rail mask, anomalous patches as boxes, an anomaly map along the rails."
+    "images reconstructs them, and a patch whose reconstruction error (on 4x4 cells, relative to the scene's other "
+    "patches of its kind) exceeds the range of normal patches is an obstacle (the paper preset: raw errors, both "
+    "bounds). Output: rail mask, anomalous patches as boxes, an anomaly map along the rails."
 )
 
 
@@ -116,6 +117,14 @@ class RailConfig(TrainingConfig):
             "minimum": 1, "maximum": 64,
         },
     )
+    range_bounds: Literal["upper", "both"] = dataclasses.field(
+        default="upper",
+        metadata={
+            "help": "Which bounds of the normal error range flag a patch: both (the paper: above the maximum or below "
+            "the minimum) or the maximum only. On held-back synthetic scenes the minimum flagged normal patches more "
+            "often than obstacles (image AUROC 0.802 with both bounds, 0.867 with the maximum alone)."
+        },
+    )
     scene_normalization: bool = dataclasses.field(
         default=True,
         metadata={
@@ -146,9 +155,9 @@ RailConfig.presets = {
     "paper": {
         "description": "The paper's settings (section IV-B, IV-C): focal loss alpha 0.8 gamma 2, Adam lr 1e-4 for both "
         "networks, batch 4; patches 20 -> 14 px resized to 16x16 on the rails only; per-pixel eq. 4 errors, each "
-        "against the min/max range as it is.",
+        "against both bounds of the min/max range as it is.",
         "config": {"segmentation_loss": "focal", "focal_alpha": 0.8, "focal_gamma": 2.0, "learning_rate": 1e-4, "ae_learning_rate": 1e-4, "batch_size": 4, "between_rails": False,
-                   "error_pooling": 1, "scene_normalization": False},
+                   "error_pooling": 1, "scene_normalization": False, "range_bounds": "both"},
     },
     "fast": {
         "description": "A quick look on 2 CPU cores: 128x256 frames, 150 segmentation and 400 autoencoder steps.",

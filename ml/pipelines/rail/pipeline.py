@@ -11,14 +11,15 @@
    IV-A); reconstruction error eq. 4. The normal range ``[min, max]`` of the errors comes from
    held-back normal images (the paper's threshold set, III-C).
 
-   Two departures from the paper, each a config option chosen on held-back synthetic scenes
-   (``paper`` preset: both off): the error on the residual averaged over 4x4 cells
-   (``error_pooling``) and divided by the median error of the same kind of patch in the same
-   image (``scene_normalization``) before it meets the range.
+   Three departures from the paper, each a config option chosen on held-back synthetic scenes
+   (the ``paper`` preset undoes them): the error on the residual averaged over 4x4 cells
+   (``error_pooling``), divided by the median error of the same kind of patch in the same image
+   (``scene_normalization``) before it meets the range, and only the range's maximum flags a
+   patch (``range_bounds``).
 
 Output per image: a map that is 0 off the patches and, on each patch, its deviation from the
-normal range ``d = max(err / max, min / err)`` (``d <= 1`` inside the range, so with the paper's
-policy the threshold is 1 and both bounds count), the image score ``max d``, and in
+normal range ``d = err / max`` (``d = max(err / max, min / err)`` with both bounds; ``d <= 1``
+inside the range, so with the paper's policy the threshold is 1), the image score ``max d``, and in
 ``Predictions.extras`` the rail mask and the anomalous patches as boxes with their scores.
 """
 from __future__ import annotations
@@ -417,7 +418,8 @@ class RailPipeline(Pipeline):
     def _deviation(self, errors: np.ndarray) -> np.ndarray:
         lo, hi = self.error_range or (0.0, 1.0)
         errors = np.maximum(errors, 1e-9)
-        return np.maximum(errors / max(hi, 1e-9), lo / errors)
+        above = errors / max(hi, 1e-9)
+        return np.maximum(above, lo / errors) if self.config.range_bounds == "both" else above
 
     @torch.inference_mode()
     def predict(self, images: Sequence[np.ndarray]) -> Predictions:
@@ -475,7 +477,7 @@ class RailPipeline(Pipeline):
         self.rail_threshold = state.get("rail_threshold")  # absent in models saved before it was calibrated
         if "error_reference" not in state:
             # Saved before pooled, scene-normalised errors: its range holds the paper's raw eq. 4 errors.
-            self.config = dataclasses.replace(self.config, error_pooling=1, scene_normalization=False)
+            self.config = dataclasses.replace(self.config, error_pooling=1, scene_normalization=False, range_bounds="both")
         self.error_reference = state.get("error_reference")
         self.segmenter.to(self.device).eval()
         self.autoencoder.to(self.device).eval()

@@ -64,7 +64,7 @@ def test_error_pooling_must_divide_the_patch_size():
     with pytest.raises(ConfigError, match="error_pooling"):
         registry.validate_config("rail", {"patch_size": 16, "error_pooling": 3})
     paper = registry.validate_config("rail", {}, "paper")
-    assert paper["error_pooling"] == 1 and paper["scene_normalization"] is False
+    assert paper["error_pooling"] == 1 and paper["scene_normalization"] is False and paper["range_bounds"] == "both"
 
 
 def test_scene_normalisation_flags_one_odd_patch_not_a_uniformly_harder_scene():
@@ -99,11 +99,18 @@ def tiny_rail():
     return pipeline, samples
 
 
-def test_both_bounds_of_the_normal_range_flag_a_patch(tiny_rail):
+def test_both_bounds_of_the_normal_range_flag_a_patch_when_asked(tiny_rail):
     pipeline, _ = tiny_rail
     lo, hi = pipeline.error_range
     assert 0 < lo <= hi
-    deviation = pipeline._deviation(np.array([lo, (lo + hi) / 2, hi, hi * 1.5, lo / 2]))
+    errors = np.array([lo, (lo + hi) / 2, hi, hi * 1.5, lo / 2])
+    assert pipeline.config.range_bounds == "upper"  # the default: only the maximum flags a patch
+    assert pipeline._deviation(errors) == pytest.approx(errors / hi)
+    pipeline.config.range_bounds = "both"  # the paper's rule
+    try:
+        deviation = pipeline._deviation(errors)
+    finally:
+        pipeline.config.range_bounds = "upper"
     assert deviation[:3] == pytest.approx([max(lo / hi, 1.0), max((lo + hi) / 2 / hi, lo / ((lo + hi) / 2)), 1.0])
     assert (deviation[:3] <= 1.0 + 1e-9).all()
     assert deviation[3] == pytest.approx(1.5) and deviation[4] == pytest.approx(2.0)
@@ -167,7 +174,7 @@ def test_a_model_saved_before_scene_normalisation_keeps_scoring_the_papers_way(t
     del state["error_reference"]  # as written before the option existed: its range is of raw eq. 4 errors
     old = registry.create("rail", dict(pipeline.config.to_dict()))
     old.load_state_tensors(state)
-    assert old.config.error_pooling == 1 and old.config.scene_normalization is False
+    assert old.config.error_pooling == 1 and old.config.scene_normalization is False and old.config.range_bounds == "both"
     pipeline.save(tmp_path / "rail.pt")
     assert RailPipeline.load(tmp_path / "rail.pt").config.scene_normalization is True
 
