@@ -313,9 +313,10 @@ class RailPipeline(Pipeline):
                 out[kind] = errors[kind] / max(reference, 1e-9)
         return out
 
-    def _patch_scores(self, pixels: torch.Tensor, patch_lists: Sequence[Sequence[centrelines.Patch]]) -> list[np.ndarray]:
-        """Per image, its patches' errors as they meet the normal range (pooled, scene-normalised)."""
-        errors = self._errors(pixels, self.config.error_pooling).numpy().astype(np.float64)
+    def _patch_scores(self, errors: np.ndarray, patch_lists: Sequence[Sequence[centrelines.Patch]]) -> list[np.ndarray]:
+        """Per image, its patches' errors (``_errors`` of all images' patches joined, pooled) as they
+        meet the normal range: scene-normalised."""
+        errors = errors.astype(np.float64)
         out, start = [], 0
         for patches in patch_lists:
             out.append(self._scene_normalized(errors[start : start + len(patches)], patches))
@@ -371,8 +372,9 @@ class RailPipeline(Pipeline):
         self.autoencoder.eval()
         with torch.no_grad():
             reference, lists = (val_patches, val_lists) if len(val_patches) >= 2 else (train_patches, train_lists)
-            self.error_reference = float(self._errors(reference, cfg.error_pooling).median())
-            errors = np.concatenate(self._patch_scores(reference, lists))
+            raw = self._errors(reference, cfg.error_pooling)
+            self.error_reference = float(raw.median())
+            errors = np.concatenate(self._patch_scores(raw.numpy(), lists))
         self.error_range = (float(errors.min()), float(errors.max()))
         self.meta.update(
             {
@@ -432,12 +434,11 @@ class RailPipeline(Pipeline):
         for start in range(0, len(images), cfg.batch_size):
             chunk = images[start : start + cfg.batch_size]
             patch_lists, pixels, probabilities = self._patches(self._stack(chunk))
-            joined = torch.from_numpy(np.concatenate(pixels)) if pixels else torch.zeros(0)
-            scores_per_image = self._patch_scores(joined, patch_lists) if len(joined) else [np.zeros(0)] * len(chunk)
-            for image, patches, patch_scores, probability in zip(chunk, patch_lists, scores_per_image, probabilities):
+            errors = self._errors(torch.from_numpy(np.concatenate(pixels)), cfg.error_pooling).numpy()
+            for image, patches, patch_scores, probability in zip(chunk, patch_lists, self._patch_scores(errors, patch_lists), probabilities):
                 height, width = image.shape[:2]
                 sx, sy = width / w, height / h
-                deviation = self._deviation(patch_scores) if len(patch_scores) else np.zeros(0)
+                deviation = self._deviation(patch_scores)
                 small = np.zeros((h, w), np.float32)
                 boxes = []
                 for patch, d in zip(patches, deviation):
