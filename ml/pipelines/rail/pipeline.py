@@ -11,11 +11,12 @@
    IV-A); reconstruction error eq. 4. The normal range ``[min, max]`` of the errors comes from
    held-back normal images (the paper's threshold set, III-C).
 
-   Three departures from the paper, each a config option chosen on held-back synthetic scenes
+   Four departures from the paper, each a config option chosen on held-back synthetic scenes
    (the ``paper`` preset undoes them): the error on the residual averaged over 4x4 cells
-   (``error_pooling``), divided by the median error of the same kind of patch in the same image
-   (``scene_normalization``) before it meets the range, and only the range's maximum flags a
-   patch (``range_bounds``).
+   (``error_pooling``), multiplied by the distance of the patch's frozen pretrained features to
+   the nearest normal training patch's (``patch_score``), each divided by the median of the same
+   kind of patch in the same image (``scene_normalization``) before the score meets the range,
+   and only the range's maximum flags a patch (``range_bounds``).
 
 Output per image: a map that is 0 off the patches and, on each patch, its deviation from the
 normal range ``d = err / max`` (``d = max(err / max, min / err)`` with both bounds; ``d <= 1``
@@ -33,6 +34,7 @@ import numpy as np
 import torch
 
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
+from ml.components.coreset import greedy_coreset, nearest_neighbors
 from ml.components.runtime import autocast, resolve_device, seed_everything
 from ml.components.training import Trainer, epoch_batches, to_device
 from ml.data.io import binarize_mask, resize_image, resize_mask
@@ -104,6 +106,9 @@ class RailPipeline(Pipeline):
         self.error_range: tuple[float, float] | None = None
         self.error_reference: float | None = None  # median normal patch error: the divisor where an image has too few patches
         self.rail_threshold: float | None = None  # calibrated on validation rail masks (fit)
+        self.feature_bank: torch.Tensor | None = None  # (M, D) features of normal training patches
+        self.feature_reference: float | None = None  # median normal patch feature distance
+        self._extractor = None  # the frozen feature network, built on first use
         self.stage2 = centrelines.Stage2Settings(
             roi_top=cfg.roi_top, dbscan_eps=cfg.dbscan_eps, dbscan_min_samples=cfg.dbscan_min_samples,
             join_max_dx=cfg.join_max_dx, join_max_gap=cfg.join_max_gap, min_rail_points=cfg.min_rail_points,
@@ -266,13 +271,16 @@ class RailPipeline(Pipeline):
             pixels.append(array)
         return patch_lists, pixels, probabilities
 
-    def _normal_patches(self, samples: Sequence[Sample], use_truth: bool) -> tuple[torch.Tensor, list[list[centrelines.Patch]]]:
-        """Patches of the normal samples along their rails, all images' pixels joined, and each image's
-        patch list: the drawn rail masks where ``use_truth`` and a sample has one (the rails are exactly
-        known), stage 1's masks otherwise."""
+    def _normal_patches(
+        self, samples: Sequence[Sample], use_truth: bool
+    ) -> tuple[torch.Tensor, list[list[centrelines.Patch]], torch.Tensor | None]:
+        """Patches of the normal samples along their rails: all images' pixels joined, each image's
+        patch list, and all patches' features joined (None when ``patch_score`` needs none). The
+        drawn rail masks where ``use_truth`` and a sample has one (the rails are exactly known),
+        stage 1's masks otherwise."""
         h, w = self.config.working_size()
         normal = [s for s in samples if s.label == 0]
-        chunks, patch_lists = [], []
+        chunks, patch_lists, features = [], [], []
         for start in range(0, len(normal), 16):
             part = normal[start : start + 16]
             given = [
@@ -282,8 +290,12 @@ class RailPipeline(Pipeline):
             found, pixels, _ = self._patches(self._stack([s.image for s in part]), given)
             patch_lists.extend(found)
             chunks.extend(pixels)
+            if self._uses_features():
+                features.extend(self._patch_features([s.image for s in part], found))
         size = self.config.patch_size
-        return (torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)), patch_lists
+        pixels = torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)
+        joined = (torch.cat(features) if features else torch.zeros(0, 1)) if self._uses_features() else None
+        return pixels, patch_lists, joined
 
     # --- stage 3 -------------------------------------------------------------------------------------
     def _errors(self, patches: torch.Tensor, pool: int = 1) -> torch.Tensor:
@@ -296,16 +308,18 @@ class RailPipeline(Pipeline):
 
     SCENE_MIN_PATCHES = 5  # a median over fewer patches would let an obstacle set its own reference
 
-    def _scene_normalized(self, errors: np.ndarray, patches: Sequence[centrelines.Patch]) -> np.ndarray:
-        """One image's patch errors divided by the median error of the same kind of patch (on a rail,
-        between the rails) in that image; a kind with too few patches takes the median of all the
-        image's patches, an image with too few the normal patches' median. Unchanged when
-        ``scene_normalization`` is off."""
+    def _scene_normalized(self, errors: np.ndarray, patches: Sequence[centrelines.Patch], reference: float | None = None) -> np.ndarray:
+        """One image's patch errors (or feature distances) divided by the median of the same kind of
+        patch (on a rail, between the rails) in that image; a kind with too few patches takes the
+        median of all the image's patches, an image with too few ``reference``, the normal patches'
+        median (default: that of the reconstruction errors). Unchanged when ``scene_normalization``
+        is off."""
         if not self.config.scene_normalization or len(errors) == 0:
             return errors
+        reference = self.error_reference if reference is None else reference
         between = np.array([p.between for p in patches], bool)
         enough = len(errors) >= self.SCENE_MIN_PATCHES
-        fallback = float(np.median(errors)) if enough else (self.error_reference or 1.0)
+        fallback = float(np.median(errors)) if enough else (reference or 1.0)
         out = np.empty_like(errors, dtype=np.float64)
         for kind in (between, ~between):
             if kind.any():
@@ -313,15 +327,73 @@ class RailPipeline(Pipeline):
                 out[kind] = errors[kind] / max(reference, 1e-9)
         return out
 
-    def _patch_scores(self, errors: np.ndarray, patch_lists: Sequence[Sequence[centrelines.Patch]]) -> list[np.ndarray]:
-        """Per image, its patches' errors (``_errors`` of all images' patches joined, pooled) as they
-        meet the normal range: scene-normalised."""
+    def _patch_scores(
+        self, errors: np.ndarray, patch_lists: Sequence[Sequence[centrelines.Patch]], distances: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        """Per image, its patches' scores as they meet the normal range: the errors (``_errors`` of all
+        images' patches joined, pooled) scene-normalised, times the feature distances (all patches
+        joined, scene-normalised) when ``distances`` is given."""
         errors = errors.astype(np.float64)
         out, start = [], 0
         for patches in patch_lists:
-            out.append(self._scene_normalized(errors[start : start + len(patches)], patches))
-            start += len(patches)
+            end = start + len(patches)
+            score = self._scene_normalized(errors[start:end], patches)
+            if distances is not None:
+                score = score * self._scene_normalized(distances[start:end].astype(np.float64), patches, self.feature_reference)
+            out.append(score)
+            start = end
         return out
+
+    # --- stage 3, pretrained features -----------------------------------------------------------------
+    FEATURE_LAYER = "block10"  # stride 16, 112 channels: on held-back scenes it beat block4 and block4 + block10
+
+    def _uses_features(self) -> bool:
+        return self.config.patch_score == "reconstruction_x_features"
+
+    def _feature_extractor(self):
+        if self._extractor is None:
+            from ml.components.backbones import FeatureExtractor
+
+            self._extractor = FeatureExtractor("efficientnet_lite0", layers=(self.FEATURE_LAYER,)).to(self.device)
+        return self._extractor
+
+    def _patch_features(self, images: Sequence[np.ndarray], patch_lists: Sequence[Sequence[centrelines.Patch]]) -> list[torch.Tensor]:
+        """Per image, the (K, D) features of its patches on the CPU: the frozen ImageNet Lite0 map of the
+        image at ``feature_input_size``, averaged over 2x2 cells of each patch's box and L2-normalised."""
+        from torchvision.ops import roi_align
+
+        cfg = self.config
+        h, w = cfg.working_size()
+        fh, fw = cfg.feature_input_size()
+        sx, sy = fw / w, fh / h
+        boxes = []
+        for i, patches in enumerate(patch_lists):
+            for patch in patches:
+                x0, y0, x1, y1 = patch.box(w, h)
+                boxes.append([i, x0 * sx, y0 * sy, x1 * sx, y1 * sy])
+        if not boxes:
+            return [torch.zeros(0, 1) for _ in patch_lists]
+        x = torch.from_numpy(np.stack([resize_image(im, (fh, fw)) for im in images])).permute(0, 3, 1, 2)
+        fmap = self._feature_extractor()(to_device(x, self.device).float().div_(255.0))[self.FEATURE_LAYER].float().contiguous()
+        boxes = torch.tensor(boxes, dtype=torch.float32, device=fmap.device)
+        cells = roi_align(fmap, boxes, output_size=2, spatial_scale=fmap.shape[-2] / fh, aligned=True).flatten(1)
+        return list(torch.nn.functional.normalize(cells, dim=1).cpu().split([len(p) for p in patch_lists]))
+
+    def _feature_distances(self, features: torch.Tensor, skip_self: bool = False) -> torch.Tensor:
+        """(K,) Euclidean distance of each feature to its nearest in the bank (the second nearest with
+        ``skip_self``: for bank members themselves), on the CPU."""
+        if len(features) == 0:
+            return torch.zeros(0)
+        distances, _ = nearest_neighbors(to_device(features, self.device), self.feature_bank, k=2 if skip_self else 1)
+        return distances[:, -1].float().cpu()
+
+    def _scores(self, images: Sequence[np.ndarray], pixels: Sequence[np.ndarray], patch_lists) -> list[np.ndarray]:
+        """Per image, its patches' scores (``_patch_scores``) from the original images and the patch pixels."""
+        errors = self._errors(torch.from_numpy(np.concatenate(pixels)), self.config.error_pooling).numpy()
+        distances = None
+        if self._uses_features():
+            distances = self._feature_distances(torch.cat(self._patch_features(images, patch_lists))).numpy()
+        return self._patch_scores(errors, patch_lists, distances)
 
     def _fit_autoencoder(self, train_patches: torch.Tensor, val_patches: torch.Tensor, source: str, generator, progress) -> None:
         cfg = self.config
@@ -363,29 +435,49 @@ class RailPipeline(Pipeline):
         with torch.no_grad():
             # Training patches along the drawn rails; the normal range along the rails stage 1 finds,
             # as at inference (the drawn rails when stage 1 finds none, e.g. after a tiny budget).
-            train_patches, train_lists = self._normal_patches(train, use_truth=True)
-            val_patches, val_lists = self._normal_patches(val, use_truth=False)
+            train_patches, train_lists, train_features = self._normal_patches(train, use_truth=True)
+            val_patches, val_lists, val_features = self._normal_patches(val, use_truth=False)
             if len(val_patches) < 2:
-                val_patches, val_lists = self._normal_patches(val, use_truth=True)
+                val_patches, val_lists, val_features = self._normal_patches(val, use_truth=True)
         progress("extract patches", 1.0, {"train_patches": float(len(train_patches)), "validation_patches": float(len(val_patches))})
         self._fit_autoencoder(train_patches, val_patches, source, generator, progress)
         self.autoencoder.eval()
+        held_back = len(val_patches) >= 2
         with torch.no_grad():
-            reference, lists = (val_patches, val_lists) if len(val_patches) >= 2 else (train_patches, train_lists)
+            reference, lists = (val_patches, val_lists) if held_back else (train_patches, train_lists)
             raw = self._errors(reference, cfg.error_pooling)
             self.error_reference = float(raw.median())
-            errors = np.concatenate(self._patch_scores(raw.numpy(), lists))
+            distances = None
+            if self._uses_features():
+                self._fit_feature_bank(train_features, progress)
+                distances = self._feature_distances(val_features if held_back else train_features, skip_self=not held_back)
+                self.feature_reference = float(distances.median())
+                distances = distances.numpy()
+            errors = np.concatenate(self._patch_scores(raw.numpy(), lists, distances))
         self.error_range = (float(errors.min()), float(errors.max()))
         self.meta.update(
             {
                 "error_range": list(self.error_range),
                 "error_reference": self.error_reference,
+                "feature_reference": self.feature_reference,
+                "feature_bank_size": int(len(self.feature_bank)) if self.feature_bank is not None else 0,
                 "error_range_from": "held-back normal images" if reference is val_patches else "training images",
                 "train_patches": int(len(train_patches)),
                 "validation_patches": int(len(val_patches)),
             }
         )
         self._calibrate(val, progress)
+
+    def _fit_feature_bank(self, features: torch.Tensor, progress: ProgressFn) -> None:
+        """The normal training patches' features, thinned to ``feature_bank_max`` by a greedy k-centre
+        coreset (the one PatchCore uses) when there are more."""
+        if len(features) < 2:
+            raise ValueError("no rails were found on the normal training images, so there are no normal patch features to compare with")
+        limit = self.config.feature_bank_max
+        if len(features) > limit:
+            features = features[greedy_coreset(features, limit / len(features), seed=self.config.seed)]
+        self.feature_bank = to_device(features.contiguous(), self.device)
+        progress("feature bank", 1.0, {"feature_bank_size": float(len(features))})
 
     def _calibrate(self, val: Sequence[Sample], progress: ProgressFn) -> None:
         """Threshold on the deviation map: 1.0 for ``minmax`` (the normal range itself, III-C);
@@ -434,8 +526,7 @@ class RailPipeline(Pipeline):
         for start in range(0, len(images), cfg.batch_size):
             chunk = images[start : start + cfg.batch_size]
             patch_lists, pixels, probabilities = self._patches(self._stack(chunk))
-            errors = self._errors(torch.from_numpy(np.concatenate(pixels)), cfg.error_pooling).numpy()
-            for image, patches, patch_scores, probability in zip(chunk, patch_lists, self._patch_scores(errors, patch_lists), probabilities):
+            for image, patches, patch_scores, probability in zip(chunk, patch_lists, self._scores(chunk, pixels, patch_lists), probabilities):
                 height, width = image.shape[:2]
                 sx, sy = width / w, height / h
                 deviation = self._deviation(patch_scores)
@@ -468,6 +559,8 @@ class RailPipeline(Pipeline):
             "autoencoder": {k: v.detach().cpu() for k, v in self.autoencoder.state_dict().items()},
             "error_range": list(self.error_range) if self.error_range else None,
             "error_reference": self.error_reference,
+            "feature_bank": self.feature_bank.detach().cpu() if self.feature_bank is not None else None,
+            "feature_reference": self.feature_reference,
             "rail_threshold": self.rail_threshold,
         }
 
@@ -480,6 +573,12 @@ class RailPipeline(Pipeline):
             # Saved before pooled, scene-normalised errors: its range holds the paper's raw eq. 4 errors.
             self.config = dataclasses.replace(self.config, error_pooling=1, scene_normalization=False, range_bounds="both")
         self.error_reference = state.get("error_reference")
+        if state.get("feature_bank") is None and self._uses_features():
+            # Saved before the feature distance (or with patch_score "reconstruction"): its range holds
+            # reconstruction scores alone.
+            self.config = dataclasses.replace(self.config, patch_score="reconstruction")
+        self.feature_bank = state["feature_bank"].to(self.device) if state.get("feature_bank") is not None else None
+        self.feature_reference = state.get("feature_reference")
         self.segmenter.to(self.device).eval()
         self.autoencoder.to(self.device).eval()
 
