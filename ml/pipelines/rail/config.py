@@ -99,6 +99,14 @@ class RailConfig(TrainingConfig):
         metadata={"help": "Also cover the track between neighbouring rails with patches of the same size (the paper's section V extension to sleepers); off: on the rails only, as in the paper's experiments."},
     )
     # --- stage 3: patch autoencoder (section III-C, IV-C) --------------------------------------
+    patch_resolution: Literal["image", "working"] = dataclasses.field(
+        default="image",
+        metadata={
+            "help": "Where the patches are cut: from the image at its own resolution (the boxes found at working "
+            "size scaled to it; the paper cuts its 20 -> 14 px patches from the camera frame) or from the "
+            "working-size image that stage 1 sees."
+        },
+    )
     patch_size: int = dataclasses.field(default=16, metadata={"help": "Patches are resized to this side for the autoencoder (the paper: 16).", "minimum": 4, "maximum": 64})
     conv_channels: int = dataclasses.field(default=64, metadata={"help": "Filters of the autoencoder's 3x3 convolution.", "minimum": 1, "maximum": 512})
     hidden_units: int = dataclasses.field(default=256, metadata={"help": "Units of the autoencoder's dense layer.", "minimum": 1, "maximum": 4096})

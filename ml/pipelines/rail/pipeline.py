@@ -243,12 +243,13 @@ class RailPipeline(Pipeline):
 
     # --- stage 2 -------------------------------------------------------------------------------------
     def _patches(
-        self, images_u8: torch.Tensor, given: Sequence[np.ndarray | None] | None = None
+        self, images_u8: torch.Tensor, given: Sequence[np.ndarray | None] | None = None, originals: Sequence[np.ndarray] | None = None
     ) -> tuple[list[list[centrelines.Patch]], list[np.ndarray], list[np.ndarray | None]]:
         """Per image: the patches along its rails, the (K, 3, P, P) float32 patch pixels in [0, 1]
         (resized to ``patch_size``) and stage 1's rail probabilities at working size (None where
         the mask was given). ``given``: rail masks at working size to use instead of stage 1's
-        (None entries are segmented)."""
+        (None entries are segmented). ``originals``: the images at their own resolution, to crop
+        the patches from when ``patch_resolution`` is "image" (the working-size images otherwise)."""
         cfg = self.config
         given = list(given) if given is not None else [None] * len(images_u8)
         todo = [i for i, m in enumerate(given) if m is None]
@@ -257,15 +258,19 @@ class RailPipeline(Pipeline):
             probabilities[i] = prob.numpy()
             given[i] = probabilities[i] > self._rail_cut()
         patch_lists, pixels = [], []
-        for image, mask in zip(images_u8, given):
+        use_originals = originals is not None and cfg.patch_resolution == "image"
+        for index, (image, mask) in enumerate(zip(images_u8, given)):
             rails = centrelines.rails_from_mask(mask, self.stage2)
             patches = centrelines.patches_from_rails(rails, self.stage2)
-            hwc = image.permute(1, 2, 0).numpy()
+            hwc = originals[index] if use_originals else image.permute(1, 2, 0).numpy()
             h, w = mask.shape
+            sy, sx = hwc.shape[0] / h, hwc.shape[1] / w
             crops = []
             for patch in patches:
                 x0, y0, x1, y1 = patch.box(w, h)
-                crops.append(cv2.resize(hwc[y0:y1, x0:x1], (cfg.patch_size, cfg.patch_size), interpolation=cv2.INTER_AREA))
+                x0, x1 = int(round(x0 * sx)), max(int(round(x0 * sx)) + 1, int(round(x1 * sx)))
+                y0, y1 = int(round(y0 * sy)), max(int(round(y0 * sy)) + 1, int(round(y1 * sy)))
+                crops.append(cv2.resize(np.ascontiguousarray(hwc[y0:y1, x0:x1]), (cfg.patch_size, cfg.patch_size), interpolation=cv2.INTER_AREA))
             array = np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) / 255.0 if crops else np.zeros((0, 3, cfg.patch_size, cfg.patch_size), np.float32)
             patch_lists.append(patches)
             pixels.append(array)
@@ -287,7 +292,7 @@ class RailPipeline(Pipeline):
                 resize_mask(m.astype(np.uint8), (h, w)) > 0 if use_truth and (m := rail_mask_of(s)) is not None else None
                 for s in part
             ]
-            found, pixels, _ = self._patches(self._stack([s.image for s in part]), given)
+            found, pixels, _ = self._patches(self._stack([s.image for s in part]), given, [s.image for s in part])
             patch_lists.extend(found)
             chunks.extend(pixels)
             if self._uses_features():
@@ -431,6 +436,12 @@ class RailPipeline(Pipeline):
         check_images([s.image for s in train])
         train, val, source = hold_out_validation(train, val, fraction=cfg.val_fraction, minimum=cfg.val_min_images, seed=cfg.seed, usable=_usable)
         self._fit_segmentation(train, val, source, generator, progress)
+        self._fit_patch_stage(train, val, source, generator, progress)
+
+    def _fit_patch_stage(self, train: Sequence[Sample], val: Sequence[Sample], source: str, generator, progress: ProgressFn) -> None:
+        """Stage 3 after stage 1: the autoencoder on the normal training patches, the feature bank,
+        the normal range from the held-back normal images' patches, then the threshold."""
+        cfg = self.config
         self.segmenter.eval()
         with torch.no_grad():
             # Training patches along the drawn rails; the normal range along the rails stage 1 finds,
@@ -525,7 +536,7 @@ class RailPipeline(Pipeline):
         scores, maps, extras = [], [], []
         for start in range(0, len(images), cfg.batch_size):
             chunk = images[start : start + cfg.batch_size]
-            patch_lists, pixels, probabilities = self._patches(self._stack(chunk))
+            patch_lists, pixels, probabilities = self._patches(self._stack(chunk), originals=chunk)
             for image, patches, patch_scores, probability in zip(chunk, patch_lists, self._scores(chunk, pixels, patch_lists), probabilities):
                 height, width = image.shape[:2]
                 sx, sy = width / w, height / h

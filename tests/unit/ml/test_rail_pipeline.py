@@ -190,3 +190,83 @@ def test_without_calibration_the_configured_rail_threshold_is_used():
     pipeline.fit(samples[:6], samples[6:])
     assert pipeline.rail_threshold is None
     assert pipeline.meta["segmentation_threshold"] == {"value": 0.7, "source": "configured"}
+
+
+def test_a_patch_scores_its_error_times_its_feature_distance_each_against_its_scene():
+    from ml.pipelines.rail.centrelines import Patch
+
+    pipeline = registry.create("rail", {"image_size": 64, "encoder": "plain"})
+    assert pipeline.config.patch_score == "reconstruction_x_features"
+    patches = [Patch(0, 0, 8, 0, i) for i in range(10)]
+    errors = np.ones(10)
+    distances = np.full(10, 0.2)
+    distances[3] = 0.6  # a shape the normal patches do not have, rebuilt well by the autoencoder
+    errors[7] = 2.0  # a colour the autoencoder cannot rebuild, features as usual
+    scores = pipeline._patch_scores(errors, [patches], distances)[0]
+    assert scores[3] == pytest.approx(3.0) and scores[7] == pytest.approx(2.0)
+    assert np.delete(scores, [3, 7]) == pytest.approx(np.ones(8))
+    # Without distances (the paper's score) only the error counts.
+    assert pipeline._patch_scores(errors, [patches])[0][3] == pytest.approx(1.0)
+
+
+def test_the_feature_distance_rises_on_a_patch_covered_by_an_object():
+    from ml.data.io import resize_mask
+    from ml.pipelines.rail.pipeline import rail_mask_of
+
+    pipeline = registry.create(
+        "rail",
+        {"image_size": 128, "encoder": "plain", "base_channels": 8, "max_steps": 2, "warmup_steps": 1, "ae_steps": 2,
+         "hidden_units": 16, "latent_size": 8, "conv_channels": 4, "patch_max": 10, "patch_min": 7, "patch_step": 1},
+    )
+    pipeline.fit(generate_rail(12, 0, seed=7))  # 512x256 frames, features at 256 px as in the benchmark
+    assert pipeline.feature_bank is not None and pipeline.feature_reference > 0
+    sample = generate_rail(1, 0, seed=8)[0]  # a normal scene the bank has not seen
+    image = sample.image.copy()
+    h, w = pipeline.config.working_size()
+    rails = resize_mask(rail_mask_of(sample).astype(np.uint8), (h, w)) > 0  # the drawn rails, as the bank's patches
+    patches = pipeline._patches(pipeline._stack([image]), [rails])[0][0]
+    assert len(patches) >= 8
+
+    def distances(im):
+        return pipeline._feature_distances(torch.cat(pipeline._patch_features([im], [patches]))).numpy()
+
+    before = distances(image)
+    target = patches[2]
+    x0, y0, x1, y1 = target.box(w, h)
+    image[2 * y0 : 2 * y1, 2 * x0 : 2 * x1] = (230, 20, 200)  # a magenta crate on the track (the frame is twice the working size)
+    after = distances(image)
+    # The covered patch becomes the scene's farthest from the normal patches (its neighbours, whose
+    # cells see part of it, rise less), about 1.5x its distance before.
+    assert after[2] > 1.3 * before[2]
+    assert after[2] == after.max() and before[2] < np.median(before) * 1.1
+
+
+def test_the_feature_bank_is_thinned_to_its_limit_and_saved_with_the_model(tmp_path):
+    from ml.pipelines.rail.pipeline import RailPipeline
+
+    pipeline = registry.create(
+        "rail",
+        {"image_size": 64, "encoder": "plain", "base_channels": 8, "max_steps": 2, "warmup_steps": 1, "ae_steps": 2,
+         "hidden_units": 16, "latent_size": 8, "conv_channels": 4, "patch_max": 10, "patch_min": 6, "feature_bank_max": 5,
+         "feature_size": 64},
+    )
+    samples = generate_rail(8, 2, width=128, height=64, seed=5)
+    pipeline.fit(samples[:6], samples[6:])
+    assert pipeline.meta["train_patches"] > 5
+    assert len(pipeline.feature_bank) == 5 and pipeline.meta["feature_bank_size"] == 5
+    pipeline.save(tmp_path / "rail.pt")
+    loaded = RailPipeline.load(tmp_path / "rail.pt")
+    assert torch.equal(loaded.feature_bank.cpu(), pipeline.feature_bank.cpu())
+    first, second = pipeline.predict([samples[8].image]), loaded.predict([samples[8].image])
+    assert np.allclose(first.maps[0], second.maps[0])
+
+
+def test_a_model_saved_without_a_feature_bank_scores_by_reconstruction_alone(tiny_rail):
+    pipeline, samples = tiny_rail
+    state = pipeline.state_tensors()
+    state["feature_bank"] = None  # as written before the feature distance existed
+    old = registry.create("rail", dict(pipeline.config.to_dict()))
+    old.load_state_tensors(state)
+    assert old.config.patch_score == "reconstruction"
+    assert registry.validate_config("rail", {}, "paper")["patch_score"] == "reconstruction"
+    assert len(old.predict([samples[8].image]).scores) == 1
