@@ -5,6 +5,8 @@
 #   3. the inference job end to end through a real worker: decode -> predict -> heatmap PNG ->
 #      database rows, 2000 extra 256x256 images (bench/jobs.py)
 #   4. the road-scene networks' frames/s at 480x360, batch 1 (bench/frame_rate.py; issue 12's ERFNet >= 20)
+#   5. the rail pipeline with its defaults (256x512 working size) on the synthetic rail scenes: rail mIoU,
+#      obstacle detection and frames/s end to end, both stages (bench/quality.py; issue 13's >= 27 frames/s)
 #
 #   bench/gpu.sh                      # on a CUDA GPU; JSON to bench/results/gpu/ (the README's GPU section)
 #   DEVICE=cpu bench/gpu.sh --tiny    # the same steps on the CPU with tiny settings; JSON to a temp folder
@@ -23,12 +25,14 @@ if [ "$TINY" = 1 ]; then
     QUALITY_ARGS=(--image-size 64 --max-steps 2)
     JOBS_ARGS=(--extra 4 --size 64 --config '{"batch_size": 16}')
     FRAME_ARGS=(--frames 2 --warmup 1 --size 64x48 --networks enet)
+    RAIL_ARGS=(--config '{"rail": {"image_size": 64, "max_steps": 2, "ae_steps": 2, "feature_size": 64}}')
 else
     OUT_DIR=${OUT_DIR:-bench/results/gpu}
     SPEED_ARGS=(--batches 1,64)
     QUALITY_ARGS=()
     JOBS_ARGS=(--extra 2000 --size 256 --config '{"image_size": 256, "batch_size": 64}')
     FRAME_ARGS=(--frames 50 --warmup 10)
+    RAIL_ARGS=()
 fi
 if [ "$DEVICE" = cuda ] && ! "$PYTHON" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
     echo "bench/gpu.sh: no CUDA device here; DEVICE=cpu bench/gpu.sh --tiny runs the same steps on the CPU" >&2
@@ -38,15 +42,18 @@ mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
 started=$SECONDS
 
-echo "== 1/4 speed ($DEVICE)"
+echo "== 1/5 speed ($DEVICE)"
 "$PYTHON" bench/speed.py --devices "$DEVICE" "${SPEED_ARGS[@]}" --json "$OUT_DIR/speed.json"
-echo "== 2/4 quality of the defaults on mpdd_metal_plate ($DEVICE), $((SECONDS - started)) s so far"
+echo "== 2/5 quality of the defaults on mpdd_metal_plate ($DEVICE), $((SECONDS - started)) s so far"
 "$PYTHON" bench/quality.py --pipelines patchcore,dfr --datasets-only mpdd --device "$DEVICE" --quiet \
     "${QUALITY_ARGS[@]}" --json "$OUT_DIR/quality-mpdd.json"
-echo "== 3/4 inference job end to end ($DEVICE), $((SECONDS - started)) s so far"
+echo "== 3/5 inference job end to end ($DEVICE), $((SECONDS - started)) s so far"
 "$PYTHON" bench/jobs.py --device "$DEVICE" "${JOBS_ARGS[@]}" --json "$OUT_DIR/jobs.json"
-echo "== 4/4 road-scene frames/s ($DEVICE), $((SECONDS - started)) s so far"
+echo "== 4/5 road-scene frames/s ($DEVICE), $((SECONDS - started)) s so far"
 "$PYTHON" bench/frame_rate.py --devices "$DEVICE" "${FRAME_ARGS[@]}" --json "$OUT_DIR/frame_rate.json"
+echo "== 5/5 rail obstacles on synthetic scenes ($DEVICE), $((SECONDS - started)) s so far"
+"$PYTHON" bench/quality.py --pipelines rail --datasets-only synthetic_rail --device "$DEVICE" --quiet \
+    "${RAIL_ARGS[@]}" --json "$OUT_DIR/rail.json"
 
 echo
 echo "== tables ($((SECONDS - started)) s in all; JSON in $OUT_DIR)"

@@ -468,8 +468,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 continue
             properties = info["config_schema"]["properties"]
             config = {"image_size": args.image_size}
-            if name == "rail":
-                config.update(RAIL_CPU_RECIPE)
+            if name == "rail" and not (args.device == "cuda" or (args.device in (None, "auto") and _has_cuda())):
+                config.update(RAIL_CPU_RECIPE)  # on a GPU the pipeline's defaults: 256x512, its full budgets
             if args.device:
                 config["device"] = args.device
             if name in CPU_TRAINING_SECONDS and not _has_cuda():
