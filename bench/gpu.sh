@@ -7,6 +7,8 @@
 #   4. the road-scene networks' frames/s at 480x360, batch 1 (bench/frame_rate.py; issue 12's ERFNet >= 20)
 #   5. the rail pipeline with its defaults (256x512 working size) on the synthetic rail scenes: rail mIoU,
 #      obstacle detection and frames/s end to end, both stages (bench/quality.py; issue 13's >= 27 frames/s)
+#   6. images/s of the reconstruction family and the multilevel patch classifier at 256 px (bench/reconstruction_speed.py;
+#      issue 10 asks for multilevel's GPU figure)
 #
 #   bench/gpu.sh                      # on a CUDA GPU; JSON to bench/results/gpu/ (the README's GPU section)
 #   DEVICE=cpu bench/gpu.sh --tiny    # the same steps on the CPU with tiny settings; JSON to a temp folder
@@ -26,6 +28,7 @@ if [ "$TINY" = 1 ]; then
     JOBS_ARGS=(--extra 4 --size 64 --config '{"batch_size": 16}')
     FRAME_ARGS=(--frames 2 --warmup 1 --size 64x48 --networks enet)
     RAIL_ARGS=(--config '{"rail": {"image_size": 64, "max_steps": 2, "ae_steps": 2, "feature_size": 64}}')
+    RECON_ARGS=(--pipelines ae,multilevel --images 2 --runs 1 --repeats 1)
 else
     OUT_DIR=${OUT_DIR:-bench/results/gpu}
     SPEED_ARGS=(--batches 1,64)
@@ -33,6 +36,7 @@ else
     JOBS_ARGS=(--extra 2000 --size 256 --config '{"image_size": 256, "batch_size": 64}')
     FRAME_ARGS=(--frames 50 --warmup 10)
     RAIL_ARGS=()
+    RECON_ARGS=(--images 16 --runs 3 --repeats 3)
 fi
 if [ "$DEVICE" = cuda ] && ! "$PYTHON" -c 'import sys, torch; sys.exit(not torch.cuda.is_available())'; then
     echo "bench/gpu.sh: no CUDA device here; DEVICE=cpu bench/gpu.sh --tiny runs the same steps on the CPU" >&2
@@ -42,18 +46,20 @@ mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
 started=$SECONDS
 
-echo "== 1/5 speed ($DEVICE)"
+echo "== 1/6 speed ($DEVICE)"
 "$PYTHON" bench/speed.py --devices "$DEVICE" "${SPEED_ARGS[@]}" --json "$OUT_DIR/speed.json"
-echo "== 2/5 quality of the defaults on mpdd_metal_plate ($DEVICE), $((SECONDS - started)) s so far"
+echo "== 2/6 quality of the defaults on mpdd_metal_plate ($DEVICE), $((SECONDS - started)) s so far"
 "$PYTHON" bench/quality.py --pipelines patchcore,dfr --datasets-only mpdd --device "$DEVICE" --quiet \
     "${QUALITY_ARGS[@]}" --json "$OUT_DIR/quality-mpdd.json"
-echo "== 3/5 inference job end to end ($DEVICE), $((SECONDS - started)) s so far"
+echo "== 3/6 inference job end to end ($DEVICE), $((SECONDS - started)) s so far"
 "$PYTHON" bench/jobs.py --device "$DEVICE" "${JOBS_ARGS[@]}" --json "$OUT_DIR/jobs.json"
-echo "== 4/5 road-scene frames/s ($DEVICE), $((SECONDS - started)) s so far"
+echo "== 4/6 road-scene frames/s ($DEVICE), $((SECONDS - started)) s so far"
 "$PYTHON" bench/frame_rate.py --devices "$DEVICE" "${FRAME_ARGS[@]}" --json "$OUT_DIR/frame_rate.json"
-echo "== 5/5 rail obstacles on synthetic scenes ($DEVICE), $((SECONDS - started)) s so far"
+echo "== 5/6 rail obstacles on synthetic scenes ($DEVICE), $((SECONDS - started)) s so far"
 "$PYTHON" bench/quality.py --pipelines rail --datasets-only synthetic_rail --device "$DEVICE" --quiet \
     "${RAIL_ARGS[@]}" --json "$OUT_DIR/rail.json"
+echo "== 6/6 reconstruction family and multilevel images/s ($DEVICE), $((SECONDS - started)) s so far"
+"$PYTHON" bench/reconstruction_speed.py --device "$DEVICE" "${RECON_ARGS[@]}" --json "$OUT_DIR/reconstruction_speed.json"
 
 echo
 echo "== tables ($((SECONDS - started)) s in all; JSON in $OUT_DIR)"

@@ -1,6 +1,7 @@
-"""Inference images/s of the reconstruction family (issue 11) at 256x256 on CPU.
+"""Inference images/s of the reconstruction family (issue 11) at 256x256 on CPU (or a CUDA GPU).
 
     .venv/bin/python bench/reconstruction_speed.py --json bench/results/reconstruction_speed.json
+    .venv/bin/python bench/reconstruction_speed.py --device cuda      # bench/gpu.sh step 6
 
 Speed does not depend on what the weights learned, so each pipeline runs
 ``predict`` (uint8 images in, maps at input size out, SMAI's superpixels
@@ -31,8 +32,9 @@ TARGETS = {"ae": 10.0, "riad": 10.0, "ganomaly": 10.0, "utad": 10.0, "smai": 1.0
 
 
 def markdown(rows: list[dict], threads: int) -> str:
+    where = f"{threads} threads" if all(r.get("device", "cpu") == "cpu" for r in rows) else "CUDA"
     lines = [
-        f"| pipeline | img/s at 256 px, {threads} threads (median) | slowest / fastest run | target | met |",
+        f"| pipeline | img/s at 256 px, {where} (median) | slowest / fastest run | target | met |",
         "|---|---|---|---|---|",
     ]
     for r in rows:
@@ -52,6 +54,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=5, help="timed calls per run; a run reports their median")
     parser.add_argument("--runs", type=int, default=5, help="runs per pipeline; the table shows their median and spread")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where every pipeline runs (the targets are CPU targets)")
     parser.add_argument("--json", type=Path, default=None, help="write the rows (and how they were made) to this file")
     args = parser.parse_args(argv)
     import torch
@@ -75,7 +78,7 @@ def main(argv=None) -> int:
         source = "synthetic images"
     rows = []
     for name in args.pipelines.split(","):
-        pipeline = registry.create(name, {"device": "cpu", "batch_size": args.images})
+        pipeline = registry.create(name, {"device": args.device, "batch_size": args.images})
         pipeline.model.eval()
         pipeline.fitted = True
         pipeline.predict(images)  # warm-up at the timed batch size (allocations, cached kernels)
@@ -89,7 +92,7 @@ def main(argv=None) -> int:
             rates.append(len(images) / statistics.median(times))
         rows.append({
             "pipeline": name, "images_per_second": statistics.median(rates), "runs": [round(r, 2) for r in rates],
-            "target": TARGETS.get(name), "images": len(images), "source": source,
+            "target": TARGETS.get(name) if args.device == "cpu" else None, "images": len(images), "source": source, "device": args.device,
             "load_average": round(os.getloadavg()[0], 1),
         })
         print(f"[{name}] {', '.join(f'{r:.1f}' for r in rates)} img/s, load average {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)

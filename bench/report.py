@@ -258,6 +258,10 @@ def gpu_tables(folder: Path) -> str:
         rows, tag = data["rows"], f"[{len(runs)}]"
         if rows and "forward_img_s" in rows[0]:
             parts.append(f"Speed {tag}:\n\n" + speed_table(rows))
+        elif rows and "runs" in rows[0] and "source" in rows[0]:
+            from bench.reconstruction_speed import markdown as reconstruction_speed_table
+
+            parts.append(f"Reconstruction family and multilevel, images/s at 256 px {tag}:\n\n" + reconstruction_speed_table(rows, 2))
         elif rows and "predict_fps" in rows[0]:
             from bench.frame_rate import markdown as frame_rate_table
 

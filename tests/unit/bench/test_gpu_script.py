@@ -1,4 +1,4 @@
-"""bench/gpu.sh's CPU path: every step (speed, quality, inference job through a worker, road-scene frame rate, rail) runs with tiny
+"""bench/gpu.sh's CPU path: every step (speed, quality, inference job through a worker, road-scene frame rate, rail, reconstruction speed) runs with tiny
 settings and leaves JSON that bench/report.py turns into tables. CI has no GPU; this is the path it can run."""
 from __future__ import annotations
 
@@ -34,6 +34,10 @@ def test_gpu_benchmarks_run_on_the_cpu_with_tiny_settings(tmp_path):
     assert [(r["pipeline"], r["protocol"]) for r in rail["rows"]] == [("rail", "synthetic_rail")]
     assert rail["rows"][0]["images_per_second"] > 0 and 0 <= rail["rows"][0]["rail_miou"] <= 1
     assert "Quality on synthetic rail scenes (120 / 80) [" in done.stdout
+    recon = json.loads((tmp_path / "reconstruction_speed.json").read_text())
+    assert [(r["pipeline"], r["device"]) for r in recon["rows"]] == [("ae", "cpu"), ("multilevel", "cpu")]
+    assert all(r["images_per_second"] > 0 for r in recon["rows"])
+    assert "Reconstruction family and multilevel, images/s at 256 px [" in done.stdout
     if report.ROOT.parent.joinpath("shared", "datasets", "mpdd_metal_plate").is_dir():
         quality = json.loads((tmp_path / "quality-mpdd.json").read_text())
         assert {r["pipeline"] for r in quality["rows"]} == {"patchcore", "dfr"}
