@@ -584,9 +584,11 @@ class RailPipeline(Pipeline):
             # Saved before pooled, scene-normalised errors: its range holds the paper's raw eq. 4 errors.
             self.config = dataclasses.replace(self.config, error_pooling=1, scene_normalization=False, range_bounds="both")
         self.error_reference = state.get("error_reference")
-        if state.get("feature_bank") is None and self._uses_features():
-            # Saved before the feature distance (or with patch_score "reconstruction"): its range holds
-            # reconstruction scores alone.
+        if "feature_bank" not in state:
+            # Saved before the feature distance and the crops from the frame: its autoencoder learnt
+            # working-size crops, and its range holds reconstruction scores alone.
+            self.config = dataclasses.replace(self.config, patch_score="reconstruction", patch_resolution="working")
+        elif state["feature_bank"] is None and self._uses_features():
             self.config = dataclasses.replace(self.config, patch_score="reconstruction")
         self.feature_bank = state["feature_bank"].to(self.device) if state.get("feature_bank") is not None else None
         self.feature_reference = state.get("feature_reference")

@@ -261,12 +261,13 @@ def test_the_feature_bank_is_thinned_to_its_limit_and_saved_with_the_model(tmp_p
     assert np.allclose(first.maps[0], second.maps[0])
 
 
-def test_a_model_saved_without_a_feature_bank_scores_by_reconstruction_alone(tiny_rail):
+def test_a_model_saved_without_a_feature_bank_scores_as_it_was_trained(tiny_rail):
     pipeline, samples = tiny_rail
     state = pipeline.state_tensors()
-    state["feature_bank"] = None  # as written before the feature distance existed
+    del state["feature_bank"], state["feature_reference"]  # as written before the feature distance existed
     old = registry.create("rail", dict(pipeline.config.to_dict()))
     old.load_state_tensors(state)
-    assert old.config.patch_score == "reconstruction"
+    # Its range holds reconstruction errors alone, of patches cut from the working-size image.
+    assert old.config.patch_score == "reconstruction" and old.config.patch_resolution == "working"
     assert registry.validate_config("rail", {}, "paper")["patch_score"] == "reconstruction"
     assert len(old.predict([samples[8].image]).scores) == 1
