@@ -256,7 +256,10 @@ def gpu_tables(folder: Path) -> str:
     for path, data in files:
         runs.append(data["run"])
         rows, tag = data["rows"], f"[{len(runs)}]"
-        if rows and "forward_img_s" in rows[0]:
+        if not rows:
+            # bench/quality.py writes an empty file when the datasets it needs are not on the machine.
+            parts.append(f"`{path.name}` {tag}: nothing measured (no rows; were its datasets on the machine?)")
+        elif "forward_img_s" in rows[0]:
             parts.append(f"Speed {tag}:\n\n" + speed_table(rows))
         elif rows and "runs" in rows[0] and "source" in rows[0]:
             from bench.reconstruction_speed import markdown as reconstruction_speed_table

@@ -97,3 +97,16 @@ def test_frame_rate_rows_hold_erfnet_on_a_gpu_to_the_real_time_target(tmp_path):
     table = report.render_frame_rate(tmp_path)
     assert "| erfnet | cpu | 480x360 (480x360) | 3.2 | 3.0 | - | - |" in table
     assert "| erfnet | cuda | 480x360 (480x360) | 250.0 | 19.4 | >= 20 | no |" in table
+
+
+def test_gpu_tables_say_which_step_measured_nothing(tmp_path):
+    run = {"command": "python bench/quality.py --device cuda", "date": "2026-12-06", "machine": "1 GPU"}
+    write(tmp_path / "quality-mpdd.json", run, [])  # the GPU machine had no copy of mpdd_metal_plate
+    write(tmp_path / "reconstruction_speed.json", run, [
+        {"pipeline": "multilevel", "images_per_second": 120.0, "runs": [118.0, 121.0], "target": None, "images": 16,
+         "source": "synthetic images", "device": "cuda"},
+    ])
+    text = report.gpu_tables(tmp_path)
+    assert "`quality-mpdd.json` [1]: nothing measured" in text
+    assert "Reconstruction family and multilevel, images/s at 256 px [2]" in text
+    assert "| `multilevel` | 120.0 | 118.0 / 121.0 | - | - |" in text and "CUDA (median)" in text
