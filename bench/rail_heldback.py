@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _value(field: dataclasses.Field, text: str):
-    kind = field.type if isinstance(field.type, type) else type(field.default)
+    kind = type(field.default)  # the config's annotations are strings (postponed evaluation)
     if kind is bool:
         if text.lower() not in ("true", "false", "1", "0"):
             raise SystemExit(f"--set {field.name}: expected true or false, got {text!r}")

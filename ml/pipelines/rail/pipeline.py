@@ -32,6 +32,7 @@ from typing import Any, Sequence
 import cv2
 import numpy as np
 import torch
+from torchvision.ops import roi_align
 
 from ml.base import Pipeline, Predictions, ProgressFn, Sample, check_images, no_progress
 from ml.components.coreset import greedy_coreset, nearest_neighbors
@@ -292,11 +293,12 @@ class RailPipeline(Pipeline):
                 resize_mask(m.astype(np.uint8), (h, w)) > 0 if use_truth and (m := rail_mask_of(s)) is not None else None
                 for s in part
             ]
-            found, pixels, _ = self._patches(self._stack([s.image for s in part]), given, [s.image for s in part])
+            images = [s.image for s in part]
+            found, pixels, _ = self._patches(self._stack(images), given, images)
             patch_lists.extend(found)
             chunks.extend(pixels)
             if self._uses_features():
-                features.extend(self._patch_features([s.image for s in part], found))
+                features.extend(self._patch_features(images, found))
         size = self.config.patch_size
         pixels = torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)
         joined = (torch.cat(features) if features else torch.zeros(0, 1)) if self._uses_features() else None
@@ -365,8 +367,6 @@ class RailPipeline(Pipeline):
     def _patch_features(self, images: Sequence[np.ndarray], patch_lists: Sequence[Sequence[centrelines.Patch]]) -> list[torch.Tensor]:
         """Per image, the (K, D) features of its patches on the CPU: the frozen ImageNet Lite0 map of the
         image at ``feature_input_size``, averaged over 2x2 cells of each patch's box and L2-normalised."""
-        from torchvision.ops import roi_align
-
         cfg = self.config
         h, w = cfg.working_size()
         fh, fw = cfg.feature_input_size()
@@ -481,9 +481,8 @@ class RailPipeline(Pipeline):
 
     def _fit_feature_bank(self, features: torch.Tensor, progress: ProgressFn) -> None:
         """The normal training patches' features, thinned to ``feature_bank_max`` by a greedy k-centre
-        coreset (the one PatchCore uses) when there are more."""
-        if len(features) < 2:
-            raise ValueError("no rails were found on the normal training images, so there are no normal patch features to compare with")
+        coreset (the one PatchCore uses) when there are more. (Fewer than two patches never get here:
+        ``_fit_autoencoder`` refuses them first.)"""
         limit = self.config.feature_bank_max
         if len(features) > limit:
             features = features[greedy_coreset(features, limit / len(features), seed=self.config.seed)]
@@ -588,8 +587,6 @@ class RailPipeline(Pipeline):
             # Saved before the feature distance and the crops from the frame: its autoencoder learnt
             # working-size crops, and its range holds reconstruction scores alone.
             self.config = dataclasses.replace(self.config, patch_score="reconstruction", patch_resolution="working")
-        elif state["feature_bank"] is None and self._uses_features():
-            self.config = dataclasses.replace(self.config, patch_score="reconstruction")
         self.feature_bank = state["feature_bank"].to(self.device) if state.get("feature_bank") is not None else None
         self.feature_reference = state.get("feature_reference")
         self.segmenter.to(self.device).eval()
