@@ -44,7 +44,7 @@ def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:
         ).stdout.strip()
     except OSError:
         commit = ""
-    return {
+    info = {
         "command": " ".join(["python", script, *map(shlex.quote, argv)]),
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "commit": commit or None,
@@ -52,6 +52,11 @@ def run_info(script: str, argv: Sequence[str]) -> dict[str, Any]:
         f"{torch.get_num_threads()} threads, GPU: {torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none'}, "
         f"load average {os.getloadavg()[0]:.1f} at the start",
     }
+    # BENCH_NOTE: what a wrapper knows about the run that the script cannot see
+    # (bench/gpu_device.sh: the datasets are bench/gpu_kit.py's shrunk copies).
+    if os.environ.get("BENCH_NOTE"):
+        info["note"] = os.environ["BENCH_NOTE"]
+    return info
 
 
 def write_json(path: Path, rows: list[dict], run: dict[str, Any]) -> None:
