@@ -13,7 +13,8 @@
 #   bench/gpu.sh                      # on a CUDA GPU; JSON to bench/results/gpu/ (the README's GPU section)
 #   DEVICE=cpu bench/gpu.sh --tiny    # the same steps on the CPU with tiny settings; JSON to a temp folder
 #
-# Environment: DEVICE (cuda | cpu, default cuda), OUT_DIR (where the JSON goes), PYTHON (default .venv/bin/python).
+# Environment: DEVICE (cuda | cpu, default cuda), OUT_DIR (where the JSON goes), PYTHON (default .venv/bin/python),
+# STEP_TIMEOUT (seconds a step may take, default none). A failed step is named at the end (exit 1); the others run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,22 +46,35 @@ fi
 mkdir -p "$OUT_DIR"
 export PYTHONUNBUFFERED=1
 started=$SECONDS
+# A step that fails (or runs past STEP_TIMEOUT seconds, when set) is named at the end and the
+# next one still runs: on a lent GPU every minute counts, and one broken step must not cost the rest.
+STEP_TIMEOUT=${STEP_TIMEOUT:-0}
+failed=()
+step() {  # step LABEL COMMAND...
+    local label=$1; shift
+    if [ "$STEP_TIMEOUT" -gt 0 ]; then set -- timeout "$STEP_TIMEOUT" "$@"; fi
+    "$@" || failed+=("$label (exit $?)")
+}
 
 echo "== 1/6 speed ($DEVICE)"
-"$PYTHON" bench/speed.py --devices "$DEVICE" "${SPEED_ARGS[@]}" --json "$OUT_DIR/speed.json"
+step speed "$PYTHON" bench/speed.py --devices "$DEVICE" "${SPEED_ARGS[@]}" --json "$OUT_DIR/speed.json"
 echo "== 2/6 quality of the defaults on mpdd_metal_plate ($DEVICE), $((SECONDS - started)) s so far"
-"$PYTHON" bench/quality.py --pipelines patchcore,dfr --datasets-only mpdd --device "$DEVICE" --quiet \
+step quality "$PYTHON" bench/quality.py --pipelines patchcore,dfr --datasets-only mpdd --device "$DEVICE" --quiet \
     "${QUALITY_ARGS[@]}" --json "$OUT_DIR/quality-mpdd.json"
 echo "== 3/6 inference job end to end ($DEVICE), $((SECONDS - started)) s so far"
-"$PYTHON" bench/jobs.py --device "$DEVICE" "${JOBS_ARGS[@]}" --json "$OUT_DIR/jobs.json"
+step jobs "$PYTHON" bench/jobs.py --device "$DEVICE" "${JOBS_ARGS[@]}" --json "$OUT_DIR/jobs.json"
 echo "== 4/6 road-scene frames/s ($DEVICE), $((SECONDS - started)) s so far"
-"$PYTHON" bench/frame_rate.py --devices "$DEVICE" "${FRAME_ARGS[@]}" --json "$OUT_DIR/frame_rate.json"
+step frame_rate "$PYTHON" bench/frame_rate.py --devices "$DEVICE" "${FRAME_ARGS[@]}" --json "$OUT_DIR/frame_rate.json"
 echo "== 5/6 rail obstacles on synthetic scenes ($DEVICE), $((SECONDS - started)) s so far"
-"$PYTHON" bench/quality.py --pipelines rail --datasets-only synthetic_rail --device "$DEVICE" --quiet \
+step rail "$PYTHON" bench/quality.py --pipelines rail --datasets-only synthetic_rail --device "$DEVICE" --quiet \
     "${RAIL_ARGS[@]}" --json "$OUT_DIR/rail.json"
 echo "== 6/6 reconstruction family and multilevel images/s ($DEVICE), $((SECONDS - started)) s so far"
-"$PYTHON" bench/reconstruction_speed.py --device "$DEVICE" "${RECON_ARGS[@]}" --json "$OUT_DIR/reconstruction_speed.json"
+step reconstruction_speed "$PYTHON" bench/reconstruction_speed.py --device "$DEVICE" "${RECON_ARGS[@]}" --json "$OUT_DIR/reconstruction_speed.json"
 
 echo
 echo "== tables ($((SECONDS - started)) s in all; JSON in $OUT_DIR)"
 "$PYTHON" bench/report.py --print "$OUT_DIR"
+if [ ${#failed[@]} -gt 0 ]; then
+    echo "bench/gpu.sh: failed steps: ${failed[*]}" >&2
+    exit 1
+fi

@@ -9,7 +9,8 @@
 #   DEVICE=cpu KIT=/tmp/kit bash bench/gpu_device.sh gpu --tiny   # the same path on a CPU (the tests)
 #
 # Environment: OUT (results; the run tool sets it), KIT (default .gpu), PYTHON (default python3),
-# DEVICE (cuda | cpu, default cuda), STEP_LIMIT (seconds per step, default 540).
+# DEVICE (cuda | cpu, default cuda), STEP_LIMIT (seconds per step, default 540; bench/gpu.sh is one step),
+# STEP_TIMEOUT (seconds per step inside bench/gpu.sh, default 240).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${OUT:-$(mktemp -d)}
@@ -58,7 +59,7 @@ what=${1:-gpu}
 shift || true
 case "$what" in
     check) ;;
-    gpu) OUT_DIR="$OUT/gpu" step gpu.sh bash bench/gpu.sh "$@" ;;
+    gpu) OUT_DIR="$OUT/gpu" STEP_TIMEOUT=${STEP_TIMEOUT:-240} step gpu.sh bash bench/gpu.sh "$@" ;;
     unet)
         for steps in "" 4000; do
             step "unet ${steps:-default} steps" "$PYTHON" bench/quality.py --pipelines unet --datasets-only mpdd_supervised \

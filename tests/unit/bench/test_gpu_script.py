@@ -55,3 +55,27 @@ def test_gpu_script_refuses_cuda_without_a_gpu(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "no CUDA device" in done.stderr
     assert not any(tmp_path.iterdir())
+
+
+def test_a_failed_or_overlong_step_is_named_and_the_others_still_run(tmp_path):
+    # A Python that hangs on the speed benchmark, fails every other step, and runs the report for real.
+    wrapper = tmp_path / "python"
+    wrapper.write_text(f"""#!/usr/bin/env bash
+case "$1" in
+    bench/speed.py) sleep 60 ;;
+    bench/report.py) exec {sys.executable} "$@" ;;
+    *) echo "ran $1" >> {tmp_path / 'ran.txt'}; exit 3 ;;
+esac
+""")
+    wrapper.chmod(0o755)
+    out = tmp_path / "out"
+    env = dict(os.environ, DEVICE="cpu", OUT_DIR=str(out), PYTHON=str(wrapper), STEP_TIMEOUT="2")
+    done = subprocess.run(["bash", str(report.ROOT / "bench" / "gpu.sh"), "--tiny"], env=env, cwd=report.ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert ("failed steps: speed (exit 124) quality (exit 3) jobs (exit 3) frame_rate (exit 3) rail (exit 3) "
+            "reconstruction_speed (exit 3)") in done.stderr
+    assert (tmp_path / "ran.txt").read_text().split() == ["ran", "bench/quality.py", "ran", "bench/jobs.py", "ran",
+                                                           "bench/frame_rate.py", "ran", "bench/quality.py", "ran",
+                                                           "bench/reconstruction_speed.py"]
+    assert "Not measured for this code yet" in done.stdout  # the tables still print, with nothing measured
