@@ -14,6 +14,7 @@ of the README is left alone. Sources (all under ``bench/results/``, committed):
 - ``search``: ``search.json`` (``bench/search.py --json``);
 - ``reconstruction_speed``: ``reconstruction_speed.json`` (``bench/reconstruction_speed.py --json``);
 - ``utad_combine``: ``utad_combine.json`` (``bench/utad_combine.py --json``);
+- ``utad_levels``: ``utad_levels.json`` (``bench/utad_levels.py --json``);
 - ``frame_rate``: ``frame_rate.json`` (``bench/frame_rate.py --json``);
 - ``rail``: ``rail/*.json`` (``bench/quality.py --pipelines rail --datasets-only synthetic_rail --json``);
 - ``gpu``: ``gpu/*.json`` (``bench/gpu.sh``).
@@ -198,6 +199,29 @@ def render_utad_combine(results: Path) -> str:
     return "\n".join(lines) + "\n\n" + provenance([data["run"]])[0]
 
 
+def render_utad_levels(results: Path) -> str:
+    """One line per set of levels, the product and the sum side by side (pixel AUROC / AU-PRO / F1-max)."""
+    path = results / "utad_levels.json"
+    if not path.exists():
+        return "Not measured yet: run `python bench/utad_levels.py MODEL --json bench/results/utad_levels.json`."
+    data = load(path)
+    by_levels: dict[tuple[str, ...], dict[str, dict[str, Any]]] = {}
+    for r in data["rows"]:
+        by_levels.setdefault(tuple(r["levels"]), {})[r["combine"]] = r
+
+    def cell(row: dict[str, Any] | None) -> str:
+        return " / ".join(number(row.get(k)) for k in ("pixel_auroc", "aupro", "pixel_f1_max")) if row else "(the level itself)"
+
+    dataset = data["rows"][0]["dataset"] if data["rows"] else "?"
+    lines = [
+        f"| levels | product (eq. 4.21) on {dataset} | sum (eq. 4.19) |",
+        "|---|---|---|",
+    ]
+    for levels, row in by_levels.items():
+        lines.append(f"| {' + '.join(levels)} | {cell(row.get('product'))} | {cell(row.get('sum'))} |")
+    return "\n".join(lines) + "\n\n" + provenance([data["run"]])[0]
+
+
 def render_frame_rate(results: Path) -> str:
     from bench.frame_rate import markdown
 
@@ -292,6 +316,7 @@ SECTIONS: dict[str, Callable[[Path], str]] = {
     "search": render_search,
     "reconstruction_speed": render_reconstruction_speed,
     "utad_combine": render_utad_combine,
+    "utad_levels": render_utad_levels,
     "frame_rate": render_frame_rate,
     "rail": render_rail,
     "gpu": render_gpu,

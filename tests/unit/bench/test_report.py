@@ -77,6 +77,23 @@ def test_utad_combine_rows_name_the_thesis_equations(tmp_path):
     assert "| sum (eq. 4.19) | float32 | 0.400 | 0.880 | 0.590 | 0.380 | - | - | - | - | 600 | 6.1 |" in table
 
 
+def test_utad_levels_put_product_and_sum_of_each_level_set_side_by_side(tmp_path):
+    run = {"command": "python bench/utad_levels.py /tmp/utad.pt", "date": "2026-12-06"}
+    rows = [
+        {"levels": ["block2", "block10"], "combine": "product", "dataset": "mpdd_metal_plate_defective_train", "pixel_auroc": 0.971, "aupro": 0.8746, "pixel_f1_max": 0.79},
+        {"levels": ["block2", "block10"], "combine": "sum", "dataset": "mpdd_metal_plate_defective_train", "pixel_auroc": 0.9717, "aupro": 0.8752, "pixel_f1_max": 0.7921},
+        {"levels": ["block4"], "combine": "product", "dataset": "mpdd_metal_plate_defective_train", "pixel_auroc": 0.9677, "aupro": 0.874, "pixel_f1_max": 0.7777},
+    ]
+    write(tmp_path / "utad_levels.json", run, rows)
+    table = report.render_utad_levels(tmp_path)
+    assert "| levels | product (eq. 4.21) on mpdd_metal_plate_defective_train | sum (eq. 4.19) |" in table
+    assert "| block2 + block10 | 0.971 / 0.875 / 0.790 | 0.972 / 0.875 / 0.792 |" in table
+    # With one level the product and the sum are the same map, so only one is measured.
+    assert "| block4 | 0.968 / 0.874 / 0.778 | (the level itself) |" in table
+    assert "- [1] `python bench/utad_levels.py /tmp/utad.pt`, 2026-12-06." in table
+    assert "Not measured yet" in report.render_utad_levels(tmp_path / "empty")
+
+
 def test_rail_rows_say_which_of_issue_13s_targets_they_meet(tmp_path):
     run = {"command": "python bench/quality.py --pipelines rail --datasets-only synthetic_rail", "date": "2026-12-01"}
     rows = [{"pipeline": "rail", "rail_miou": 0.8123, "rail_iou": 0.6251, "image_auroc": 0.7, "pixel_auroc": 0.86, "aupro": 0.7,
