@@ -11,12 +11,13 @@
    IV-A); reconstruction error eq. 4. The normal range ``[min, max]`` of the errors comes from
    held-back normal images (the paper's threshold set, III-C).
 
-   Four departures from the paper, each a config option chosen on held-back synthetic scenes
+   Five departures from the paper, each a config option chosen on held-back synthetic scenes
    (the ``paper`` preset undoes them): the error on the residual averaged over 4x4 cells
    (``error_pooling``), multiplied by the distance of the patch's frozen pretrained features to
    the nearest normal training patch's (``patch_score``), each divided by the median of the same
    kind of patch in the same image (``scene_normalization``) before the score meets the range,
-   and only the range's maximum flags a patch (``range_bounds``).
+   only the range's maximum flags a patch (``range_bounds``), and the autoencoder's batch-norm
+   units that were constant in training keep that constant at inference (``silence_dead_units``).
 
 Output per image: a map that is 0 off the patches and, on each patch, its deviation from the
 normal range ``d = err / max`` (``d = max(err / max, min / err)`` with both bounds; ``d <= 1``
@@ -44,7 +45,7 @@ from ml.data.transforms import normalize
 from ml.pipelines.rail import centrelines
 from ml.pipelines.rail.config import DESCRIPTION, REQUIRED_CLASS_MASKS, SUPERVISION, RailConfig
 from ml.pipelines.rail.loss import focal_loss, weighted_bce
-from ml.pipelines.rail.torch_model import PatchAutoencoder, RailSegmenter, reconstruction_error
+from ml.pipelines.rail.torch_model import PatchAutoencoder, RailSegmenter, reconstruction_error, silence_dead_units
 from ml.registry import register
 
 RAIL = "rail"
@@ -425,6 +426,8 @@ class RailPipeline(Pipeline):
 
         validate = (lambda: float(self._errors(val_patches).mean())) if len(val_patches) >= 2 else None
         self.meta["autoencoder_training"] = trainer.fit(train_step, validate).to_dict()
+        if cfg.silence_dead_units:
+            self.meta["autoencoder_silenced_units"] = silence_dead_units(self.autoencoder)
         self.meta["training"] = self.meta["autoencoder_training"]
 
     # --- learning ------------------------------------------------------------------------------------

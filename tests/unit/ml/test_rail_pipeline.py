@@ -9,7 +9,7 @@ import torch
 from ml import registry
 from ml.data.rail_synthetic import generate_rail
 from ml.pipelines.rail.loss import focal_loss, weighted_bce
-from ml.pipelines.rail.torch_model import PatchAutoencoder, reconstruction_error
+from ml.pipelines.rail.torch_model import PatchAutoencoder, reconstruction_error, silence_dead_units
 
 
 def test_weighted_bce_weighs_rail_pixels_by_w1_and_background_by_w0():
@@ -45,6 +45,41 @@ def test_autoencoder_shapes_and_eq_4():
         model(torch.rand(2, 3, 20, 20))
 
 
+def test_a_unit_constant_in_training_cannot_wreck_the_reconstruction_of_an_unusual_patch():
+    torch.manual_seed(0)
+    model = PatchAutoencoder(8, 4, 16, 8)
+    normal = torch.rand(256, 3, 8, 8) * 0.5 + 0.25
+    hidden = model.encoder[4]  # the dense layer whose ReLU outputs the second batch norm sees
+    with torch.no_grad():
+        hidden.bias[:3] = -1e3  # three units that never fire on the normal patches: dead in training
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm1d):
+                module.reset_running_stats()
+                module.momentum = None  # plain averages: the normal patches' batch-norm statistics
+        model.train()
+        for _ in range(5):
+            model(normal)
+    model.eval()
+    norm = model.encoder[6]
+    assert float(norm.running_var[:3].max()) < 1e-20 < float(norm.running_var[3:].min())
+    odd = torch.rand(4, 3, 8, 8)
+    with torch.no_grad():
+        trained = model.encoder(normal)
+        hidden.bias[:3] = 0.2  # an unusual patch wakes the dead units (the bias stands in for it)
+        before = model.encoder(odd)
+        silenced = silence_dead_units(model)
+        after = model.encoder(odd)
+        hidden.bias[:3] = -1e3
+        normal_after = model.encoder(normal)
+    assert silenced["encoder.6"] == 3  # (the first batch norm has dead conv positions of its own)
+    # each woken unit is 0.2 / sqrt(eps), about 60, out before; after, the code the decoder sees stays
+    # as near the normal patches' codes as the live units alone take it
+    assert float((before - trained.mean(0)).abs().max()) > 10 * float((after - trained.mean(0)).abs().max())
+    assert torch.equal(norm.weight[:3], torch.zeros(3)) and bool((norm.weight[3:] != 0).all())
+    # normal patches are encoded as before, up to the few of them on which a silenced unit fired
+    assert float((normal_after - trained).abs().mean()) < 0.01 * float(trained.std())
+
+
 def test_pooled_error_ignores_fine_grain_but_keeps_a_colour_shift():
     x = torch.full((2, 3, 16, 16), 0.5)
     grain = x.clone()
@@ -65,6 +100,7 @@ def test_error_pooling_must_divide_the_patch_size():
         registry.validate_config("rail", {"patch_size": 16, "error_pooling": 3})
     paper = registry.validate_config("rail", {}, "paper")
     assert paper["error_pooling"] == 1 and paper["scene_normalization"] is False and paper["range_bounds"] == "both"
+    assert paper["silence_dead_units"] is False and registry.validate_config("rail", {})["silence_dead_units"] is True
 
 
 def test_scene_normalisation_flags_one_odd_patch_not_a_uniformly_harder_scene():
