@@ -339,15 +339,17 @@ class RailPipeline(Pipeline):
         self, errors: np.ndarray, patch_lists: Sequence[Sequence[centrelines.Patch]], distances: np.ndarray | None = None
     ) -> list[np.ndarray]:
         """Per image, its patches' scores as they meet the normal range: the errors (``_errors`` of all
-        images' patches joined, pooled) scene-normalised, times the feature distances (all patches
-        joined, scene-normalised) when ``distances`` is given."""
+        images' patches joined, pooled) scene-normalised; when ``distances`` is given, those to the
+        power ``error_exponent`` times the feature distances (all patches joined, scene-normalised)."""
         errors = errors.astype(np.float64)
         out, start = [], 0
         for patches in patch_lists:
             end = start + len(patches)
             score = self._scene_normalized(errors[start:end], patches)
             if distances is not None:
-                score = score * self._scene_normalized(distances[start:end].astype(np.float64), patches, self.feature_reference)
+                score = score ** self.config.error_exponent * self._scene_normalized(
+                    distances[start:end].astype(np.float64), patches, self.feature_reference
+                )
             out.append(score)
             start = end
         return out
@@ -574,6 +576,7 @@ class RailPipeline(Pipeline):
             "error_reference": self.error_reference,
             "feature_bank": self.feature_bank.detach().cpu() if self.feature_bank is not None else None,
             "feature_reference": self.feature_reference,
+            "error_exponent": self.config.error_exponent,  # marks models that know the exponent (see load)
             "rail_threshold": self.rail_threshold,
         }
 
@@ -590,6 +593,9 @@ class RailPipeline(Pipeline):
             # Saved before the feature distance and the crops from the frame: its autoencoder learnt
             # working-size crops, and its range holds reconstruction scores alone.
             self.config = dataclasses.replace(self.config, patch_score="reconstruction", patch_resolution="working")
+        if "error_exponent" not in state:
+            # Saved before the exponent: its normal range holds plain products of error and distance.
+            self.config = dataclasses.replace(self.config, error_exponent=1.0)
         self.feature_bank = state["feature_bank"].to(self.device) if state.get("feature_bank") is not None else None
         self.feature_reference = state.get("feature_reference")
         self.segmenter.to(self.device).eval()

@@ -237,12 +237,15 @@ def test_a_patch_scores_its_error_times_its_feature_distance_each_against_its_sc
     errors = np.ones(10)
     distances = np.full(10, 0.2)
     distances[3] = 0.6  # a shape the normal patches do not have, rebuilt well by the autoencoder
-    errors[7] = 2.0  # a colour the autoencoder cannot rebuild, features as usual
+    errors[7] = 4.0  # a colour the autoencoder cannot rebuild, features as usual
     scores = pipeline._patch_scores(errors, [patches], distances)[0]
+    # the error counts by its square root (error_exponent 0.5): the features weigh twice as much
     assert scores[3] == pytest.approx(3.0) and scores[7] == pytest.approx(2.0)
     assert np.delete(scores, [3, 7]) == pytest.approx(np.ones(8))
-    # Without distances (the paper's score) only the error counts.
-    assert pipeline._patch_scores(errors, [patches])[0][3] == pytest.approx(1.0)
+    pipeline.config.error_exponent = 1.0  # the plain product
+    assert pipeline._patch_scores(errors, [patches], distances)[0][7] == pytest.approx(4.0)
+    # Without distances (the paper's score) only the error counts, as it is.
+    assert pipeline._patch_scores(errors, [patches])[0][7] == pytest.approx(4.0)
 
 
 def test_the_feature_distance_rises_on_a_patch_covered_by_an_object():
@@ -307,3 +310,16 @@ def test_a_model_saved_without_a_feature_bank_scores_as_it_was_trained(tiny_rail
     assert old.config.patch_score == "reconstruction" and old.config.patch_resolution == "working"
     assert registry.validate_config("rail", {}, "paper")["patch_score"] == "reconstruction"
     assert len(old.predict([samples[8].image]).scores) == 1
+
+
+def test_a_model_saved_before_the_error_exponent_keeps_the_plain_product(tiny_rail):
+    pipeline, samples = tiny_rail
+    assert pipeline.config.error_exponent == 0.5
+    state = pipeline.state_tensors()
+    del state["error_exponent"]  # as written when a patch scored error x distance
+    old = registry.create("rail", dict(pipeline.config.to_dict()))
+    old.load_state_tensors(state)
+    assert old.config.error_exponent == 1.0  # its normal range holds plain products
+    again = registry.create("rail", dict(pipeline.config.to_dict()))
+    again.load_state_tensors(pipeline.state_tensors())
+    assert again.config.error_exponent == 0.5
