@@ -316,12 +316,14 @@ class RailPipeline(Pipeline):
 
     SCENE_MIN_PATCHES = 5  # a median over fewer patches would let an obstacle set its own reference
 
-    def _scene_normalized(self, errors: np.ndarray, patches: Sequence[centrelines.Patch], reference: float | None = None) -> np.ndarray:
+    def _scene_normalized(
+        self, errors: np.ndarray, patches: Sequence[centrelines.Patch], reference: float | None = None, power: float = 1.0
+    ) -> np.ndarray:
         """One image's patch errors (or feature distances) divided by the median of the same kind of
         patch (on a rail, between the rails) in that image; a kind with too few patches takes the
         median of all the image's patches, an image with too few ``reference``, the normal patches'
-        median (default: that of the reconstruction errors). Unchanged when ``scene_normalization``
-        is off."""
+        median (default: that of the reconstruction errors); each divisor to ``power``. Unchanged
+        when ``scene_normalization`` is off."""
         if not self.config.scene_normalization or len(errors) == 0:
             return errors
         reference = self.error_reference if reference is None else reference
@@ -332,7 +334,7 @@ class RailPipeline(Pipeline):
         for kind in (between, ~between):
             if kind.any():
                 reference = float(np.median(errors[kind])) if kind.sum() >= self.SCENE_MIN_PATCHES else fallback
-                out[kind] = errors[kind] / max(reference, 1e-9)
+                out[kind] = errors[kind] / max(reference, 1e-9) ** power
         return out
 
     def _patch_scores(
@@ -340,7 +342,8 @@ class RailPipeline(Pipeline):
     ) -> list[np.ndarray]:
         """Per image, its patches' scores as they meet the normal range: the errors (``_errors`` of all
         images' patches joined, pooled) scene-normalised; when ``distances`` is given, those to the
-        power ``error_exponent`` times the feature distances (all patches joined, scene-normalised)."""
+        power ``error_exponent`` times the feature distances (all patches joined), divided by the
+        scene's median to the power ``distance_normalization``."""
         errors = errors.astype(np.float64)
         out, start = [], 0
         for patches in patch_lists:
@@ -348,7 +351,7 @@ class RailPipeline(Pipeline):
             score = self._scene_normalized(errors[start:end], patches)
             if distances is not None:
                 score = score ** self.config.error_exponent * self._scene_normalized(
-                    distances[start:end].astype(np.float64), patches, self.feature_reference
+                    distances[start:end].astype(np.float64), patches, self.feature_reference, self.config.distance_normalization
                 )
             out.append(score)
             start = end
@@ -576,7 +579,9 @@ class RailPipeline(Pipeline):
             "error_reference": self.error_reference,
             "feature_bank": self.feature_bank.detach().cpu() if self.feature_bank is not None else None,
             "feature_reference": self.feature_reference,
-            "error_exponent": self.config.error_exponent,  # marks models that know the exponent (see load)
+            # Mark models that know these two (see load).
+            "error_exponent": self.config.error_exponent,
+            "distance_normalization": self.config.distance_normalization,
             "rail_threshold": self.rail_threshold,
         }
 
@@ -593,9 +598,10 @@ class RailPipeline(Pipeline):
             # Saved before the feature distance and the crops from the frame: its autoencoder learnt
             # working-size crops, and its range holds reconstruction scores alone.
             self.config = dataclasses.replace(self.config, patch_score="reconstruction", patch_resolution="working")
-        if "error_exponent" not in state:
-            # Saved before the exponent: its normal range holds plain products of error and distance.
-            self.config = dataclasses.replace(self.config, error_exponent=1.0)
+        if "distance_normalization" not in state:
+            # Saved before the exponent and the partial normalisation: its normal range holds plain
+            # products of the error and the distance, each divided by its scene's median.
+            self.config = dataclasses.replace(self.config, error_exponent=state.get("error_exponent", 1.0), distance_normalization=1.0)
         self.feature_bank = state["feature_bank"].to(self.device) if state.get("feature_bank") is not None else None
         self.feature_reference = state.get("feature_reference")
         self.segmenter.to(self.device).eval()

@@ -228,24 +228,31 @@ def test_without_calibration_the_configured_rail_threshold_is_used():
     assert pipeline.meta["segmentation_threshold"] == {"value": 0.7, "source": "configured"}
 
 
-def test_a_patch_scores_its_error_times_its_feature_distance_each_against_its_scene():
+def test_a_patch_scores_its_error_to_a_power_times_its_feature_distance_each_against_its_scene():
     from ml.pipelines.rail.centrelines import Patch
 
     pipeline = registry.create("rail", {"image_size": 64, "encoder": "plain"})
-    assert pipeline.config.patch_score == "reconstruction_x_features"
+    cfg = pipeline.config
+    assert cfg.patch_score == "reconstruction_x_features" and cfg.error_exponent == 0.25 and cfg.distance_normalization == 0.5
     patches = [Patch(0, 0, 8, 0, i) for i in range(10)]
     errors = np.ones(10)
-    distances = np.full(10, 0.2)
-    distances[3] = 0.6  # a shape the normal patches do not have, rebuilt well by the autoencoder
-    errors[7] = 4.0  # a colour the autoencoder cannot rebuild, features as usual
+    distances = np.full(10, 0.25)
+    distances[3] = 0.75  # a shape the normal patches do not have, rebuilt well by the autoencoder
+    errors[7] = 16.0  # a colour the autoencoder cannot rebuild, features as usual
     scores = pipeline._patch_scores(errors, [patches], distances)[0]
-    # the error counts by its square root (error_exponent 0.5): the features weigh twice as much
-    assert scores[3] == pytest.approx(3.0) and scores[7] == pytest.approx(2.0)
-    assert np.delete(scores, [3, 7]) == pytest.approx(np.ones(8))
-    pipeline.config.error_exponent = 1.0  # the plain product
-    assert pipeline._patch_scores(errors, [patches], distances)[0][7] == pytest.approx(4.0)
+    usual = scores[0]
+    # the error counts by its fourth root, the features fully: 3x the distance is 3x the score
+    assert scores[3] == pytest.approx(3 * usual) and scores[7] == pytest.approx(2 * usual)
+    assert np.delete(scores, [3, 7]) == pytest.approx(np.full(8, usual))
+    # a scene whose every patch is 4x as far from the normal ones (foreign as a whole) scores 2x:
+    # its distances are divided by the square root of their median; errors 4x higher everywhere change nothing
+    foreign = pipeline._patch_scores(errors * 4, [patches], distances * 4)[0]
+    assert foreign == pytest.approx(2 * scores)
+    cfg.error_exponent, cfg.distance_normalization = 1.0, 1.0  # the plain product of normalised parts
+    plain = pipeline._patch_scores(errors, [patches], distances)[0]
+    assert plain[7] == pytest.approx(16.0) and plain[3] == pytest.approx(3.0) and plain[0] == pytest.approx(1.0)
     # Without distances (the paper's score) only the error counts, as it is.
-    assert pipeline._patch_scores(errors, [patches])[0][7] == pytest.approx(4.0)
+    assert pipeline._patch_scores(errors, [patches])[0][7] == pytest.approx(16.0)
 
 
 def test_the_feature_distance_rises_on_a_patch_covered_by_an_object():
@@ -312,14 +319,15 @@ def test_a_model_saved_without_a_feature_bank_scores_as_it_was_trained(tiny_rail
     assert len(old.predict([samples[8].image]).scores) == 1
 
 
-def test_a_model_saved_before_the_error_exponent_keeps_the_plain_product(tiny_rail):
+def test_a_model_saved_before_the_score_exponents_keeps_the_plain_product(tiny_rail):
     pipeline, samples = tiny_rail
-    assert pipeline.config.error_exponent == 0.5
     state = pipeline.state_tensors()
-    del state["error_exponent"]  # as written when a patch scored error x distance
+    del state["error_exponent"], state["distance_normalization"]  # as written when a patch scored error x distance
     old = registry.create("rail", dict(pipeline.config.to_dict()))
     old.load_state_tensors(state)
-    assert old.config.error_exponent == 1.0  # its normal range holds plain products
+    # its normal range holds plain products of fully normalised parts
+    assert old.config.error_exponent == 1.0 and old.config.distance_normalization == 1.0
     again = registry.create("rail", dict(pipeline.config.to_dict()))
     again.load_state_tensors(pipeline.state_tensors())
-    assert again.config.error_exponent == 0.5
+    assert again.config.error_exponent == 0.25 and again.config.distance_normalization == 0.5
+    assert again.predict([samples[8].image]).scores == pytest.approx(pipeline.predict([samples[8].image]).scores)
