@@ -11,13 +11,15 @@
    IV-A); reconstruction error eq. 4. The normal range ``[min, max]`` of the errors comes from
    held-back normal images (the paper's threshold set, III-C).
 
-   Five departures from the paper, each a config option chosen on held-back synthetic scenes
-   (the ``paper`` preset undoes them): the error on the residual averaged over 4x4 cells
-   (``error_pooling``), multiplied by the distance of the patch's frozen pretrained features to
-   the nearest normal training patch's (``patch_score``), each divided by the median of the same
-   kind of patch in the same image (``scene_normalization``) before the score meets the range,
-   only the range's maximum flags a patch (``range_bounds``), and the autoencoder's batch-norm
-   units that were constant in training keep that constant at inference (``silence_dead_units``).
+   Departures from the paper, each a config option chosen on held-back synthetic scenes (the
+   ``paper`` preset undoes them): the error on the residual averaged over 4x4 cells
+   (``error_pooling``), to the power ``error_exponent`` and multiplied by the distance of the
+   patch's frozen pretrained features to the nearest normal training patch's (``patch_score``),
+   each divided by the median of the same kind of patch in the same image
+   (``scene_normalization``; the distance by its square root, ``distance_normalization``) before
+   the score meets the range; only the range's maximum flags a patch (``range_bounds``); and the
+   autoencoder's batch-norm units that were constant in training keep that constant at inference
+   (``silence_dead_units``).
 
 Output per image: a map that is 0 off the patches and, on each patch, its deviation from the
 normal range ``d = err / max`` (``d = max(err / max, min / err)`` with both bounds; ``d <= 1``
