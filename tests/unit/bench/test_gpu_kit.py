@@ -13,6 +13,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from bench import gpu_kit
@@ -131,3 +132,16 @@ def test_device_script_names_what_is_missing(tmp_path):
     _wheel(tmp_path / "kit" / "whl", "kit_only_probe", "kit_only_probe")
     done = _device(tmp_path / "kit", tmp_path / "out", "benchmarks")
     assert done.returncode == 2 and "unknown step 'benchmarks'" in done.stdout
+
+
+def test_the_kit_pins_its_wheels_as_the_requirements_do(tmp_path):
+    requirements = (ROOT / "requirements.txt").read_text().splitlines()
+    for line in gpu_kit.WHEELS + gpu_kit.LITE0_WHEELS:
+        assert line in requirements  # a version bumped there is the version the GPU machine installs
+    bumped = tmp_path / "requirements.txt"
+    bumped.write_text("# web\nDjango>=6.0  # next\ncelery[redis]>=5.5\nefficientnet_lite_pytorch==0.2.0\n")
+    assert gpu_kit.requirement_lines(["django", "Celery", "efficientnet-lite-pytorch"], bumped) == [
+        "Django>=6.0", "celery[redis]>=5.5", "efficientnet_lite_pytorch==0.2.0"
+    ]
+    with pytest.raises(SystemExit, match="does not list whitenoise"):
+        gpu_kit.requirement_lines(["Django", "whitenoise"], bumped)
