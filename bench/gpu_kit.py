@@ -36,16 +36,18 @@ def requirement_lines(names: list[str], requirements: Path = ROOT / "requirement
     """The lines of ``requirements`` that pin each project of ``names`` (case-insensitive; ``_`` and
     ``-`` alike), so the kit installs the versions the project is built and tested with and cannot
     drift from them. A name the file does not list is an error that names it."""
+    def key(project: str) -> str:
+        return project.lower().replace("_", "-")
+
     pinned = {}
     for raw in requirements.read_text().splitlines():
         line = raw.split("#", 1)[0].strip()
         if line:
-            project = re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0]
-            pinned[project.lower().replace("_", "-")] = line
-    missing = [n for n in names if n.lower().replace("_", "-") not in pinned]
+            pinned[key(re.split(r"[\s<>=!~;\[]", line, maxsplit=1)[0])] = line
+    missing = [n for n in names if key(n) not in pinned]
     if missing:
         raise SystemExit(f"{requirements} does not list {', '.join(missing)}: the GPU kit installs only what the project requires")
-    return [pinned[n.lower().replace("_", "-")] for n in names]
+    return [pinned[key(n)] for n in names]
 
 
 # Wheels the lent machine lacks (its Python: 3.12, x86_64 manylinux), pinned as requirements.txt pins

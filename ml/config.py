@@ -85,6 +85,9 @@ class PipelineConfig:
     presets: ClassVar[dict[str, dict[str, Any]]] = {}
     # Keys that older artifacts may carry and that loading drops (renamed or retired fields).
     retired_keys: ClassVar[tuple[str, ...]] = ()
+    # Values for fields that older artifacts lack, where the default would change how such a model
+    # behaves (a field added later whose default departs from what the model was trained with).
+    introduced_values: ClassVar[dict[str, Any]] = {}
 
     @classmethod
     def preset_table(cls) -> dict[str, dict[str, Any]]:
@@ -106,8 +109,10 @@ class PipelineConfig:
 
     @classmethod
     def from_artifact_dict(cls, data: dict[str, Any]) -> "PipelineConfig":
-        """Like :meth:`from_dict` for a stored config: keys an older version wrote and this one retired are dropped."""
-        return cls.from_dict({k: v for k, v in (data or {}).items() if k not in cls.retired_keys})
+        """Like :meth:`from_dict` for a stored config: keys an older version wrote and this one retired are
+        dropped, and fields it did not write yet take ``introduced_values`` (else their defaults)."""
+        stored = {k: v for k, v in (data or {}).items() if k not in cls.retired_keys}
+        return cls.from_dict({**cls.introduced_values, **stored})
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "PipelineConfig":

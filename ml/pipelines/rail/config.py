@@ -222,6 +222,9 @@ class RailConfig(TrainingConfig):
         return self.feature_size, max(16, int(round(self.feature_size * self.width_ratio / 16)) * 16)
 
 
+# A model saved before these fields scored the plain product of fully normalised parts.
+RailConfig.introduced_values = {"error_exponent": 1.0, "distance_normalization": 1.0}
+
 RailConfig.presets = {
     "paper": {
         "description": "The paper's settings (section IV-B, IV-C): focal loss alpha 0.8 gamma 2, Adam lr 1e-4 for both "

@@ -581,9 +581,6 @@ class RailPipeline(Pipeline):
             "error_reference": self.error_reference,
             "feature_bank": self.feature_bank.detach().cpu() if self.feature_bank is not None else None,
             "feature_reference": self.feature_reference,
-            # Mark models that know these two (see load).
-            "error_exponent": self.config.error_exponent,
-            "distance_normalization": self.config.distance_normalization,
             "rail_threshold": self.rail_threshold,
         }
 
@@ -600,10 +597,6 @@ class RailPipeline(Pipeline):
             # Saved before the feature distance and the crops from the frame: its autoencoder learnt
             # working-size crops, and its range holds reconstruction scores alone.
             self.config = dataclasses.replace(self.config, patch_score="reconstruction", patch_resolution="working")
-        if "distance_normalization" not in state:
-            # Saved before the exponent and the partial normalisation: its normal range holds plain
-            # products of the error and the distance, each divided by its scene's median.
-            self.config = dataclasses.replace(self.config, error_exponent=state.get("error_exponent", 1.0), distance_normalization=1.0)
         self.feature_bank = state["feature_bank"].to(self.device) if state.get("feature_bank") is not None else None
         self.feature_reference = state.get("feature_reference")
         self.segmenter.to(self.device).eval()

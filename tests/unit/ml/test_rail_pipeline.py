@@ -321,13 +321,12 @@ def test_a_model_saved_without_a_feature_bank_scores_as_it_was_trained(tiny_rail
 
 def test_a_model_saved_before_the_score_exponents_keeps_the_plain_product(tiny_rail):
     pipeline, samples = tiny_rail
-    state = pipeline.state_tensors()
-    del state["error_exponent"], state["distance_normalization"]  # as written when a patch scored error x distance
-    old = registry.create("rail", dict(pipeline.config.to_dict()))
-    old.load_state_tensors(state)
+    artifact = pipeline.to_artifact()
+    for key in ("error_exponent", "distance_normalization"):  # as written when a patch scored error x distance
+        del artifact["config"][key]
+    old = type(pipeline).from_artifact(artifact)
     # its normal range holds plain products of fully normalised parts
     assert old.config.error_exponent == 1.0 and old.config.distance_normalization == 1.0
-    again = registry.create("rail", dict(pipeline.config.to_dict()))
-    again.load_state_tensors(pipeline.state_tensors())
+    again = type(pipeline).from_artifact(pipeline.to_artifact())
     assert again.config.error_exponent == 0.25 and again.config.distance_normalization == 0.5
     assert again.predict([samples[8].image]).scores == pytest.approx(pipeline.predict([samples[8].image]).scores)
