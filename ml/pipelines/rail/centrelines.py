@@ -226,6 +226,10 @@ class Stage2Settings:
     max_patches: int = 32
     between_rails: bool = True
     max_gauge_patches: int = 12  # two rails at most this many patch sides apart form a track
+    # Pieces this short are still traced, to be joined: an obstacle standing on a rail cuts it into a
+    # piece below and a piece beyond it, often shorter than 8 points at a working height of 128.
+    # Rails shorter than ``min_rail_points`` after joining are dropped all the same.
+    min_piece_points: int = 3
 
 
 def rails_from_mask(mask: np.ndarray, settings: Stage2Settings = Stage2Settings()) -> list[Rail]:
@@ -236,7 +240,7 @@ def rails_from_mask(mask: np.ndarray, settings: Stage2Settings = Stage2Settings(
     roi[top:] = mask[top:]
     rails: list[Rail] = []
     for points in cluster(thin(roi), settings.dbscan_eps, settings.dbscan_min_samples):
-        rails.extend(trace(points, max_jump=settings.dbscan_eps))
+        rails.extend(trace(points, max_jump=settings.dbscan_eps, min_points=settings.min_piece_points))
     rails = join(rails, settings.join_max_dx, settings.join_max_gap)
     return [extend(r, top, height - 1, width, 20, settings.min_rail_points) for r in rails if len(r.points) >= settings.min_rail_points]
 

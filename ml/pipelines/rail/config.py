@@ -89,7 +89,11 @@ class RailConfig(TrainingConfig):
         default=12.0, metadata={"help": "Join two rail pieces when the far one starts within this many pixels (horizontally) of the near one's extension.", "minimum": 0.0}
     )
     join_max_gap: float = dataclasses.field(default=60.0, metadata={"help": "... and at most this many rows above its end.", "minimum": 0.0})
-    min_rail_points: int = dataclasses.field(default=20, metadata={"help": "Rails with fewer centre-line pixels are dropped (and shorter ones are not extended).", "minimum": 2})
+    min_rail_points: int = dataclasses.field(default=20, metadata={
+        "help": "Rails with fewer centre-line pixels (at working size) are dropped (and shorter ones are not extended); "
+        "scale it with image_size (10 at 128): an obstacle on a rail cuts it short, and a rail dropped for it loses its patches.",
+        "minimum": 2,
+    })
     patch_max: int = dataclasses.field(default=20, metadata={"help": "Side of the patches nearest the camera (pixels at working size).", "minimum": 4, "maximum": 256})
     patch_min: int = dataclasses.field(default=14, metadata={"help": "Smallest patch side.", "minimum": 2, "maximum": 256})
     patch_step: int = dataclasses.field(default=2, metadata={"help": "Pixels the side shrinks by ...", "minimum": 0, "maximum": 64})
@@ -236,7 +240,7 @@ RailConfig.presets = {
     },
     "fast": {
         "description": "A quick look on 2 CPU cores: 128x256 frames, 150 segmentation and 400 autoencoder steps.",
-        "config": {"image_size": 128, "max_steps": 150, "ae_steps": 400, "warmup_steps": 10, "patch_max": 12, "patch_min": 8},
+        "config": {"image_size": 128, "max_steps": 150, "ae_steps": 400, "warmup_steps": 10, "patch_max": 12, "patch_min": 8, "min_rail_points": 10},
     },
 }
 

@@ -113,7 +113,13 @@ class RailPipeline(Pipeline):
         self.feature_bank: torch.Tensor | None = None  # (M, D) features of normal training patches
         self.feature_reference: float | None = None  # median normal patch feature distance
         self._extractor = None  # the frozen feature network, built on first use
-        self.stage2 = centrelines.Stage2Settings(
+
+    @property
+    def stage2(self) -> centrelines.Stage2Settings:
+        """Stage 2's settings from the current config (a config replaced after construction, as the
+        held-back scoring tool does, takes effect)."""
+        cfg = self.config
+        return centrelines.Stage2Settings(
             roi_top=cfg.roi_top, dbscan_eps=cfg.dbscan_eps, dbscan_min_samples=cfg.dbscan_min_samples,
             join_max_dx=cfg.join_max_dx, join_max_gap=cfg.join_max_gap, min_rail_points=cfg.min_rail_points,
             patch_max=cfg.patch_max, patch_min=cfg.patch_min, patch_step=cfg.patch_step,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+import cv2
 import pytest
 import torch
 
@@ -53,3 +54,18 @@ def test_a_stage_3_setting_is_tried_by_refitting_the_patch_stage(model_file, cap
     captured = capsys.readouterr()
     assert "stage 3 refitted" in captured.err
     assert captured.out.startswith("patch_score=reconstruction, patch_resolution=working:")
+
+
+def test_a_stage_2_setting_changes_the_patches_that_are_scored(model_file):
+    """``--set`` on a stage-2 field (patch schedule, rails kept) reaches the rails and patches found."""
+    pipeline = registry.load(model_file)
+    h, w = pipeline.config.working_size()
+    samples = generate_rail(2, 0, seed=5)
+    given = [cv2.resize(s.class_masks["rail"], (w, h), interpolation=cv2.INTER_NEAREST) > 0 for s in samples]
+    images = pipeline._stack([s.image for s in samples])
+    before, _, _ = pipeline._patches(images, given)
+    assert any(p.index > 0 for patches in before for p in patches)
+    rail_heldback.apply_settings(pipeline, ["max_patches=1", "between_rails=false"])
+    after, _, _ = pipeline._patches(images, given)
+    assert all(p.index == 0 and not p.between for patches in after for p in patches)
+    assert sum(map(len, after)) < sum(map(len, before))

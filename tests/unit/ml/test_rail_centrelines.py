@@ -3,6 +3,8 @@ are joined, a switch gives two rails, short rails are extended to the region of 
 patches follow eq. 3 (rail-two-stage-anomaly.txt III-B, III-C)."""
 from __future__ import annotations
 
+import dataclasses
+
 import cv2
 import numpy as np
 import pytest
@@ -47,6 +49,22 @@ def test_pieces_across_a_gap_are_joined_into_one_rail_each():
         assert _x_at(rail, 254) == pytest.approx(expected, abs=3)
         # The far piece is part of the same rail: it covers rows above the gap.
         assert rail.points[:, 1].min() <= 140
+
+
+def test_a_rail_an_obstacle_cuts_into_two_short_pieces_is_joined_and_kept():
+    """At a working height of 128 an obstacle on a rail can leave a piece of 7 rows below it and one of
+    7 rows beyond it: each alone is too short to be a rail, joined they are one (and it gets patches)."""
+    mask = np.zeros((128, 256), np.uint8)
+    cv2.polylines(mask, [np.array([(100, 127), (124, 64)], np.int32)], False, 1, 2)
+    mask[71:121] = 0  # the obstacle hides the rail between rows 71 and 120
+    settings = Stage2Settings(min_rail_points=10)
+    rails = rails_from_mask(mask.astype(bool), settings)
+    assert len(rails) == 1
+    assert rails[0].points[:, 1].max() == pytest.approx(127, abs=1)
+    assert rails[0].points[:, 1].min() == pytest.approx(64, abs=1)
+    patches = patches_from_rails(rails, dataclasses.replace(settings, patch_max=10, patch_min=7, patch_step=1))
+    covered = [p for p in patches if 71 <= p.y <= 120]
+    assert covered, "the patches run along the hidden stretch, where the obstacle stands"
 
 
 def test_gap_too_wide_sideways_is_not_joined():
