@@ -52,6 +52,7 @@ class Patch:
     rail: int
     index: int
     between: bool = False  # on the track between two rails (the sleepers), not on a rail
+    half_step: bool = False  # halfway between patch ``index`` and the next along the rail (``patch_overlap``)
 
     def box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """(x0, y0, x1, y1) of the square, shifted to lie inside a ``width`` x ``height`` image."""
@@ -225,6 +226,7 @@ class Stage2Settings:
     shrink_every: int = 4
     max_patches: int = 32
     between_rails: bool = True
+    patch_overlap: bool = False  # also a patch halfway between each two neighbours (and between the rails at its row)
     max_gauge_patches: int = 12  # two rails at most this many patch sides apart form a track
     # Pieces this short are still traced, to be joined: an obstacle standing on a rail cuts it into a
     # piece below and a piece beyond it, often shorter than 8 points at a working height of 128.
@@ -246,15 +248,20 @@ def rails_from_mask(mask: np.ndarray, settings: Stage2Settings = Stage2Settings(
 
 
 def patches_from_rails(rails: list[Rail], settings: Stage2Settings = Stage2Settings()) -> list[Patch]:
-    """Step 5: the eq. 3 patches along every rail, and with ``between_rails`` the same-sized patches
+    """Step 5: the eq. 3 patches along every rail (with ``patch_overlap`` also one halfway between each
+    two neighbours, so an object on the border of two is whole in one), and with ``between_rails`` the same-sized patches
     filling the track between a rail and its neighbour to the right (the paper's section V: the
     patches "can be adjusted to detect anomalies on sleepers as well, utilizing the symmetry in
     the design of rail tracks"), so obstacles between the rails are seen too."""
     sides = patch_sides(settings.max_patches, settings.patch_max, settings.patch_min, settings.patch_step, settings.shrink_every)
     out = []
     for k, rail in enumerate(rails):
-        for p, (x, y, side) in enumerate(patch_centres(rail, sides)):
+        centres = patch_centres(rail, sides)
+        for p, (x, y, side) in enumerate(centres):
             out.append(Patch(x, y, side, k, p))
+        if settings.patch_overlap:
+            for p, ((x0, y0, side), (x1, y1, _)) in enumerate(zip(centres, centres[1:])):
+                out.append(Patch((x0 + x1) / 2, (y0 + y1) / 2, side, k, p, half_step=True))
     if settings.between_rails and len(rails) > 1:
         out.extend(_between(out, rails, settings))
     return out
@@ -282,5 +289,5 @@ def _between(on_rails: list[Patch], rails: list[Rail], settings: Stage2Settings)
         count = int(gap // patch.side) - 1  # squares that fit strictly between the two rail patches
         for j in range(count):
             x = patch.x + (j + 1) * gap / (count + 1)
-            out.append(Patch(x, patch.y, patch.side, patch.rail, patch.index, between=True))
+            out.append(Patch(x, patch.y, patch.side, patch.rail, patch.index, between=True, half_step=patch.half_step))
     return out

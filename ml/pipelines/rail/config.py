@@ -15,7 +15,7 @@ DESCRIPTION = (
     "Rail obstacles in two stages (rail-two-stage-anomaly.txt): a U-Net with a pretrained encoder segments the "
     "rails (learned from images with 'rail' masks; focal or weighted BCE loss), the rail mask is thinned to centre "
     "lines, split into rails with DBSCAN, joined and extended to the region of interest, and cut into square "
-    "patches (20 px near the camera down to 14 px, resized to 16x16); an autoencoder trained on patches of normal "
+    "patches (20 px near the camera down to 14 px, and one halfway between each two; resized to 16x16); an autoencoder trained on patches of normal "
     "images reconstructs them, and a patch whose score (the reconstruction error on 4x4 cells to the power 0.25 times the "
     "distance of its pretrained features to the nearest normal patch, the error relative to the scene's other patches of "
     "its kind and the distance half so) "
@@ -102,6 +102,17 @@ class RailConfig(TrainingConfig):
     between_rails: bool = dataclasses.field(
         default=True,
         metadata={"help": "Also cover the track between neighbouring rails with patches of the same size (the paper's section V extension to sleepers); off: on the rails only, as in the paper's experiments."},
+    )
+    # Chosen on held-back synthetic scenes, one model scored both ways: image AUROC 0.950 -> 0.956 (seed 4)
+    # and 0.956 -> 0.963 (seed 5), AU-PRO 0.796 -> 0.868 and 0.764 -> 0.852; small obstacles (under 100 px)
+    # on the border of two adjacent patches were half in each.
+    patch_overlap: bool = dataclasses.field(
+        default=True,
+        metadata={
+            "help": "Also cut a patch halfway between each two neighbours along a rail (and between the rails at "
+            "its row), so an object on the border of two of eq. 3's adjacent patches is whole in one; about twice "
+            "the patches to score. Off: the paper's adjacent patches."
+        },
     )
     # --- stage 3: patch autoencoder (section III-C, IV-C) --------------------------------------
     patch_resolution: Literal["image", "working"] = dataclasses.field(
@@ -226,8 +237,8 @@ class RailConfig(TrainingConfig):
         return self.feature_size, max(16, int(round(self.feature_size * self.width_ratio / 16)) * 16)
 
 
-# A model saved before these fields scored the plain product of fully normalised parts.
-RailConfig.introduced_values = {"error_exponent": 1.0, "distance_normalization": 1.0}
+# A model saved before these fields scored the plain product of fully normalised parts, on adjacent patches only.
+RailConfig.introduced_values = {"error_exponent": 1.0, "distance_normalization": 1.0, "patch_overlap": False}
 
 RailConfig.presets = {
     "paper": {
@@ -236,7 +247,7 @@ RailConfig.presets = {
         "against both bounds of the min/max range as it is, and the autoencoder's batch norm as trained.",
         "config": {"segmentation_loss": "focal", "focal_alpha": 0.8, "focal_gamma": 2.0, "learning_rate": 1e-4, "ae_learning_rate": 1e-4, "batch_size": 4, "between_rails": False,
                    "error_pooling": 1, "scene_normalization": False, "range_bounds": "both", "patch_score": "reconstruction",
-                   "silence_dead_units": False},
+                   "silence_dead_units": False, "patch_overlap": False},
     },
     "fast": {
         "description": "A quick look on 2 CPU cores: 128x256 frames, 150 segmentation and 400 autoencoder steps.",

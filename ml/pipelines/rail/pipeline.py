@@ -124,6 +124,7 @@ class RailPipeline(Pipeline):
             join_max_dx=cfg.join_max_dx, join_max_gap=cfg.join_max_gap, min_rail_points=cfg.min_rail_points,
             patch_max=cfg.patch_max, patch_min=cfg.patch_min, patch_step=cfg.patch_step,
             shrink_every=cfg.shrink_every, max_patches=cfg.max_patches, between_rails=cfg.between_rails,
+            patch_overlap=cfg.patch_overlap,
         )
 
     # --- pre-processing ------------------------------------------------------------------------
@@ -564,7 +565,7 @@ class RailPipeline(Pipeline):
                     if self.threshold is not None and d > self.threshold:
                         boxes.append({
                             "x": round(x0 * sx, 1), "y": round(y0 * sy, 1), "width": round((x1 - x0) * sx, 1),
-                            "height": round((y1 - y0) * sy, 1), "score": float(d), "rail": patch.rail, "patch": patch.index, "between_rails": patch.between,
+                            "height": round((y1 - y0) * sy, 1), "score": float(d), "rail": patch.rail, "patch": patch.index, "half_step": patch.half_step, "between_rails": patch.between,
                         })
                 full = cv2.resize(small, (width, height), interpolation=cv2.INTER_NEAREST)
                 maps.append(full)

@@ -143,3 +143,32 @@ def test_between_rail_patches_fill_the_track_of_two_rails_only():
     far_apart = rails_from_mask(_mask([(20, 255), (30, 130)], [(480, 255), (470, 130)]))
     assert not [p for p in patches_from_rails(far_apart) if p.between]
     assert not [p for p in patches_from_rails(rails, Stage2Settings(between_rails=False)) if p.between]
+
+
+def test_overlapping_patches_put_an_object_on_the_border_of_two_whole_into_one():
+    """With ``patch_overlap`` a patch of the nearer one's side sits halfway between each two neighbours,
+    on the rail and between the rails at its row; an object straddling two adjacent patches lies inside it."""
+    rails = rails_from_mask(_mask([(200, 255), (250, 130)], [(320, 255), (270, 130)]))
+    adjacent = patches_from_rails(rails, Stage2Settings(patch_overlap=False))
+    overlapping = patches_from_rails(rails, Stage2Settings(patch_overlap=True))
+    assert not any(p.half_step for p in adjacent)
+    assert {p for p in overlapping if not p.half_step} == set(adjacent)
+    on_rail = sorted((p for p in adjacent if p.rail == 0 and not p.between), key=lambda p: p.index)
+    halves = sorted((p for p in overlapping if p.rail == 0 and p.half_step and not p.between), key=lambda p: p.index)
+    assert len(halves) == len(on_rail) - 1
+    for first, second, half in zip(on_rail, on_rail[1:], halves):
+        assert (half.x, half.y) == pytest.approx(((first.x + second.x) / 2, (first.y + second.y) / 2))
+        assert half.side == first.side
+    assert any(p.half_step and p.between for p in overlapping)  # the track between the rails too
+    # A 6 px object centred on the border of the second and third patches of rail 0 (the first is
+    # shifted up to stay inside the image): cut in two by the adjacent patches, whole in the halfway one.
+    first, second = on_rail[1], on_rail[2]
+    cx, cy = (first.x + second.x) / 2, (first.y + second.y) / 2
+    obj = (cx - 3, cy - 3, cx + 3, cy + 3)
+
+    def contains(p):
+        x0, y0, x1, y1 = p.box(W, H)
+        return x0 <= obj[0] and y0 <= obj[1] and obj[2] <= x1 and obj[3] <= y1
+
+    assert not any(contains(p) for p in adjacent)
+    assert any(contains(p) for p in overlapping)

@@ -330,3 +330,16 @@ def test_a_model_saved_before_the_score_exponents_keeps_the_plain_product(tiny_r
     again = type(pipeline).from_artifact(pipeline.to_artifact())
     assert again.config.error_exponent == 0.25 and again.config.distance_normalization == 0.5
     assert again.predict([samples[8].image]).scores == pytest.approx(pipeline.predict([samples[8].image]).scores)
+
+
+def test_a_model_saved_before_overlapping_patches_keeps_the_adjacent_ones(tiny_rail):
+    pipeline, samples = tiny_rail
+    artifact = pipeline.to_artifact()
+    assert artifact["config"]["patch_overlap"] is True
+    del artifact["config"]["patch_overlap"]  # as written when eq. 3's adjacent patches were all
+    old = type(pipeline).from_artifact(artifact)
+    assert old.config.patch_overlap is False  # its normal range was measured on adjacent patches
+    image = samples[8].image
+    new_extras, old_extras = pipeline.predict([image]).extras[0], old.predict([image]).extras[0]
+    assert old_extras["patches"] < new_extras["patches"]
+    assert registry.validate_config("rail", {}, "paper")["patch_overlap"] is False
