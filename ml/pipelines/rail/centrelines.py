@@ -247,12 +247,13 @@ def rails_from_mask(mask: np.ndarray, settings: Stage2Settings = Stage2Settings(
     return [extend(r, top, height - 1, width, 20, settings.min_rail_points) for r in rails if len(r.points) >= settings.min_rail_points]
 
 
-def patches_from_rails(rails: list[Rail], settings: Stage2Settings = Stage2Settings()) -> list[Patch]:
+def patches_from_rails(rails: list[Rail], settings: Stage2Settings = Stage2Settings(), top: int = 0) -> list[Patch]:
     """Step 5: the eq. 3 patches along every rail (with ``patch_overlap`` also one halfway between each
     two neighbours, so an object on the border of two is whole in one), and with ``between_rails`` the same-sized patches
     filling the track between a rail and its neighbour to the right (the paper's section V: the
     patches "can be adjusted to detect anomalies on sleepers as well, utilizing the symmetry in
-    the design of rail tracks"), so obstacles between the rails are seen too."""
+    the design of rail tracks"), so obstacles between the rails are seen too. Every square lies at or
+    below row ``top``, the region of interest's upper border."""
     sides = patch_sides(settings.max_patches, settings.patch_max, settings.patch_min, settings.patch_step, settings.shrink_every)
     out = []
     for k, rail in enumerate(rails):
@@ -264,7 +265,9 @@ def patches_from_rails(rails: list[Rail], settings: Stage2Settings = Stage2Setti
                 out.append(Patch((x0 + x1) / 2, (y0 + y1) / 2, side, k, p, half_step=True))
     if settings.between_rails and len(rails) > 1:
         out.extend(_between(out, rails, settings))
-    return out
+    # Nothing above the region of interest is analysed: a patch at its border whose square would reach
+    # above row ``top`` is moved down to lie inside it, as boxes are kept inside the image.
+    return [p if p.y - p.side / 2 >= top else dataclasses.replace(p, y=top + p.side / 2) for p in out]
 
 
 def _x_at_row(rail: Rail, y: float) -> float | None:

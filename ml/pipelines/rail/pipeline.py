@@ -272,7 +272,7 @@ class RailPipeline(Pipeline):
         use_originals = originals is not None and cfg.patch_resolution == "image"
         for index, (image, mask) in enumerate(zip(images_u8, given)):
             rails = centrelines.rails_from_mask(mask, self.stage2)
-            patches = centrelines.patches_from_rails(rails, self.stage2)
+            patches = centrelines.patches_from_rails(rails, self.stage2, top=int(round(self.config.roi_top * mask.shape[0])))
             hwc = originals[index] if use_originals else image.permute(1, 2, 0).numpy()
             h, w = mask.shape
             sy, sx = hwc.shape[0] / h, hwc.shape[1] / w

@@ -172,3 +172,14 @@ def test_overlapping_patches_put_an_object_on_the_border_of_two_whole_into_one()
 
     assert not any(contains(p) for p in adjacent)
     assert any(contains(p) for p in overlapping)
+
+
+def test_patches_at_the_far_end_stay_inside_the_region_of_interest():
+    """A rail extended to the region of interest's border ends in a square that would reach above it (the
+    sky, the horizon); it is moved down to lie inside, as squares at the image's edges are kept inside."""
+    rails = rails_from_mask(_mask([(200, 255), (250, 100)], [(320, 255), (270, 100)]))
+    unbounded = patches_from_rails(rails)
+    assert min(p.box(W, H)[1] for p in unbounded) < ROI_TOP
+    bounded = patches_from_rails(rails, top=ROI_TOP)
+    assert len(bounded) == len(unbounded)
+    assert min(p.box(W, H)[1] for p in bounded) == ROI_TOP
