@@ -233,11 +233,15 @@ class Stage2Settings:
     # Rails shorter than ``min_rail_points`` after joining are dropped all the same.
     min_piece_points: int = 3
 
+    def roi_row(self, height: int) -> int:
+        """The first row of the region of interest in an image ``height`` rows high."""
+        return int(round(self.roi_top * height))
+
 
 def rails_from_mask(mask: np.ndarray, settings: Stage2Settings = Stage2Settings()) -> list[Rail]:
     """Steps 1-4: (H, W) bool rail mask -> rails inside the region of interest, near end first."""
     height, width = mask.shape
-    top = int(round(settings.roi_top * height))
+    top = settings.roi_row(height)
     roi = np.zeros_like(mask, dtype=bool)
     roi[top:] = mask[top:]
     rails: list[Rail] = []

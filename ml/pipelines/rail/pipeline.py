@@ -269,10 +269,11 @@ class RailPipeline(Pipeline):
             probabilities[i] = prob.numpy()
             given[i] = probabilities[i] > self._rail_cut()
         patch_lists, pixels = [], []
+        stage2 = self.stage2
         use_originals = originals is not None and cfg.patch_resolution == "image"
         for index, (image, mask) in enumerate(zip(images_u8, given)):
-            rails = centrelines.rails_from_mask(mask, self.stage2)
-            patches = centrelines.patches_from_rails(rails, self.stage2, top=int(round(self.config.roi_top * mask.shape[0])))
+            rails = centrelines.rails_from_mask(mask, stage2)
+            patches = centrelines.patches_from_rails(rails, stage2, top=stage2.roi_row(mask.shape[0]))
             hwc = originals[index] if use_originals else image.permute(1, 2, 0).numpy()
             h, w = mask.shape
             sy, sx = hwc.shape[0] / h, hwc.shape[1] / w
