@@ -264,7 +264,7 @@ def test_the_feature_distance_rises_on_a_patch_covered_by_an_object():
         {"image_size": 128, "encoder": "plain", "base_channels": 8, "max_steps": 2, "warmup_steps": 1, "ae_steps": 2,
          "hidden_units": 16, "latent_size": 8, "conv_channels": 4, "patch_max": 10, "patch_min": 7, "patch_step": 1},
     )
-    pipeline.fit(generate_rail(12, 0, seed=7))  # 512x256 frames, features at 256 px as in the benchmark
+    pipeline.fit(generate_rail(12, 0, seed=7))  # 512x256 frames, features at 384 px as in the benchmark
     assert pipeline.feature_bank is not None and pipeline.feature_reference > 0
     sample = generate_rail(1, 0, seed=8)[0]  # a normal scene the bank has not seen
     image = sample.image.copy()
@@ -285,6 +285,30 @@ def test_the_feature_distance_rises_on_a_patch_covered_by_an_object():
     # cells see part of it, rise less), about 1.5x its distance before.
     assert after[2] > 1.3 * before[2]
     assert after[2] == after.max() and before[2] < np.median(before) * 1.1
+
+
+def test_the_feature_network_sees_the_region_of_interest_and_a_margin_and_the_features_stay_the_frames(monkeypatch):
+    from ml.data.io import resize_mask
+    from ml.pipelines.rail.pipeline import RailPipeline, rail_mask_of
+
+    pipeline = registry.create("rail", {"image_size": 128, "encoder": "plain", "patch_max": 10, "patch_min": 7, "patch_step": 1})
+    samples = generate_rail(2, 0, seed=8)
+    images = [s.image for s in samples]
+    h, w = pipeline.config.working_size()
+    rails = [resize_mask(rail_mask_of(s).astype(np.uint8), (h, w)) > 0 for s in samples]
+    patches = pipeline._patches(pipeline._stack(images), rails)[0]
+    assert min(len(p) for p in patches) >= 8
+    seen = []
+    extractor = pipeline._feature_extractor()
+    monkeypatch.setattr(extractor, "forward", lambda x, forward=extractor.forward: seen.append(x.shape[-2]) or forward(x))
+
+    cut = torch.cat(pipeline._patch_features(images, patches))
+    monkeypatch.setattr(RailPipeline, "FEATURE_MARGIN", 10**6)  # the whole frame
+    whole = torch.cat(pipeline._patch_features(images, patches))
+    # 384 rows at feature_size 384; the region of interest starts at row 192, the margin keeps 64 above it.
+    assert seen == [256, 384]
+    change = (cut - whole).norm(dim=1)
+    assert float(change.median()) < 1e-3 and float(change.max()) < 0.15  # unit vectors, ~0.5 apart from the nearest normal one
 
 
 def test_the_feature_bank_is_thinned_to_its_limit_and_saved_with_the_model(tmp_path):
