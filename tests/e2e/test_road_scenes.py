@@ -104,6 +104,9 @@ def test_road_scene_model_trains_on_a_worker_and_review_shows_class_map_and_anom
         image = data["images"][0]
         admin.goto(f"/projects/{project.pk}/images/{image.pk}/annotate/")
         admin.page.wait_for_selector("#class-picker button")
+        # The picker appears with the classes, before the image and its polygons have loaded
+        # and been drawn: the stage says when they have.
+        admin.page.wait_for_selector("#annotate-stage[data-ready=true]")
         assert admin.page.locator("#class-picker button").count() == 4
         admin.page.keyboard.press("3")
         assert admin.page.get_attribute("#class-picker button:nth-child(3)", "aria-pressed") == "true"
