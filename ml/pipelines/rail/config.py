@@ -220,8 +220,23 @@ class RailConfig(TrainingConfig):
             "minimum": 32, "maximum": 2048,
         },
     )
+    # Chosen on held-back synthetic scenes (seeds 4, 5 and 2), two stage-3 fits, the autoencoder fixed:
+    # image AUROC 0.964 / 0.978 / 0.980 -> 0.969 / 0.980 / 0.986 and 0.962 / 0.976 / 0.981 -> 0.969 /
+    # 0.977 / 0.984 (a shift of half the side: 0.967 / 0.984 / 0.983). Stage 1's rails, and so the
+    # patches, lie a few pixels off the drawn rails the bank is cut along.
+    bank_jitter: float = dataclasses.field(
+        default=0.25,
+        metadata={
+            "help": "The feature bank also holds each normal training patch moved left, right, up and down by "
+            "this share of its side (5x the rows): a patch that stage 1 places a little off the drawn rails "
+            "still finds its normal neighbours. 0: the patches as cut.",
+            "minimum": 0.0, "maximum": 1.0,
+        },
+    )
+    # 50,000: the 102 training scenes of the benchmark give 42,535 rows with bank_jitter; a coreset of
+    # 10,000 of them scored 0.970 / 0.981 / 0.977 against the whole bank's 0.969 / 0.980 / 0.986.
     feature_bank_max: int = dataclasses.field(
-        default=10000,
+        default=50000,
         metadata={"help": "At most this many normal patch features are kept (a greedy k-centre coreset of them beyond).", "minimum": 1, "maximum": 1_000_000},
     )
 
@@ -247,7 +262,7 @@ class RailConfig(TrainingConfig):
 
 
 # A model saved before these fields scored the plain product of fully normalised parts, on adjacent patches only.
-RailConfig.introduced_values = {"error_exponent": 1.0, "distance_normalization": 1.0, "patch_overlap": False}
+RailConfig.introduced_values = {"error_exponent": 1.0, "distance_normalization": 1.0, "patch_overlap": False, "bank_jitter": 0.0}
 
 RailConfig.presets = {
     "paper": {

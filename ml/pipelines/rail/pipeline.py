@@ -289,15 +289,17 @@ class RailPipeline(Pipeline):
         return patch_lists, pixels, probabilities
 
     def _normal_patches(
-        self, samples: Sequence[Sample], use_truth: bool
+        self, samples: Sequence[Sample], use_truth: bool, shifted: list[torch.Tensor] | None = None
     ) -> tuple[torch.Tensor, list[list[centrelines.Patch]], torch.Tensor | None]:
         """Patches of the normal samples along their rails: all images' pixels joined, each image's
         patch list, and all patches' features joined (None when ``patch_score`` needs none). The
         drawn rail masks where ``use_truth`` and a sample has one (the rails are exactly known),
-        stage 1's masks otherwise."""
+        stage 1's masks otherwise. ``shifted``, when given, receives the features of the patches'
+        ``bank_jitter`` copies (``_jitter_shifts``)."""
         h, w = self.config.working_size()
         normal = [s for s in samples if s.label == 0]
         chunks, patch_lists, features = [], [], []
+        shifts = self._jitter_shifts() if shifted is not None else ()
         for start in range(0, len(normal), 16):
             part = normal[start : start + 16]
             given = [
@@ -309,10 +311,16 @@ class RailPipeline(Pipeline):
             patch_lists.extend(found)
             chunks.extend(pixels)
             if self._uses_features():
-                features.extend(self._patch_features(images, found))
+                per_image = self._patch_features(images, found, ((0.0, 0.0), *shifts))
+                features.extend(f[: len(q)] for f, q in zip(per_image, found))
+                if shifted is not None:
+                    shifted.extend(f[len(q) :] for f, q in zip(per_image, found))
         size = self.config.patch_size
         pixels = torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)
+        features = [f for f in features if len(f)]  # an image without patches has a (0, 1) placeholder
         joined = (torch.cat(features) if features else torch.zeros(0, 1)) if self._uses_features() else None
+        if shifted is not None:
+            shifted[:] = [f for f in shifted if len(f)]
         return pixels, patch_lists, joined
 
     # --- stage 3 -------------------------------------------------------------------------------------
@@ -384,19 +392,31 @@ class RailPipeline(Pipeline):
             self._extractor = FeatureExtractor("efficientnet_lite0", layers=(self.FEATURE_LAYER,)).to(self.device)
         return self._extractor
 
-    def _patch_features(self, images: Sequence[np.ndarray], patch_lists: Sequence[Sequence[centrelines.Patch]]) -> list[torch.Tensor]:
-        """Per image, the (K, D) features of its patches on the CPU: the frozen ImageNet Lite0 map of the
-        image at ``feature_input_size`` (the rows from ``FEATURE_MARGIN`` above the region of interest),
-        averaged over 2x2 cells of each patch's box and L2-normalised."""
+    def _jitter_shifts(self) -> tuple[tuple[float, float], ...]:
+        """(dx, dy) in shares of a patch's side: the copies of each normal training patch the feature
+        bank also holds (left, right, up, down by ``bank_jitter``; none when it is 0)."""
+        j = self.config.bank_jitter
+        return ((-j, 0.0), (j, 0.0), (0.0, -j), (0.0, j)) if j > 0 else ()
+
+    def _patch_features(
+        self, images: Sequence[np.ndarray], patch_lists: Sequence[Sequence[centrelines.Patch]],
+        shifts: Sequence[tuple[float, float]] = ((0.0, 0.0),),
+    ) -> list[torch.Tensor]:
+        """Per image, the (K * len(shifts), D) features of its K patches on the CPU, those of shift s in
+        rows s*K .. (s+1)*K: the frozen ImageNet Lite0 map of the image at ``feature_input_size`` (the rows
+        from ``FEATURE_MARGIN`` above the region of interest), averaged over 2x2 cells of each patch's
+        box moved by (dx, dy) times its side, and L2-normalised."""
         cfg = self.config
         h, w = cfg.working_size()
         fh, fw = cfg.feature_input_size()
         sx, sy = fw / w, fh / h
         boxes = []
         for i, patches in enumerate(patch_lists):
-            for patch in patches:
-                x0, y0, x1, y1 = patch.box(w, h)
-                boxes.append([i, x0 * sx, y0 * sy, x1 * sx, y1 * sy])
+            for dx, dy in shifts:
+                for patch in patches:
+                    x0, y0, x1, y1 = patch.box(w, h)
+                    ox, oy = dx * (x1 - x0), dy * (y1 - y0)
+                    boxes.append([i, (x0 + ox) * sx, (y0 + oy) * sy, (x1 + ox) * sx, (y1 + oy) * sy])
         if not boxes:
             return [torch.zeros(0, 1) for _ in patch_lists]
         # Every patch lies inside the region of interest, so the network sees only the rows from
@@ -410,7 +430,7 @@ class RailPipeline(Pipeline):
         boxes[:, 2] -= top
         boxes[:, 4] -= top
         cells = roi_align(fmap, boxes, output_size=2, spatial_scale=fmap.shape[-2] / x.shape[-2], aligned=True).flatten(1)
-        return list(torch.nn.functional.normalize(cells, dim=1).cpu().split([len(p) for p in patch_lists]))
+        return list(torch.nn.functional.normalize(cells, dim=1).cpu().split([len(p) * len(shifts) for p in patch_lists]))
 
     def _feature_distances(self, features: torch.Tensor, skip_self: bool = False) -> torch.Tensor:
         """(K,) Euclidean distance of each feature to its nearest in the bank (the second nearest with
@@ -476,7 +496,8 @@ class RailPipeline(Pipeline):
         with torch.no_grad():
             # Training patches along the drawn rails; the normal range along the rails stage 1 finds,
             # as at inference (the drawn rails when stage 1 finds none, e.g. after a tiny budget).
-            train_patches, train_lists, train_features = self._normal_patches(train, use_truth=True)
+            shifted: list[torch.Tensor] = []
+            train_patches, train_lists, train_features = self._normal_patches(train, use_truth=True, shifted=shifted)
             val_patches, val_lists, val_features = self._normal_patches(val, use_truth=False)
             if len(val_patches) < 2:
                 val_patches, val_lists, val_features = self._normal_patches(val, use_truth=True)
@@ -490,8 +511,12 @@ class RailPipeline(Pipeline):
             self.error_reference = float(raw.median())
             distances = None
             if self._uses_features():
-                self._fit_feature_bank(train_features, progress)
+                # Without held-back images the range comes from the training patches themselves, each
+                # skipping its own row: against a bank without their shifted copies, which lie next to them.
+                self._fit_feature_bank(train_features if not held_back or not shifted else torch.cat([train_features, *shifted]), progress)
                 distances = self._feature_distances(val_features if held_back else train_features, skip_self=not held_back)
+                if shifted and not held_back:
+                    self._fit_feature_bank(torch.cat([train_features, *shifted]), progress)
                 self.feature_reference = float(distances.median())
                 distances = distances.numpy()
             errors = np.concatenate(self._patch_scores(raw.numpy(), lists, distances))
