@@ -511,12 +511,13 @@ class RailPipeline(Pipeline):
             self.error_reference = float(raw.median())
             distances = None
             if self._uses_features():
+                bank = torch.cat([train_features, *shifted]) if shifted else train_features
                 # Without held-back images the range comes from the training patches themselves, each
                 # skipping its own row: against a bank without their shifted copies, which lie next to them.
-                self._fit_feature_bank(train_features if not held_back or not shifted else torch.cat([train_features, *shifted]), progress)
+                self._fit_feature_bank(bank if held_back else train_features, progress)
                 distances = self._feature_distances(val_features if held_back else train_features, skip_self=not held_back)
-                if shifted and not held_back:
-                    self._fit_feature_bank(torch.cat([train_features, *shifted]), progress)
+                if not held_back and bank is not train_features:
+                    self._fit_feature_bank(bank, progress)
                 self.feature_reference = float(distances.median())
                 distances = distances.numpy()
             errors = np.concatenate(self._patch_scores(raw.numpy(), lists, distances))
