@@ -289,17 +289,17 @@ class RailPipeline(Pipeline):
         return patch_lists, pixels, probabilities
 
     def _normal_patches(
-        self, samples: Sequence[Sample], use_truth: bool, shifted: list[torch.Tensor] | None = None
-    ) -> tuple[torch.Tensor, list[list[centrelines.Patch]], torch.Tensor | None]:
+        self, samples: Sequence[Sample], use_truth: bool, jitter: bool = False
+    ) -> tuple[torch.Tensor, list[list[centrelines.Patch]], torch.Tensor | None, torch.Tensor | None]:
         """Patches of the normal samples along their rails: all images' pixels joined, each image's
-        patch list, and all patches' features joined (None when ``patch_score`` needs none). The
-        drawn rail masks where ``use_truth`` and a sample has one (the rails are exactly known),
-        stage 1's masks otherwise. ``shifted``, when given, receives the features of the patches'
-        ``bank_jitter`` copies (``_jitter_shifts``)."""
+        patch list, all patches' features joined, and with ``jitter`` the features of their
+        ``bank_jitter`` copies joined (``_jitter_shifts``; features None when ``patch_score`` needs
+        none, copies None without ``jitter``). The drawn rail masks where ``use_truth`` and a sample
+        has one (the rails are exactly known), stage 1's masks otherwise."""
         h, w = self.config.working_size()
         normal = [s for s in samples if s.label == 0]
-        chunks, patch_lists, features = [], [], []
-        shifts = self._jitter_shifts() if shifted is not None else ()
+        chunks, patch_lists, features, shifted = [], [], [], []
+        shifts = self._jitter_shifts() if jitter else ()
         for start in range(0, len(normal), 16):
             part = normal[start : start + 16]
             given = [
@@ -313,15 +313,15 @@ class RailPipeline(Pipeline):
             if self._uses_features():
                 per_image = self._patch_features(images, found, ((0.0, 0.0), *shifts))
                 features.extend(f[: len(q)] for f, q in zip(per_image, found))
-                if shifted is not None:
-                    shifted.extend(f[len(q) :] for f, q in zip(per_image, found))
+                shifted.extend(f[len(q) :] for f, q in zip(per_image, found))
         size = self.config.patch_size
         pixels = torch.from_numpy(np.concatenate(chunks)) if chunks else torch.zeros(0, 3, size, size)
-        features = [f for f in features if len(f)]  # an image without patches has a (0, 1) placeholder
-        joined = (torch.cat(features) if features else torch.zeros(0, 1)) if self._uses_features() else None
-        if shifted is not None:
-            shifted[:] = [f for f in shifted if len(f)]
-        return pixels, patch_lists, joined
+
+        def joined(parts: list[torch.Tensor]) -> torch.Tensor | None:
+            parts = [f for f in parts if len(f)]  # an image without patches has a (0, 1) placeholder
+            return (torch.cat(parts) if parts else torch.zeros(0, 1)) if self._uses_features() else None
+
+        return pixels, patch_lists, joined(features), joined(shifted) if jitter else None
 
     # --- stage 3 -------------------------------------------------------------------------------------
     def _errors(self, patches: torch.Tensor, pool: int = 1) -> torch.Tensor:
@@ -432,12 +432,13 @@ class RailPipeline(Pipeline):
         cells = roi_align(fmap, boxes, output_size=2, spatial_scale=fmap.shape[-2] / x.shape[-2], aligned=True).flatten(1)
         return list(torch.nn.functional.normalize(cells, dim=1).cpu().split([len(p) * len(shifts) for p in patch_lists]))
 
-    def _feature_distances(self, features: torch.Tensor, skip_self: bool = False) -> torch.Tensor:
-        """(K,) Euclidean distance of each feature to its nearest in the bank (the second nearest with
-        ``skip_self``: for bank members themselves), on the CPU."""
+    def _feature_distances(self, features: torch.Tensor, skip_self: bool = False, bank: torch.Tensor | None = None) -> torch.Tensor:
+        """(K,) Euclidean distance of each feature to its nearest in the bank (``bank``, default the
+        feature bank; the second nearest with ``skip_self``: for bank members themselves), on the CPU."""
         if len(features) == 0:
             return torch.zeros(0)
-        distances, _ = nearest_neighbors(to_device(features, self.device), self.feature_bank, k=2 if skip_self else 1)
+        bank = self.feature_bank if bank is None else to_device(bank, self.device)
+        distances, _ = nearest_neighbors(to_device(features, self.device), bank, k=2 if skip_self else 1)
         return distances[:, -1].float().cpu()
 
     def _scores(self, images: Sequence[np.ndarray], pixels: Sequence[np.ndarray], patch_lists) -> list[np.ndarray]:
@@ -496,11 +497,10 @@ class RailPipeline(Pipeline):
         with torch.no_grad():
             # Training patches along the drawn rails; the normal range along the rails stage 1 finds,
             # as at inference (the drawn rails when stage 1 finds none, e.g. after a tiny budget).
-            shifted: list[torch.Tensor] = []
-            train_patches, train_lists, train_features = self._normal_patches(train, use_truth=True, shifted=shifted)
-            val_patches, val_lists, val_features = self._normal_patches(val, use_truth=False)
+            train_patches, train_lists, train_features, shifted = self._normal_patches(train, use_truth=True, jitter=True)
+            val_patches, val_lists, val_features, _ = self._normal_patches(val, use_truth=False)
             if len(val_patches) < 2:
-                val_patches, val_lists, val_features = self._normal_patches(val, use_truth=True)
+                val_patches, val_lists, val_features, _ = self._normal_patches(val, use_truth=True)
         progress("extract patches", 1.0, {"train_patches": float(len(train_patches)), "validation_patches": float(len(val_patches))})
         self._fit_autoencoder(train_patches, val_patches, source, generator, progress)
         self.autoencoder.eval()
@@ -511,13 +511,13 @@ class RailPipeline(Pipeline):
             self.error_reference = float(raw.median())
             distances = None
             if self._uses_features():
-                bank = torch.cat([train_features, *shifted]) if shifted else train_features
-                # Without held-back images the range comes from the training patches themselves, each
-                # skipping its own row: against a bank without their shifted copies, which lie next to them.
-                self._fit_feature_bank(bank if held_back else train_features, progress)
-                distances = self._feature_distances(val_features if held_back else train_features, skip_self=not held_back)
-                if not held_back and bank is not train_features:
-                    self._fit_feature_bank(bank, progress)
+                self._fit_feature_bank(torch.cat([train_features, shifted]) if len(shifted) else train_features, progress)
+                if held_back:
+                    distances = self._feature_distances(val_features)
+                else:
+                    # The range from the training patches themselves, each skipping its own row: against
+                    # them alone, not their shifted copies, which lie next to them.
+                    distances = self._feature_distances(train_features, skip_self=True, bank=train_features)
                 self.feature_reference = float(distances.median())
                 distances = distances.numpy()
             errors = np.concatenate(self._patch_scores(raw.numpy(), lists, distances))
