@@ -68,7 +68,7 @@ def main(argv=None) -> int:
     from ml.data.rail_synthetic import generate_rail
     from ml.data.splits import hold_out_validation
     from ml.metrics import evaluate
-    from ml.pipelines.rail.pipeline import _usable
+    from ml.pipelines.rail.pipeline import _usable, patch_stage_seed
 
     torch.set_num_threads(args.threads)
     pipeline = registry.load(args.model)
@@ -81,7 +81,7 @@ def main(argv=None) -> int:
             generate_rail(args.training_scenes, 0, seed=0), None, fraction=cfg.val_fraction, minimum=cfg.val_min_images, seed=cfg.seed, usable=_usable
         )
         started = time.perf_counter()
-        pipeline._fit_patch_stage(train, val, source, seed_everything(cfg.seed), lambda *a: None)
+        pipeline._fit_patch_stage(train, val, source, seed_everything(patch_stage_seed(cfg.seed)), lambda *a: None)
         print(f"stage 3 refitted in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     samples = generate_rail(args.scenes, args.scenes, seed=args.seed)
     predictions = pipeline.predict([s.image for s in samples])

@@ -61,6 +61,12 @@ def rail_mask_of(sample: Sample) -> np.ndarray | None:
     return binarize_mask(masks[RAIL]) > 0
 
 
+def patch_stage_seed(seed: int) -> int:
+    """The seed stage 3 (the patch autoencoder and the feature bank's coreset) starts from: derived
+    from the job's seed, so it does not depend on how many random numbers stage 1 drew."""
+    return (seed + 7919) % (2**63)
+
+
 def _usable(sample: Sample) -> bool:
     return rail_mask_of(sample) is not None or sample.label == 0
 
@@ -487,7 +493,10 @@ class RailPipeline(Pipeline):
         check_images([s.image for s in train])
         train, val, source = hold_out_validation(train, val, fraction=cfg.val_fraction, minimum=cfg.val_min_images, seed=cfg.seed, usable=_usable)
         self._fit_segmentation(train, val, source, generator, progress)
-        self._fit_patch_stage(train, val, source, generator, progress)
+        # Stage 3 draws from its own seed, not from what stage 1 left of the random streams: a stage 1
+        # cut short by ``max_seconds`` (a busier machine) would otherwise give the autoencoder another
+        # initialisation and batch order, so the same seed and data could give another model.
+        self._fit_patch_stage(train, val, source, seed_everything(patch_stage_seed(cfg.seed)), progress)
 
     def _fit_patch_stage(self, train: Sequence[Sample], val: Sequence[Sample], source: str, generator, progress: ProgressFn) -> None:
         """Stage 3 after stage 1: the autoencoder on the normal training patches, the feature bank,

@@ -397,3 +397,18 @@ def test_a_model_saved_before_overlapping_patches_keeps_the_adjacent_ones(tiny_r
     new_extras, old_extras = pipeline.predict([image]).extras[0], old.predict([image]).extras[0]
     assert old_extras["patches"] < new_extras["patches"]
     assert registry.validate_config("rail", {}, "paper")["patch_overlap"] is False
+
+
+def test_the_patch_autoencoder_is_the_same_whether_stage_1_ran_longer_or_was_cut_short():
+    # A time bound stops stage 1 after however many steps a busy machine allowed; with the same seed
+    # and scenes, the autoencoder must still start from the same weights and see the same batches.
+    config = {"image_size": 64, "encoder": "plain", "base_channels": 8, "warmup_steps": 1, "ae_steps": 4, "val_every": 100,
+              "hidden_units": 16, "latent_size": 8, "conv_channels": 4, "patch_max": 10, "patch_min": 6, "bank_jitter": 0.0}
+    scenes = generate_rail(8, 0, width=128, height=64, seed=5)
+    short, longer = registry.create("rail", {**config, "max_steps": 1}), registry.create("rail", {**config, "max_steps": 4})
+    short.fit(scenes)
+    longer.fit(scenes)
+    assert short.meta["segmentation_training"]["steps"] != longer.meta["segmentation_training"]["steps"]
+    assert short.meta["train_patches"] == longer.meta["train_patches"]
+    for (name, a), (_, b) in zip(short.autoencoder.state_dict().items(), longer.autoencoder.state_dict().items()):
+        assert torch.equal(a, b), name
