@@ -249,8 +249,12 @@ def render_rail(results: Path) -> str:
             return text
         return f"{text} ({'meets' if value >= target else 'below'} {target:.2f})"
 
-    header = ["rail mIoU (target)", "rail IoU", "image AUROC (target)", "pixel AUROC", "AU-PRO", "box recall at the threshold",
-              "fit s", "frames/s end to end", "run"]
+    def interval(r: dict) -> str:
+        bounds = r.get("image_auroc_interval")
+        return "-" if not bounds else f"{number(bounds[0])} - {number(bounds[1])}"
+
+    header = ["rail mIoU (target)", "rail IoU", "image AUROC (target)", "its 95% interval (test scenes' bootstrap)", "pixel AUROC", "AU-PRO",
+              "box recall at the threshold", "fit s", "frames/s end to end", "run"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     runs = []
     for _, data in files:
@@ -258,7 +262,7 @@ def render_rail(results: Path) -> str:
         for r in data["rows"]:
             lines.append("| " + " | ".join([
                 against(r.get("rail_miou"), "rail_miou"), number(r.get("rail_iou")), against(r.get("image_auroc"), "image_auroc"),
-                number(r.get("pixel_auroc")), number(r.get("aupro")), number(r.get("box_recall"), 2),
+                interval(r), number(r.get("pixel_auroc")), number(r.get("aupro")), number(r.get("box_recall"), 2),
                 number(r.get("fit_seconds"), 0), number(r.get("images_per_second"), 1), f"[{len(runs)}]",
             ]) + " |")
     return "\n".join(lines + [""] + provenance(runs))

@@ -49,6 +49,48 @@ def image_metrics(scores: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     }
 
 
+def auroc_interval(
+    scores: np.ndarray, labels: np.ndarray, level: float = 0.95, resamples: int = 2000, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the image AUROC at ``level``: the anomalous and the normal
+    images are each resampled with replacement, keeping both counts (a stratified bootstrap), and
+    every resample's AUROC is the share of (anomalous, normal) pairs ranked right, ties counting
+    half. Seeded, so a benchmark's interval repeats. None without both classes.
+
+    On 40 + 40 images an AUROC near 0.93 spans about 0.07: what a small test set can tell apart.
+    """
+    if not 0.0 < level < 1.0 or resamples < 1:
+        raise ValueError("level must lie in (0, 1) and resamples be at least 1")
+    scores, labels = np.asarray(scores, np.float64), np.asarray(labels).astype(bool)
+    positive, negative = scores[labels], scores[~labels]
+    if not len(positive) or not len(negative):
+        return None
+    if len(positive) * len(negative) > 25_000_000:
+        # Too many pairs to hold: the normal approximation of Hanley and McNeil (1982), which on
+        # sets this large is as narrow as the bootstrap.
+        from statistics import NormalDist
+
+        area = float(image_metrics(scores, labels)["image_auroc"])
+        q1, q2 = area / (2 - area), 2 * area**2 / (1 + area)
+        variance = (area * (1 - area) + (len(positive) - 1) * (q1 - area**2) + (len(negative) - 1) * (q2 - area**2)) / (len(positive) * len(negative))
+        half = NormalDist().inv_cdf(0.5 + level / 2) * max(variance, 0.0) ** 0.5
+        return max(0.0, area - half), min(1.0, area + half)
+    # wins[i, j]: anomalous image i against normal image j (1 ranked right, 0.5 tied, 0 wrong).
+    wins = (positive[:, None] > negative[None, :]) + 0.5 * (positive[:, None] == negative[None, :])
+    rng = np.random.default_rng(seed)
+    values = np.empty(resamples)
+    step = max(1, 2_000_000 // (len(positive) + len(negative)))  # resamples per block: bounded memory
+    for start in range(0, resamples, step):
+        n = min(step, resamples - start)
+        # How often each image is drawn in each resample; a resample's pairs are then counts_p @ wins @ counts_n.
+        counts_p = rng.multinomial(len(positive), np.full(len(positive), 1.0 / len(positive)), size=n).astype(np.float64)
+        counts_n = rng.multinomial(len(negative), np.full(len(negative), 1.0 / len(negative)), size=n).astype(np.float64)
+        values[start : start + n] = ((counts_p @ wins) * counts_n).sum(axis=1) / (len(positive) * len(negative))
+    tail = (1.0 - level) / 2 * 100
+    low, high = np.percentile(values, [tail, 100 - tail])
+    return float(low), float(high)
+
+
 def f1_optimal_threshold(scores: np.ndarray, labels: np.ndarray) -> float | None:
     """Threshold t maximising F1 of ``score > t`` on labelled scores; None without both classes.
 

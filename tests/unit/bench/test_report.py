@@ -97,10 +97,14 @@ def test_utad_levels_put_product_and_sum_of_each_level_set_side_by_side(tmp_path
 def test_rail_rows_say_which_of_issue_13s_targets_they_meet(tmp_path):
     run = {"command": "python bench/quality.py --pipelines rail --datasets-only synthetic_rail", "date": "2026-12-01"}
     rows = [{"pipeline": "rail", "rail_miou": 0.8123, "rail_iou": 0.6251, "image_auroc": 0.7, "pixel_auroc": 0.86, "aupro": 0.7,
-             "box_recall": 0.3, "fit_seconds": 258.4, "images_per_second": 18.64}]
+             "box_recall": 0.3, "fit_seconds": 258.4, "images_per_second": 18.64},
+            {"pipeline": "rail", "rail_miou": 0.8123, "rail_iou": 0.6251, "image_auroc": 0.929, "image_auroc_interval": [0.8731, 0.9762],
+             "pixel_auroc": 0.86, "aupro": 0.7, "box_recall": 0.3, "fit_seconds": 258.4, "images_per_second": 18.64}]
     write(tmp_path / "rail" / "synthetic_rail.json", run, rows)
     table = report.render_rail(tmp_path)
-    assert "| 0.812 (meets 0.80) | 0.625 | 0.700 (below 0.95) | 0.860 | 0.700 | 0.30 | 258 | 18.6 | [1] |" in table
+    assert "| 0.812 (meets 0.80) | 0.625 | 0.700 (below 0.95) | - | 0.860 | 0.700 | 0.30 | 258 | 18.6 | [1] |" in table
+    # The test scenes' own uncertainty beside the figure (a run written before it shows a dash).
+    assert "| 0.929 (below 0.95) | 0.873 - 0.976 | 0.860 |" in table
     assert "- [1] `python bench/quality.py --pipelines rail --datasets-only synthetic_rail`, 2026-12-01." in table
 
 

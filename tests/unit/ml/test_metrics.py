@@ -196,3 +196,40 @@ def test_no_anomalous_pixel_leaves_pixel_scores_at_a_threshold_out():
     metrics = evaluate(None, maps, masks, labels=[0, 1], threshold=0.5)
     assert metrics["pixel_accuracy"] == 1.0
     assert not {"pixel_precision", "pixel_recall", "pixel_iou", "pixel_dice", "miou"} & set(metrics)
+
+
+def test_the_image_auroc_interval_holds_the_figure_and_narrows_with_more_images():
+    from ml.metrics.image import auroc_interval, image_metrics
+
+    rng = np.random.default_rng(3)
+
+    def drawn(n):
+        scores = np.r_[rng.normal(1.5, 1.0, n), rng.normal(0.0, 1.0, n)]
+        return scores, np.r_[np.ones(n, int), np.zeros(n, int)]
+
+    small, large = drawn(40), drawn(400)
+    for scores, labels in (small, large):
+        low, high = auroc_interval(scores, labels)
+        assert low < image_metrics(scores, labels)["image_auroc"] < high
+    small_width = np.subtract(*auroc_interval(*small)[::-1])
+    large_width = np.subtract(*auroc_interval(*large)[::-1])
+    assert 0.08 < small_width < 0.2 and large_width < 0.5 * small_width  # about 1 / sqrt(10) as wide
+    assert auroc_interval(*small) == auroc_interval(*small)  # seeded: a benchmark's interval repeats
+    assert auroc_interval(*small, seed=1) != auroc_interval(*small)
+    # Perfectly ranked images leave no doubt; one class alone has no AUROC.
+    assert auroc_interval(np.array([3.0, 2.0, 1.0, 0.0]), np.array([1, 1, 0, 0])) == (1.0, 1.0)
+    assert auroc_interval(np.array([1.0, 2.0]), np.array([0, 0])) is None
+    with pytest.raises(ValueError, match="level"):
+        auroc_interval(*small, level=1.5)
+
+
+def test_the_image_auroc_interval_of_a_very_large_set_is_the_normal_approximation():
+    from ml.metrics.image import auroc_interval, image_metrics
+
+    rng = np.random.default_rng(4)
+    n = 5001  # 25 million pairs and more
+    scores = np.r_[rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n)]
+    labels = np.r_[np.ones(n, int), np.zeros(n, int)]
+    low, high = auroc_interval(scores, labels)
+    area = image_metrics(scores, labels)["image_auroc"]
+    assert low < area < high and 0.01 < high - low < 0.03  # Hanley-McNeil at n = 5001: about 0.019 wide
