@@ -227,7 +227,7 @@ def test_the_image_auroc_interval_of_a_very_large_set_is_the_normal_approximatio
     from ml.metrics.image import auroc_interval, image_metrics
 
     rng = np.random.default_rng(4)
-    n = 5001  # 25 million pairs and more
+    n = 5001  # 25 million pairs: more than the bootstrap holds
     scores = np.r_[rng.normal(1.0, 1.0, n), rng.normal(0.0, 1.0, n)]
     labels = np.r_[np.ones(n, int), np.zeros(n, int)]
     low, high = auroc_interval(scores, labels)
