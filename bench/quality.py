@@ -245,7 +245,6 @@ def run_one(
     save_dir: Path | None = None,
 ) -> dict:
     from ml.metrics import evaluate
-    from ml.metrics.image import auroc_interval
 
     train, test = protocol.load(root)
     label = f"{protocol.key}/{name}"
@@ -285,12 +284,6 @@ def run_one(
     )
     if "rail" in protocol.class_masks:
         metrics.update(rail_metrics(pipeline, test_samples, predictions))
-    labels = [int(s.label) if s.label is not None else int(s.mask is not None and bool(s.mask.any())) for s in test_samples]
-    interval = auroc_interval(predictions.scores, labels)
-    if interval is not None:
-        # The test set's own uncertainty (stratified bootstrap, 95%): how far apart two equally
-        # good models may land on these few images.
-        metrics["image_auroc_interval"] = list(interval)
     row = {
         "dataset": protocol.dataset,
         "protocol": protocol.key,

@@ -250,8 +250,8 @@ def render_rail(results: Path) -> str:
         return f"{text} ({'meets' if value >= target else 'below'} {target:.2f})"
 
     def interval(r: dict) -> str:
-        bounds = r.get("image_auroc_interval")
-        return "-" if not bounds else f"{number(bounds[0])} - {number(bounds[1])}"
+        low, high = r.get("image_auroc_low"), r.get("image_auroc_high")
+        return "-" if low is None or high is None else f"{number(low)} - {number(high)}"
 
     header = ["rail mIoU (target)", "rail IoU", "image AUROC (target)", "its 95% interval (test scenes' bootstrap)", "pixel AUROC", "AU-PRO",
               "box recall at the threshold", "fit s", "frames/s end to end", "run"]

@@ -29,12 +29,14 @@ import numpy as np
 
 from ml.metrics.binned import DEFAULT_BINS, PixelHistogram
 from ml.metrics.curves import MAX_POINTS, downsample, pr_curve_points, roc_curve_points, score_histogram
-from ml.metrics.image import f1_optimal_threshold, image_metrics
+from ml.metrics.image import auroc_interval, f1_optimal_threshold, image_metrics
 from ml.metrics.segmentation import Counts, PerImageMeans, binarize_truth, image_auroc
 
 # Every key evaluate() may return, with a one-line meaning (the CLI table and the UI show these).
 METRICS: dict[str, str] = {
     "image_auroc": "Image AUROC",
+    "image_auroc_low": "Image AUROC, 95% interval: low (bootstrap over these images)",
+    "image_auroc_high": "Image AUROC, 95% interval: high (bootstrap over these images)",
     "image_aupr": "Image AUPR",
     "image_f1_max": "Image F1-max",
     "image_fpr_at_95_tpr": "Image FPR at 95% TPR",
@@ -64,7 +66,7 @@ METRICS: dict[str, str] = {
 # Which way each metric is better, for comparing models: "higher", "lower", or None for
 # what describes rather than judges (counts, thresholds). Every key of METRICS is here.
 LOWER_IS_BETTER = frozenset({"image_fpr_at_95_tpr", "pixel_fpr_at_95_tpr"})
-NOT_COMPARED = frozenset({"threshold", "region_threshold", "images", "anomalous_images"})
+NOT_COMPARED = frozenset({"threshold", "region_threshold", "images", "anomalous_images", "image_auroc_low", "image_auroc_high"})
 DIRECTION: dict[str, str | None] = {
     key: None if key in NOT_COMPARED else "lower" if key in LOWER_IS_BETTER else "higher" for key in METRICS
 }
@@ -121,6 +123,11 @@ def evaluation(
     metrics["images"] = float(known.sum())
     metrics["anomalous_images"] = float((image_labels == 1).sum())
     metrics.update(image_metrics(scores[known], image_labels[known]))
+    # How much the AUROC could move on another draw of as many images: on the few validation or
+    # test images of a small project, two versions 0.05 apart may not differ at all.
+    interval = auroc_interval(scores[known], image_labels[known])
+    if interval is not None:
+        metrics["image_auroc_low"], metrics["image_auroc_high"] = interval
     result_curves: dict[str, Any] = {}
 
     histogram = None

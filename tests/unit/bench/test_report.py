@@ -98,7 +98,7 @@ def test_rail_rows_say_which_of_issue_13s_targets_they_meet(tmp_path):
     run = {"command": "python bench/quality.py --pipelines rail --datasets-only synthetic_rail", "date": "2026-12-01"}
     rows = [{"pipeline": "rail", "rail_miou": 0.8123, "rail_iou": 0.6251, "image_auroc": 0.7, "pixel_auroc": 0.86, "aupro": 0.7,
              "box_recall": 0.3, "fit_seconds": 258.4, "images_per_second": 18.64},
-            {"pipeline": "rail", "rail_miou": 0.8123, "rail_iou": 0.6251, "image_auroc": 0.929, "image_auroc_interval": [0.8731, 0.9762],
+            {"pipeline": "rail", "rail_miou": 0.8123, "rail_iou": 0.6251, "image_auroc": 0.929, "image_auroc_low": 0.8731, "image_auroc_high": 0.9762,
              "pixel_auroc": 0.86, "aupro": 0.7, "box_recall": 0.3, "fit_seconds": 258.4, "images_per_second": 18.64}]
     write(tmp_path / "rail" / "synthetic_rail.json", run, rows)
     table = report.render_rail(tmp_path)

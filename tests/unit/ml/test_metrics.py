@@ -83,6 +83,9 @@ def test_agrees_with_scikit_learn():
     assert m["image_f1_max"] == pytest.approx((2 * p * r / np.maximum(p + r, 1e-12)).max(), abs=1e-12)
     fpr, tpr, _ = roc_curve(labels, scores)
     assert m["image_fpr_at_95_tpr"] == pytest.approx(fpr[np.argmax(tpr >= 0.95)])
+    # beside the image AUROC, its 95% interval over these images, as the model-version page shows it
+    assert m["image_auroc_low"] < m["image_auroc"] < m["image_auroc_high"]
+    assert "image_auroc_low" not in evaluate(scores, maps, masks, np.zeros_like(labels))
 
 
 def test_aupro_matches_a_direct_computation():

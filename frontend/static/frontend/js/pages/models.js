@@ -16,7 +16,7 @@ import { artifactLink, perKindTable } from "./model_extras.js";
 import { roadSceneMetrics } from "./models_road.js";
 
 const PREFERRED = [
-  "image_auroc", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
+  "image_auroc", "image_auroc_low", "image_auroc_high", "image_aupr", "image_f1_max", "image_fpr_at_95_tpr", "pixel_auroc", "aupro", "pixel_aupr", "pixel_f1_max",
   // The thesis' per-image means (eq. 5.1, 5.2, 5.5, 5.6) beside ours.
   "mean_accuracy", "mean_dice", "mean_iou", "mean_auroc",
   "image_accuracy", "image_recall", "image_false_positive_rate", "pixel_precision", "pixel_recall", "pixel_iou", "pixel_dice",
