@@ -66,6 +66,10 @@ def test_train_watch_compare_activate(open_page, project, alice, celery_worker):
     b.screenshot("models")
     table = page.inner_text("#versions-table")
     assert "v1" in table and "patchcore" in table and "Image AUROC" in table
+    # The AUROC's interval over the evaluated images, in the rows right below it.
+    metrics = page.locator("#versions-table tr[data-metric]").evaluate_all("rows => rows.map(r => r.dataset.metric)")
+    assert metrics[:3] == ["image_auroc", "image_auroc_low", "image_auroc_high"]
+    assert "95% interval: low" in page.inner_text("#versions-table tr[data-metric=image_auroc_low] th")
     assert page.locator("#charts svg").count() == 3
     b.check_labelled()
     assert page.locator("#charts path.chart-line[data-series=image]").count() == 2, "image ROC and PR curves drawn"
