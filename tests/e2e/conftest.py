@@ -106,6 +106,25 @@ class BrowserPage:
     def screenshot(self, name: str):
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+        self.check_no_stray_values()
+
+    def check_no_stray_values(self):
+        """No "null" or "undefined" shown as text of its own: a missing part of a page rendered as a
+        word (outside logs and JSON, which may hold them)."""
+        stray = self.page.evaluate(
+            """() => {
+                const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+                const found = [];
+                for (let n = walker.nextNode(); n; n = walker.nextNode()) {
+                    const text = n.textContent.trim();
+                    const parent = n.parentElement;
+                    if ((text === 'null' || text === 'undefined') && parent && parent.offsetParent !== null
+                        && !parent.closest('pre, code, textarea')) found.push(parent.outerHTML.slice(0, 160));
+                }
+                return found;
+            }"""
+        )
+        assert not stray, f"stray null/undefined shown: {stray}"
 
     def api_get(self, path: str):
         """GET through the browser's session (what the logged-in user may see)."""

@@ -188,7 +188,9 @@ export async function render(root, { project, query }) {
       }
     } }, "Predict all images");
 
-    detail.replaceChildren(
+    // Parts a version lacks (road-scene metrics, per-kind table, training curves) are null: left
+    // out, as replaceChildren would show them as the word "null".
+    detail.replaceChildren(...[
       h("h2", {}, `v${v.number} · ${v.pipeline}`, v.is_active ? h("span.badge.active", { style: "margin-left:8px" }, "active") : null),
       h("p.muted", {}, `Created ${fmtDate(v.created_at)} by ${v.created_by || "?"}${v.activated_at ? ` · activated ${fmtDate(v.activated_at)}` : ""}${v.job ? " · " : ""}`,
         v.job ? h("a", { href: `/projects/${project.id}/jobs/${v.job}/`, "data-link": true }, `training job #${v.job}`) : null),
@@ -201,7 +203,8 @@ export async function render(root, { project, query }) {
       perKindTable(v),
       jobBox,
       renderTrainingCharts(v.training, h, { title: `v${v.number}` }),
-      h("details", {}, h("summary", {}, `Configuration (preset ${v.preset || "default"})`), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))));
+      h("details", {}, h("summary", {}, `Configuration (preset ${v.preset || "default"})`), h("pre.log", { style: "height:auto;max-height:240px" }, JSON.stringify(v.config, null, 2))),
+    ].filter(Boolean));
   }
 
   await load();
