@@ -16,8 +16,9 @@
    (``error_pooling``), to the power ``error_exponent`` and multiplied by the distance of the
    patch's frozen pretrained features to the nearest normal training patch's (``patch_score``),
    each divided by the median of the same kind of patch in the same image
-   (``scene_normalization``; the distance by its square root, ``distance_normalization``) before
-   the score meets the range; only the range's maximum flags a patch (``range_bounds``); and the
+   (``scene_normalization``; the distance by its square root, ``distance_normalization``), and each
+   then by the median of held-back normal patches of the same kind at the same distance from the
+   camera (``depth_bands``) before the score meets the range; only the range's maximum flags a patch (``range_bounds``); and the
    autoencoder's batch-norm units that were constant in training keep that constant at inference
    (``silence_dead_units``).
 
@@ -118,6 +119,7 @@ class RailPipeline(Pipeline):
         self.rail_threshold: float | None = None  # calibrated on validation rail masks (fit)
         self.feature_bank: torch.Tensor | None = None  # (M, D) features of normal training patches
         self.feature_reference: float | None = None  # median normal patch feature distance
+        self.depth_profile: np.ndarray | None = None  # (2 kinds, bands, error / distance) medians (_fit_depth_profile)
         self._extractor = None  # the frozen feature network, built on first use
 
     @property
@@ -361,25 +363,79 @@ class RailPipeline(Pipeline):
                 out[kind] = errors[kind] / max(reference, 1e-9) ** power
         return out
 
-    def _patch_scores(
+    def _normalized_parts(
         self, errors: np.ndarray, patch_lists: Sequence[Sequence[centrelines.Patch]], distances: np.ndarray | None = None
-    ) -> list[np.ndarray]:
-        """Per image, its patches' scores as they meet the normal range: the errors (``_errors`` of all
-        images' patches joined, pooled) scene-normalised; when ``distances`` is given, those to the
-        power ``error_exponent`` times the feature distances (all patches joined), divided by the
-        scene's median to the power ``distance_normalization``."""
+    ) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Per image, its patches' errors (``_errors`` of all images' patches joined, pooled)
+        scene-normalised, and when ``distances`` is given (all patches joined) those divided by the
+        scene's median to the power ``distance_normalization`` (else None)."""
         errors = errors.astype(np.float64)
         out, start = [], 0
         for patches in patch_lists:
             end = start + len(patches)
-            score = self._scene_normalized(errors[start:end], patches)
+            error = self._scene_normalized(errors[start:end], patches)
+            distance = None
             if distances is not None:
-                score = score ** self.config.error_exponent * self._scene_normalized(
+                distance = self._scene_normalized(
                     distances[start:end].astype(np.float64), patches, self.feature_reference, self.config.distance_normalization
                 )
-            out.append(score)
+            out.append((error, distance))
             start = end
         return out
+
+    def _patch_scores(
+        self, errors: np.ndarray, patch_lists: Sequence[Sequence[centrelines.Patch]], distances: np.ndarray | None = None
+    ) -> list[np.ndarray]:
+        """Per image, its patches' scores as they meet the normal range: the normalised parts
+        (``_normalized_parts``), each divided by the depth profile's median for the patch's kind and
+        band when there is one; with distances, the error to the power ``error_exponent`` times the
+        distance."""
+        out = []
+        for patches, (error, distance) in zip(patch_lists, self._normalized_parts(errors, patch_lists, distances)):
+            if self.depth_profile is not None and len(patches):
+                factors = self.depth_profile[[int(p.between) for p in patches], self._depth_bands(patches)]
+                error = error / factors[:, 0]
+                distance = None if distance is None else distance / factors[:, 1]
+            out.append(error if distance is None else error ** self.config.error_exponent * distance)
+        return out
+
+    DEPTH_MIN_PATCHES = 10  # a band's median over fewer held-back patches is noise: it takes the nearest band's
+
+    def _depth_bands(self, patches: Sequence[centrelines.Patch]) -> np.ndarray:
+        """Each patch's band of distance from the camera: the region of interest (from its top row to
+        the bottom of the working-size image) cut into ``depth_bands`` bands of rows, 0 the farthest,
+        by the row of the patch's centre."""
+        h, w = self.config.working_size()
+        bands = self.depth_profile.shape[1] if self.depth_profile is not None else self.config.depth_bands
+        top = self.stage2.roi_row(h)
+        centres = np.array([(box[1] + box[3]) / 2 for box in (p.box(w, h) for p in patches)], np.float64)
+        return np.clip(((centres - top) / max(h - top, 1) * bands).astype(int), 0, bands - 1)
+
+    def _fit_depth_profile(self, patch_lists: Sequence[Sequence[centrelines.Patch]], parts: list[tuple[np.ndarray, np.ndarray | None]]) -> None:
+        """The (2, bands, 2) table of medians of the normal patches' normalised error and distance (1
+        without distances) per kind (on a rail 0, between the rails 1) and band. A cell with fewer than
+        ``DEPTH_MIN_PATCHES`` patches takes the nearest band's of its kind that has enough; a kind with
+        none keeps 1 (no change). None when ``depth_bands`` is 0."""
+        bands = self.config.depth_bands
+        self.depth_profile = None
+        if bands == 0:
+            return
+        kinds = np.concatenate([[p.between for p in q] for q in patch_lists if q] or [np.zeros(0, bool)]).astype(int)
+        self.depth_profile = np.ones((2, bands, 2))  # _depth_bands reads the count from it
+        where = np.concatenate([self._depth_bands(q) for q in patch_lists if q] or [np.zeros(0, int)])
+        values = np.stack([
+            np.concatenate([e for e, _ in parts] or [np.zeros(0)]),
+            np.concatenate([d if d is not None else np.ones(len(e)) for e, d in parts] or [np.zeros(0)]),
+        ], axis=1)
+        for kind in (0, 1):
+            counts = np.bincount(where[kinds == kind], minlength=bands)
+            full = np.flatnonzero(counts >= self.DEPTH_MIN_PATCHES)
+            for band in range(bands):
+                if not len(full):
+                    break
+                nearest = full[np.abs(full - band).argmin()]
+                chosen = (kinds == kind) & (where == nearest)
+                self.depth_profile[kind, band] = np.maximum(np.median(values[chosen], axis=0), 1e-9)
 
     # --- stage 3, pretrained features -----------------------------------------------------------------
     FEATURE_LAYER = "block10"  # stride 16, 112 channels: on held-back scenes it beat block4 and block4 + block10
@@ -529,6 +585,7 @@ class RailPipeline(Pipeline):
                     distances = self._feature_distances(train_features, skip_self=True, bank=train_features)
                 self.feature_reference = float(distances.median())
                 distances = distances.numpy()
+            self._fit_depth_profile(lists, self._normalized_parts(raw.numpy(), lists, distances))
             errors = np.concatenate(self._patch_scores(raw.numpy(), lists, distances))
         self.error_range = (float(errors.min()), float(errors.max()))
         self.meta.update(
@@ -537,6 +594,11 @@ class RailPipeline(Pipeline):
                 "error_reference": self.error_reference,
                 "feature_reference": self.feature_reference,
                 "feature_bank_size": int(len(self.feature_bank)) if self.feature_bank is not None else 0,
+                "depth_profile": None if self.depth_profile is None else {
+                    "bands": int(self.depth_profile.shape[1]),
+                    "error": np.round(self.depth_profile[..., 0], 4).tolist(),
+                    "distance": np.round(self.depth_profile[..., 1], 4).tolist(),
+                },
                 "error_range_from": "held-back normal images" if reference is val_patches else "training images",
                 "train_patches": int(len(train_patches)),
                 "validation_patches": int(len(val_patches)),
@@ -637,6 +699,7 @@ class RailPipeline(Pipeline):
             "feature_bank": self.feature_bank.detach().cpu() if self.feature_bank is not None else None,
             "feature_reference": self.feature_reference,
             "rail_threshold": self.rail_threshold,
+            "depth_profile": torch.from_numpy(self.depth_profile) if self.depth_profile is not None else None,
         }
 
     def load_state_tensors(self, state: dict[str, Any]) -> None:
@@ -654,6 +717,8 @@ class RailPipeline(Pipeline):
             self.config = dataclasses.replace(self.config, patch_score="reconstruction", patch_resolution="working")
         self.feature_bank = state["feature_bank"].to(self.device) if state.get("feature_bank") is not None else None
         self.feature_reference = state.get("feature_reference")
+        profile = state.get("depth_profile")  # absent in models saved before it (their config says 0 bands)
+        self.depth_profile = profile.double().numpy() if profile is not None else None
         self.segmenter.to(self.device).eval()
         self.autoencoder.to(self.device).eval()
 

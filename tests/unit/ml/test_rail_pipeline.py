@@ -412,3 +412,63 @@ def test_the_patch_autoencoder_is_the_same_whether_stage_1_ran_longer_or_was_cut
     assert short.meta["train_patches"] == longer.meta["train_patches"]
     for (name, a), (_, b) in zip(short.autoencoder.state_dict().items(), longer.autoencoder.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def test_a_far_patch_is_judged_against_the_far_normal_patches_and_a_near_obstacle_stands_out():
+    from ml.pipelines.rail.centrelines import Patch
+
+    # Working size 64 x 128: the region of interest is rows 32-63, band 0 (far) rows 32-47, band 1 (near) 48-63.
+    pipeline = registry.create("rail", {"image_size": 64, "encoder": "plain", "depth_bands": 2})
+    pipeline.feature_reference = 0.4
+    far, near = [Patch(20 + 8 * i, 38, 8, 0, i) for i in range(12)], [Patch(20 + 8 * i, 56, 8, 0, 12 + i) for i in range(12)]
+    patches = far + near
+    # On every normal scene the far patches are twice as hard to rebuild and twice as far from the bank.
+    errors, distances = np.r_[np.full(12, 2.0), np.full(12, 1.0)], np.r_[np.full(12, 0.6), np.full(12, 0.3)]
+    obstacle = errors.copy()
+    obstacle[18] = 2.0  # a near patch that the autoencoder rebuilds only as well as a far normal one
+    before = pipeline._patch_scores(obstacle, [patches], distances)[0]
+    assert before[18] < before[:12].max()  # without the profile the far normal patches set the range
+
+    pipeline._fit_depth_profile([patches], pipeline._normalized_parts(errors, [patches], distances))
+    assert pipeline.depth_profile.shape == (2, 2, 2)
+    normal = pipeline._patch_scores(errors, [patches], distances)[0]
+    assert normal == pytest.approx(np.ones(24))  # far and near normal patches alike
+    after = pipeline._patch_scores(obstacle, [patches], distances)[0]
+    assert after[18] == pytest.approx(2 ** 0.25 * after[0]) and after[18] == after.max()
+    # No held-back patch between the rails: that kind keeps its scores unchanged.
+    assert pipeline.depth_profile[1] == pytest.approx(np.ones((2, 2)))
+
+
+def test_a_depth_band_with_too_few_normal_patches_takes_the_nearest_bands_median():
+    from ml.pipelines.rail.centrelines import Patch
+
+    pipeline = registry.create("rail", {"image_size": 64, "encoder": "plain", "depth_bands": 4, "scene_normalization": False})
+    # Bands of 8 rows from row 32: 12 patches in band 1 (rows 40-47), 3 in band 3 (rows 56-63), none elsewhere.
+    patches = [Patch(20 + 4 * i, 44, 4, 0, i) for i in range(12)] + [Patch(20 + 4 * i, 60, 4, 0, 12 + i) for i in range(3)]
+    errors = np.r_[np.full(12, 3.0), np.full(3, 50.0)]
+    pipeline._fit_depth_profile([patches], pipeline._normalized_parts(errors, [patches]))
+    assert pipeline.depth_profile[0, :, 0] == pytest.approx([3.0, 3.0, 3.0, 3.0])
+    pipeline.config.depth_bands = 0
+    pipeline._fit_depth_profile([patches], pipeline._normalized_parts(errors, [patches]))
+    assert pipeline.depth_profile is None
+    assert pipeline._patch_scores(errors, [patches])[0] == pytest.approx(errors)
+
+
+def test_the_depth_profile_is_learnt_in_fit_saved_with_the_model_and_absent_from_older_ones(tiny_rail, tmp_path):
+    from ml.pipelines.rail.pipeline import RailPipeline
+
+    pipeline, samples = tiny_rail
+    assert pipeline.config.depth_bands == 8 and pipeline.depth_profile.shape == (2, 8, 2)
+    assert pipeline.meta["depth_profile"]["bands"] == 8 and len(pipeline.meta["depth_profile"]["error"][0]) == 8
+    pipeline.save(tmp_path / "rail.pt")
+    loaded = RailPipeline.load(tmp_path / "rail.pt")
+    assert np.array_equal(loaded.depth_profile, pipeline.depth_profile)
+    image = samples[8].image
+    assert np.allclose(loaded.predict([image]).maps[0], pipeline.predict([image]).maps[0])
+    # A model saved before the profile: its range was measured without one, and it scores without one.
+    artifact = pipeline.to_artifact()
+    del artifact["config"]["depth_bands"]
+    artifact["state"].pop("depth_profile", None)
+    old = type(pipeline).from_artifact(artifact)
+    assert old.config.depth_bands == 0 and old.depth_profile is None
+    assert registry.validate_config("rail", {}, "paper")["depth_bands"] == 0
